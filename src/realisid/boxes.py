@@ -1,0 +1,56 @@
+"""Square face boxes: ``(x0, y0, size)`` in image pixels, as DESIGN.md fixes them.
+
+A box may extend past the image border and may have fractional coordinates. "Relative size" is
+``size / long image edge``, the paper's definition.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .errors import RealisIDError
+
+
+class Box(NamedTuple):
+    """A square box in pixels: top-left corner ``(x0, y0)`` and side ``size``."""
+
+    x0: float
+    y0: float
+    size: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x0 + self.size / 2, self.y0 + self.size / 2)
+
+    @classmethod
+    def square(cls, x0: float, y0: float, x1: float, y1: float) -> "Box":
+        """The square box around a detector rectangle: its longer edge, same centre."""
+        size = max(x1 - x0, y1 - y0)
+        return cls((x0 + x1 - size) / 2, (y0 + y1 - size) / 2, size)
+
+    @classmethod
+    def from_relative(cls, cx: float, cy: float, rel_size: float, width: int, height: int) -> "Box":
+        """A box given by its centre as fractions of width/height and its size relative to the long edge."""
+        size = rel_size * max(width, height)
+        return cls(cx * width - size / 2, cy * height - size / 2, size)
+
+    def relative(self, width: int, height: int) -> tuple[float, float, float]:
+        """``(cx, cy, rel_size)``: the inverse of :meth:`from_relative`."""
+        cx, cy = self.center
+        return (cx / width, cy / height, self.size / max(width, height))
+
+    def scaled(self, factor: float) -> "Box":
+        """The same box in an image resized by ``factor``."""
+        return Box(self.x0 * factor, self.y0 * factor, self.size * factor)
+
+    def validate(self, width: int, height: int) -> "Box":
+        """Raise a clear error for a box that cannot place a face in a ``width×height`` image."""
+        if not self.size > 0:
+            raise RealisIDError(f"box size must be positive, got {self.size}")
+        x1, y1 = self.x0 + self.size, self.y0 + self.size
+        if x1 <= 0 or y1 <= 0 or self.x0 >= width or self.y0 >= height:
+            raise RealisIDError(
+                f"box (x0={self.x0:.1f}, y0={self.y0:.1f}, size={self.size:.1f}) lies outside "
+                f"the {width}x{height} image"
+            )
+        return self
