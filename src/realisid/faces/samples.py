@@ -1,0 +1,80 @@
+"""Real photos that ship inside installed packages, and compositions of them, for tests and benchmarks.
+
+No photo is stored in this repository. ``astronaut`` and ``cameraman`` come from scikit-image
+(public domain), ``grace_hopper`` from matplotlib's sample data (public domain). Compositions paste
+a head-and-shoulders cut of a photo so that its face lands on a chosen box of a larger canvas, which
+gives photos with small faces and group photos whose true face boxes are known.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..boxes import Box
+from .photo import crop_square
+
+
+def astronaut() -> Image.Image:
+    """Eileen Collins, 512×512 (scikit-image; needs the ``test`` extra)."""
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+def cameraman() -> Image.Image:
+    """The cameraman, 512×512 greyscale as RGB (scikit-image)."""
+    from skimage import data
+
+    return Image.fromarray(data.camera()).convert("RGB")
+
+
+def grace_hopper() -> Image.Image:
+    """Grace Hopper, 512×600 (matplotlib, installed with MediaPipe)."""
+    import matplotlib
+
+    return Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+
+
+def background(size: tuple[int, int]) -> Image.Image:
+    """A faceless real photo (scikit-image's rocket launch) stretched to ``size`` (w, h)."""
+    from skimage import data
+
+    return Image.fromarray(data.rocket()).resize(size, Image.Resampling.BICUBIC)
+
+
+def paste_face(canvas: Image.Image, photo: Image.Image, face: Box, target: Box, context: float = 2.0) -> None:
+    """Paste into ``canvas`` the square cut ``context`` times ``face`` (about its centre) of ``photo``,
+    scaled and placed so that ``face`` lands exactly on ``target`` (canvas pixels)."""
+    cx, cy = face.center
+    cut = Box(cx - context * face.size / 2, cy - context * face.size / 2, context * face.size)
+    side = round(context * target.size)
+    tcx, tcy = target.center
+    canvas.paste(crop_square(photo, cut, side), (round(tcx - side / 2), round(tcy - side / 2)))
+
+
+def place_face(
+    photo: Image.Image,
+    face: Box,
+    relative_size: float,
+    canvas_size: tuple[int, int] = (1024, 1024),
+    centre: tuple[float, float] = (0.6, 0.4),
+) -> tuple[Image.Image, Box]:
+    """``photo``'s face pasted on a background canvas at ``relative_size`` of its long edge, centred
+    at ``centre`` (fractions of width, height); returns the canvas and the face's true box there."""
+    canvas = background(canvas_size)
+    target = Box.from_relative(*centre, relative_size, *canvas_size)
+    paste_face(canvas, photo, face, target)
+    return canvas, target
+
+
+def mirrored(photo: Image.Image, face: Box) -> tuple[Image.Image, Box]:
+    """``photo`` flipped left-right and its face box flipped with it."""
+    return ImageOps.mirror(photo), Box(photo.width - face.x0 - face.size, face.y0, face.size)
+
+
+def as_array(image: Image.Image) -> np.ndarray:
+    """``image`` as an ``(H, W, 3)`` ``uint8`` array."""
+    return np.asarray(image.convert("RGB"))
