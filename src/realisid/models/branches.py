@@ -1,0 +1,131 @@
+"""The two ControlNet branches of RealisID and the residuals they inject into the U-Net.
+
+Both branches are plain diffusers ``ControlNetModel``s (initialised from the U-Net, zero
+convolutions at their outputs) prompted with the ID tokens ``p_id``; they differ in what they see:
+
+- :class:`LocalBranch` (Eq. 3–5) sees the face: ``ẑ_t`` cropped from ``z_t`` and upsampled to
+  ``L×L``, conditioned on the landmark drawing ``c_p&e``; its residuals are relocated (Eq. 4).
+- :class:`GlobalBranch` (Eq. 6) sees the whole latent, conditioned on the location mask ``c_loc``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+from diffusers import ControlNetModel, UNet2DConditionModel
+from torch import Tensor, nn
+
+from .geometry import crop, relocate
+
+
+class Residuals(NamedTuple):
+    """What a branch adds to the U-Net: one tensor per down-block residual, and the mid-block one."""
+
+    down: tuple[Tensor, ...]
+    mid: Tensor
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "Residuals":
+        return Residuals(tuple(fn(r) for r in self.down), fn(self.mid))
+
+    def plus(self, other: "Residuals | None") -> "Residuals":
+        if other is None:
+            return self
+        return Residuals(tuple(a + b for a, b in zip(self.down, other.down)), self.mid + other.mid)
+
+    def unet_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for ``UNet2DConditionModel.forward`` (both, always: see TOOLCHAIN.md)."""
+        return {"down_block_additional_residuals": self.down, "mid_block_additional_residual": self.mid}
+
+
+def _control(
+    net: ControlNetModel,
+    sample: Tensor,
+    timestep: Tensor,
+    id_tokens: Tensor,
+    condition: Tensor,
+    added_cond_kwargs: dict[str, Tensor],
+    scale: float,
+) -> Residuals:
+    down, mid = net(
+        sample,
+        timestep,
+        encoder_hidden_states=id_tokens,
+        controlnet_cond=condition,
+        conditioning_scale=scale,
+        added_cond_kwargs=added_cond_kwargs,
+        return_dict=False,
+    )
+    return Residuals(tuple(down), mid)
+
+
+class LocalBranch(nn.Module):
+    """Eq. 3–5: the face branch. Input ``ẑ_t`` (crop of ``z_t``), condition ``c_p&e``, output relocated."""
+
+    def __init__(self, net: ControlNetModel, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+
+    @classmethod
+    def from_unet(cls, unet: UNet2DConditionModel, size: int) -> "LocalBranch":
+        return cls(ControlNetModel.from_unet(unet, conditioning_channels=3), size)
+
+    def forward(
+        self,
+        latents: Tensor,
+        timestep: Tensor,
+        id_tokens: Tensor,
+        landmark_images: Tensor,
+        boxes: Tensor,
+        image_size: tuple[int, int],
+        added_cond_kwargs: dict[str, Tensor],
+        scale: float = 1.0,
+    ) -> Residuals:
+        """One person per row.
+
+        Args:
+            latents: ``(N, 4, h, w)`` noisy latents ``z_t`` of the whole image.
+            timestep: scalar or ``(N,)``.
+            id_tokens: ``(N, n_id, C)``, the prompt ``p_id``.
+            landmark_images: ``(N, 3, 8L, 8L)`` drawings ``c_p&e`` in the crop's frame, in ``[0, 1]``.
+            boxes: ``(N, 3)`` face boxes in pixels of the ``image_size = (H, W)`` image.
+
+        Returns:
+            Residuals shaped like the U-Net's for ``latents``, zero outside each box.
+        """
+        cropped = crop(latents, boxes, image_size, self.size)  # Eq. 5's ẑ_t
+        local = _control(self.net, cropped, timestep, id_tokens, landmark_images, added_cond_kwargs, scale)
+        h, w = latents.shape[-2:]
+        cell = image_size[0] / h  # pixels per latent cell (the VAE factor)
+
+        def relocate_level(residual: Tensor) -> Tensor:  # Eq. 4 at this residual's scale
+            factor = self.size // residual.shape[-1]
+            grid = (math.ceil(h / factor), math.ceil(w / factor))  # the U-Net's stride-2 convs round up
+            covered = (grid[0] * factor * cell, grid[1] * factor * cell)
+            return relocate(residual, boxes, covered, grid)
+
+        return local.map(relocate_level)
+
+
+class GlobalBranch(nn.Module):
+    """Eq. 6: the harmony branch. Input the whole ``z_t``, condition ``c_loc``."""
+
+    def __init__(self, net: ControlNetModel):
+        super().__init__()
+        self.net = net
+
+    @classmethod
+    def from_unet(cls, unet: UNet2DConditionModel) -> "GlobalBranch":
+        return cls(ControlNetModel.from_unet(unet, conditioning_channels=1))
+
+    def forward(
+        self,
+        latents: Tensor,
+        timestep: Tensor,
+        id_tokens: Tensor,
+        location_masks: Tensor,
+        added_cond_kwargs: dict[str, Tensor],
+        scale: float = 1.0,
+    ) -> Residuals:
+        """``latents (N, 4, h, w)``, ``id_tokens (N, n_id, C)``, ``location_masks (N, 1, 8h, 8w)``."""
+        return _control(self.net, latents, timestep, id_tokens, location_masks, added_cond_kwargs, scale)

@@ -1,0 +1,185 @@
+"""The RealisID adapter: branches, multi-person combination, ID tokens, checkpoints (tiny stack)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from realisid.errors import CheckpointError
+from realisid.models import RealisIDAdapter, RealisIDConfig, location_mask
+from realisid.presets import TINY_UNET, tiny_adapter_config
+
+from .conftest import perturb_zero_convs
+
+H, W = 128, 192  # pixels; latents 16×24: non-square on purpose
+L = tiny_adapter_config().local_size
+
+
+def inputs(persons: int, batch: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    boxes = torch.tensor([[10.0, 20.0, 40.0], [100.0, 30.0, 64.0], [-10.0, 90.0, 50.0], [150.0, 5.0, 12.0]])
+    return dict(
+        latents=torch.randn(batch, 4, H // 8, W // 8, generator=g),
+        timestep=torch.tensor(421),
+        id_tokens=torch.randn(batch, persons, 4, 64, generator=g),
+        landmark_images=torch.rand(batch, persons, 3, 8 * L, 8 * L, generator=g),
+        boxes=boxes[:persons].expand(batch, persons, 3).clone(),
+        added_cond_kwargs=dict(text_embeds=torch.randn(batch, 32, generator=g), time_ids=torch.randn(batch, 6, generator=g)),
+    )
+
+
+def unet_eps(unet, x, residuals=None):
+    kwargs = residuals.unet_kwargs() if residuals is not None else {}
+    text = torch.randn(x["latents"].shape[0], 77, 64, generator=torch.Generator().manual_seed(3))
+    return unet(x["latents"], x["timestep"], text, added_cond_kwargs=x["added_cond_kwargs"], **kwargs).sample
+
+
+@torch.no_grad()
+def test_fresh_branches_add_exactly_nothing(stack, fresh_adapter):
+    x = inputs(persons=2)
+    residuals = fresh_adapter(**x)
+    assert all(torch.count_nonzero(r) == 0 for r in (*residuals.down, residuals.mid))
+    assert torch.equal(unet_eps(stack.unet, x, residuals), unet_eps(stack.unet, x))
+
+
+@pytest.mark.parametrize("persons", [1, 3])
+@torch.no_grad()
+def test_residual_shapes_match_the_unet_at_every_level(stack, trained_adapter, persons):
+    x = inputs(persons)
+    residuals = trained_adapter(**x)
+    # The U-Net's own encoder (a ControlNet copy run on the full latent) gives the reference shapes.
+    down, mid = trained_adapter.global_branch.net(
+        x["latents"], x["timestep"], torch.zeros(2, 4, 64), torch.zeros(2, 1, H, W),
+        added_cond_kwargs=x["added_cond_kwargs"], return_dict=False,
+    )
+    assert [r.shape for r in residuals.down] == [r.shape for r in down]
+    assert residuals.mid.shape == mid.shape
+    assert len(residuals.down) == 3 * TINY_UNET["layers_per_block"] + 3
+    unet_eps(stack.unet, x, residuals)  # the U-Net accepts them
+
+
+@torch.no_grad()
+def test_local_residuals_summed_and_global_averaged_over_persons(trained_adapter):
+    """Fig. 2(c) in one batched call equals a per-person loop with the paper's sum/mean rule."""
+    x = inputs(persons=3)
+    batched = trained_adapter(**x)
+    local_only = lambda **kw: trained_adapter(**kw, global_scale=0.0)  # noqa: E731
+    global_only = lambda **kw: trained_adapter(**kw, local_scale=0.0)  # noqa: E731
+    per_person = [
+        {**x, "id_tokens": x["id_tokens"][:, p : p + 1], "landmark_images": x["landmark_images"][:, p : p + 1],
+         "boxes": x["boxes"][:, p : p + 1]}
+        for p in range(3)
+    ]
+    locals_ = [local_only(**kw) for kw in per_person]
+    globals_ = [global_only(**kw) for kw in per_person]
+    for level, got in enumerate(batched.down):
+        expected = sum(r.down[level] for r in locals_) + sum(r.down[level] for r in globals_) / 3
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    expected_mid = sum(r.mid for r in locals_) + sum(r.mid for r in globals_) / 3
+    torch.testing.assert_close(batched.mid, expected_mid, atol=1e-5, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_local_residuals_live_inside_the_box_and_move_with_it(trained_adapter):
+    x = inputs(persons=1)
+    residuals = trained_adapter(**x, global_scale=0.0)
+    moved = trained_adapter(**{**x, "boxes": x["boxes"] + torch.tensor([60.0, 40.0, 0.0])}, global_scale=0.0)
+    for r, r_moved in zip((*residuals.down, residuals.mid), (*moved.down, moved.mid)):
+        support = location_mask(x["boxes"][:, 0], (H, W), r.shape[-2:])[:, 0].bool()
+        assert torch.count_nonzero(r.abs().sum(1)[~support]) == 0
+        assert torch.count_nonzero(r.abs().sum(1)[support]) > 0
+        assert not torch.equal(r, r_moved)
+
+
+@torch.no_grad()
+def test_branch_scales_switch_branches_off(trained_adapter):
+    x = inputs(persons=2)
+    assert trained_adapter(**x, local_scale=0.0, global_scale=0.0) is None
+    both = trained_adapter(**x)
+    local = trained_adapter(**x, global_scale=0.0)
+    glob = trained_adapter(**x, local_scale=0.0)
+    torch.testing.assert_close(both.mid, local.mid + glob.mid)
+    half = trained_adapter(**x, local_scale=0.5, global_scale=0.0)
+    torch.testing.assert_close(half.mid, local.mid * 0.5)
+
+
+@torch.no_grad()
+def test_id_tokens_and_null_id(stack, fresh_adapter):
+    from realisid.models import face_features
+
+    faces = torch.rand(2, 3, 96, 96)
+    features = face_features(stack.image_encoder, faces)
+    config = fresh_adapter.config
+    assert features.shape == (2, config.image_feature_tokens, config.image_feature_dim)
+    tokens = fresh_adapter.project(features)
+    assert tokens.shape == (2, config.num_id_tokens, config.cross_attention_dim)
+    null = fresh_adapter.null_id(3)
+    torch.testing.assert_close(null[0], fresh_adapter.project(torch.zeros_like(features[:1]))[0])
+    assert null.shape == (3, config.num_id_tokens, config.cross_attention_dim)
+    assert not torch.allclose(tokens[0], null[0])
+
+
+def test_linear_projection_and_defaults_from_the_unet(stack):
+    adapter = RealisIDAdapter.from_unet(stack.unet, image_encoder=stack.image_encoder)
+    assert adapter.config.cross_attention_dim == 64 and adapter.config.image_feature_dim == 32
+    assert adapter.config.local_size == TINY_UNET["sample_size"]
+    linear = RealisIDAdapter.from_unet(stack.unet, RealisIDConfig(**{**vars(tiny_adapter_config()), "projection": "linear"}))
+    assert linear.project(torch.randn(2, 257, 32)).shape == (2, 4, 64)
+
+
+def test_save_load_round_trips_bit_exactly(stack, trained_adapter, tmp_path):
+    trained_adapter.save_pretrained(tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} == {
+        "config.json", "projection.safetensors", "local_branch", "global_branch"
+    }
+    loaded = RealisIDAdapter.from_pretrained(tmp_path / "adapter", unet=stack.unet)
+    assert loaded.config == trained_adapter.config
+    ours, theirs = trained_adapter.state_dict(), loaded.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_bad_checkpoints_give_clear_errors(stack, trained_adapter, tmp_path):
+    folder = tmp_path / "adapter"
+    trained_adapter.save_pretrained(folder)
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        RealisIDAdapter.from_pretrained(tmp_path / "nowhere")
+
+    bigger = UNet2DConditionModel(**{**TINY_UNET, "cross_attention_dim": 96})
+    with pytest.raises(CheckpointError, match="cross_attention_dim"):
+        RealisIDAdapter.from_pretrained(folder, unet=bigger)
+
+    (folder / "projection.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="projection.safetensors"):
+        RealisIDAdapter.from_pretrained(folder)
+
+    trained_adapter.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_id_tokens": 8}))
+    with pytest.raises(CheckpointError, match="do not match"):
+        RealisIDAdapter.from_pretrained(folder)
+
+    (folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
+    with pytest.raises(CheckpointError, match="not a RealisID adapter"):
+        RealisIDAdapter.from_pretrained(folder)
+
+    (folder / "config.json").write_text(json.dumps(config))
+    weights = next((folder / "local_branch").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="local_branch"):
+        RealisIDAdapter.from_pretrained(folder)
+
+    (folder / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        RealisIDAdapter.from_pretrained(folder)
+
+
+def test_perturbation_helper_really_perturbs(fresh_adapter):
+    before = fresh_adapter.local_branch.net.controlnet_mid_block.weight.clone()
+    perturb_zero_convs(fresh_adapter)
+    assert torch.count_nonzero(before) == 0
+    assert torch.count_nonzero(fresh_adapter.local_branch.net.controlnet_mid_block.weight) > 0
