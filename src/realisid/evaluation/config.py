@@ -1,0 +1,151 @@
+"""The evaluation config (YAML). Relative paths are resolved against the YAML file's folder.
+
+.. code-block:: yaml
+
+    identities: refs/                 # one reference photo per identity
+    prompts: prompts.txt              # optional: default is the shipped 35-prompt list
+    subject: a person                 # replaces {subject} in every prompt
+    output_dir: eval/
+    n_per_prompt: 2
+    seed: 0
+    height: 1024
+    width: 1024
+    scenarios: {regular: [1/4, 1/2], small: [1/7, 1/6]}
+    sizes: [1/4, 1/5, 1/6, 1/7]       # the face-size sweep (Table 3)
+    ablation_scenarios: [small]       # Table 2
+    metrics:
+      identity_backend: dlib          # or facenet (then `facenet:` is required)
+      clip: models/clip-vit-large-patch14
+      aesthetic: models/sac+logos+ava1-l14-linearMSE.safetensors
+      aesthetic_clip: null            # CLIP ViT-L/14 for ASP; defaults to `clip`
+      facenet: null
+    methods:                          # Table 1 and Table 3
+      - {name: realisid, kind: realisid, checkpoint: ckpt/}
+    ablations:                        # Table 2; reuse a method's name to add it as the reference row
+      - {name: no-local, label: "w/o B_local", kind: realisid, checkpoint: ckpt/, local_scale: 0.0}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import RealisIDError
+from .protocol import DEFAULT_PROMPTS, REGULAR, SMALL, SWEEP_SIZES, Scenario, check_name, parse_size, size_scenario
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method to evaluate: folder ``name``, display ``label`` and its generator options (the
+    mapping's other keys, e.g. ``kind``, ``checkpoint``)."""
+
+    name: str
+    label: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    identity_backend: str = "dlib"
+    clip: Path | None = None
+    aesthetic: Path | None = None
+    aesthetic_clip: Path | None = None
+    facenet: Path | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    identities: Path
+    output_dir: Path
+    methods: tuple[MethodSpec, ...]
+    prompts: Path = DEFAULT_PROMPTS
+    subject: str = "a person"
+    n_per_prompt: int = 2
+    seed: int = 0
+    height: int = 1024
+    width: int = 1024
+    scenarios: tuple[Scenario, ...] = (REGULAR, SMALL)
+    sizes: tuple[Scenario, ...] = tuple(size_scenario(s) for s in SWEEP_SIZES)
+    ablations: tuple[MethodSpec, ...] = ()
+    ablation_scenarios: tuple[Scenario, ...] = (SMALL,)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "EvaluationConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise RealisIDError(f"cannot read config {path}: {error}") from error
+        return cls.from_dict(data, base=path.parent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Path = Path(".")) -> "EvaluationConfig":
+        data = dict(data)
+        unknown = set(data) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise RealisIDError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        for key in ("identities", "output_dir", "methods"):
+            if key not in data:
+                raise RealisIDError(f"config needs `{key}`")
+
+        def resolve(value: Any) -> Path | None:
+            return None if value is None else base / Path(value)
+
+        scenarios = {"regular": REGULAR, "small": SMALL}
+        if "scenarios" in data:
+            scenarios = {
+                name: Scenario(check_name(name, "scenario"), name, (parse_size(lo), parse_size(hi)))
+                for name, (lo, hi) in data.pop("scenarios").items()
+            }
+        ablation_names = data.pop("ablation_scenarios", ["small"])
+        missing_scenarios = set(ablation_names) - set(scenarios)
+        if missing_scenarios:
+            raise RealisIDError(f"ablation_scenarios not among scenarios: {', '.join(sorted(missing_scenarios))}")
+        metrics = dict(data.pop("metrics", None) or {})
+        unknown = set(metrics) - set(MetricsConfig.__dataclass_fields__)
+        if unknown:
+            raise RealisIDError(f"unknown metrics keys: {', '.join(sorted(unknown))}")
+        backend = metrics.pop("identity_backend", "dlib")
+        return cls(
+            identities=resolve(data.pop("identities")),
+            output_dir=resolve(data.pop("output_dir")),
+            prompts=resolve(data.pop("prompts", None)) or DEFAULT_PROMPTS,
+            methods=_methods(data.pop("methods")),
+            ablations=_methods(data.pop("ablations", None) or []),
+            scenarios=tuple(scenarios.values()),
+            ablation_scenarios=tuple(scenarios[name] for name in ablation_names),
+            sizes=tuple(size_scenario(s) for s in data.pop("sizes", SWEEP_SIZES)),
+            metrics=MetricsConfig(identity_backend=backend, **{k: resolve(v) for k, v in metrics.items()}),
+            **data,
+        )
+
+    def method_scenarios(self) -> list[tuple[tuple[MethodSpec, ...], tuple[Scenario, ...]]]:
+        """Which methods run in which scenarios: methods in all, ablations in theirs."""
+        return [(self.methods, self.scenarios + self.sizes), (self.ablations, self.ablation_scenarios)]
+
+    def method_specs(self) -> dict[str, MethodSpec]:
+        """Every method and ablation by name. A name used again with no options refers to the
+        first definition; with options, they must be the same."""
+        specs: dict[str, MethodSpec] = {}
+        for spec in self.methods + self.ablations:
+            known = specs.setdefault(spec.name, spec)
+            if spec.options and known.options != spec.options:
+                raise RealisIDError(f"method {spec.name!r} is defined twice with different options")
+        return specs
+
+
+def _methods(items: list[dict[str, Any]]) -> tuple[MethodSpec, ...]:
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "name" in i for i in items):
+        raise RealisIDError("methods and ablations are lists of mappings, each with a `name`")
+    return tuple(
+        MethodSpec(
+            check_name(str(i["name"]), "method"),
+            str(i.get("label", i["name"])),
+            {k: v for k, v in i.items() if k not in ("name", "label")},
+        )
+        for i in items
+    )

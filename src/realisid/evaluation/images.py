@@ -1,0 +1,43 @@
+"""Image loading and square face crops shared by the metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+from ..boxes import Box
+from ..errors import RealisIDError
+
+ImageLike = Union[Image.Image, str, Path]
+
+
+def load_rgb(image: ImageLike) -> Image.Image:
+    """A PIL image or a path, as an RGB PIL image (alpha dropped)."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    try:
+        with Image.open(image) as opened:
+            return opened.convert("RGB")
+    except (FileNotFoundError, OSError) as error:
+        raise RealisIDError(f"cannot read image {image}: {error}") from error
+
+
+def crop_box(image: Image.Image, box: Box) -> Image.Image:
+    """The square ``box`` cut from ``image``; parts past the border are black (zeros)."""
+    x0, y0, size = round(box.x0), round(box.y0), max(1, round(box.size))
+    return image.crop((x0, y0, x0 + size, y0 + size))
+
+
+def expand(box: Box, factor: float) -> Box:
+    """``box`` scaled by ``factor`` about its centre."""
+    cx, cy = box.center
+    size = box.size * factor
+    return Box(cx - size / 2, cy - size / 2, size)
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """``(H, W, 3)`` uint8, C-contiguous (what dlib expects)."""
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
