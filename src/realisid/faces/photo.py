@@ -94,10 +94,13 @@ def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
 def crop_square(image: Image.Image, box: Box, size: int) -> Image.Image:
     """The ``box`` region of ``image`` resampled to ``size×size``; zeros where the box leaves the image.
 
-    Fractional boxes are honoured; downsampling is antialiased.
+    Fractional boxes are honoured; downsampling is antialiased. Inside the image the result equals
+    resizing the box region of the image directly (up to rounding).
     """
-    left, top = math.floor(box.x0), math.floor(box.y0)
-    right, bottom = math.ceil(box.x0 + box.size), math.ceil(box.y0 + box.size)
+    # Keep the bicubic kernel's support (2 source pixels per output pixel step) of real neighbours.
+    margin = 2 * math.ceil(max(1.0, box.size / size))
+    left, top = math.floor(box.x0) - margin, math.floor(box.y0) - margin
+    right, bottom = math.ceil(box.x0 + box.size) + margin, math.ceil(box.y0 + box.size) + margin
     region = Image.new(image.mode, (right - left, bottom - top))
     region.paste(image, (-left, -top))
     x0, y0 = box.x0 - left, box.y0 - top

@@ -1,0 +1,119 @@
+"""Face detection and landmarks on real photos (shipped in installed packages) with the real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realisid.boxes import Box
+from realisid.faces import (
+    Detection,
+    FaceIndexError,
+    MediaPipeDetector,
+    NoFaceError,
+    detect_faces,
+    extract_conditions,
+)
+from realisid.faces import samples
+from realisid.faces.detection import overlap
+from realisid.faces.samples import ASTRONAUT_FACE
+from realisid.faces.topology import NOSE_TIP
+
+
+
+def inside(points: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
+    """Which ``(N, >=2)`` points lie in ``box`` grown by ``margin`` times its size on every side."""
+    pad = margin * box.size
+    x, y = points[:, 0], points[:, 1]
+    return (x >= box.x0 - pad) & (x <= box.x0 + box.size + pad) & (y >= box.y0 - pad) & (y <= box.y0 + box.size + pad)
+
+
+def assert_landmarks_fit(landmarks: np.ndarray, box: Box) -> None:
+    """A 478-point mesh on the face: nearly all points in the box, all in it grown by 20 %."""
+    assert landmarks.shape == (478, 3)
+    assert inside(landmarks, box).mean() > 0.9
+    assert inside(landmarks, box, margin=0.2).all()
+    assert inside(landmarks[NOSE_TIP : NOSE_TIP + 1], box).all()
+
+
+@pytest.fixture(scope="module")
+def astronaut_faces():
+    return detect_faces(samples.astronaut())
+
+
+def test_astronaut_face_box_and_landmarks(astronaut_faces):
+    (face,) = astronaut_faces
+    assert face.score > 0.8
+    assert overlap(face.box, ASTRONAUT_FACE) > 0.85
+    assert 0.8 < face.box.size / ASTRONAUT_FACE.size < 1.25
+    assert face.relative_size == pytest.approx(face.box.size / 512)
+    assert_landmarks_fit(face.landmarks, face.box)
+    # Image frame: eyes above the nose tip above the mouth; the nose is nearest the camera.
+    left_eye, right_eye, nose, mouth = face.landmarks[[263, 33, NOSE_TIP, 13]]
+    assert left_eye[0] > nose[0] > right_eye[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < mouth[1]
+    assert nose[2] < np.median(face.landmarks[:, 2])
+
+
+@pytest.mark.parametrize("denominator", [4, 6, 8, 12])
+def test_small_faces_are_found_with_landmarks(denominator):
+    photo, truth = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / denominator)
+    faces = detect_faces(photo)
+    assert len(faces) == 1
+    (face,) = faces
+    assert overlap(face.box, truth) > 0.8
+    assert 0.8 < face.box.size / truth.size < 1.25
+    assert_landmarks_fit(face.landmarks, face.box)
+
+
+def test_group_photo_finds_every_face_largest_first():
+    photo, truths = samples.group_photo()
+    faces = detect_faces(photo)
+    assert len(faces) == len(truths)
+    for face, truth in zip(faces, truths):  # both largest first
+        assert overlap(face.box, truth) > 0.7
+        assert_landmarks_fit(face.landmarks, face.box)
+    assert [face.box.size for face in faces] == sorted((face.box.size for face in faces), reverse=True)
+
+
+class RecordingDetector:
+    """A plugged-in detector: MediaPipe's, recording the image sizes it is given."""
+
+    def __init__(self, detector):
+        self.detector, self.shapes = detector, []
+
+    def __call__(self, image):
+        self.shapes.append(image.shape)
+        return self.detector(image)
+
+
+def test_large_photo_is_downscaled_for_detection_and_boxes_map_back():
+    photo, truth = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 8, canvas_size=(6000, 4000))
+    detector = RecordingDetector(MediaPipeDetector())
+    (face,) = detect_faces(photo, detector)
+    assert detector.shapes == [(1365, 2048, 3)]
+    assert overlap(face.box, truth) > 0.8 and 0.8 < face.box.size / truth.size < 1.25
+    assert face.relative_size == pytest.approx(face.box.size / 6000)
+    assert_landmarks_fit(face.landmarks, face.box)
+
+
+def test_boxes_without_a_face_mesh_are_dropped():
+    photo, truth = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 6)
+    false_box = Box(50, 700, truth.size)  # rocket-launch background, no face
+
+    def detector(image):
+        return [Detection(truth, 0.9), Detection(false_box, 0.95)]
+
+    (face,) = detect_faces(photo, detector)
+    assert face.box == truth
+
+
+def test_photo_without_face_raises_no_face_error():
+    with pytest.raises(NoFaceError, match="no face found"):
+        extract_conditions(samples.background((640, 480)))
+
+
+def test_missing_face_index_raises_face_index_error():
+    photo, _ = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 6)
+    with pytest.raises(FaceIndexError, match="face index 3 does not exist: 1 face"):
+        extract_conditions(photo, face_index=3)
