@@ -106,6 +106,14 @@ class RealisIDAdapter(nn.Module):
         self.local_branch = local_branch
         self.global_branch = global_branch
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     # ----------------------------------------------------------------------------------- build
     @classmethod
     def from_unet(

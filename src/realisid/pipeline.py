@@ -1,0 +1,267 @@
+"""``RealisIDPipeline``: SDXL sampling with RealisID's local and global branches (paper Fig. 2).
+
+Prompt encoding, latents, time ids and offloading are ``StableDiffusionXLPipeline``'s; only the
+denoising loop differs:
+
+* three-way guidance (Eq. 8) with the slots (empty text, null ID), (text, null ID), (text, ID)
+  evaluated in one batch;
+* delayed subject conditioning: for the first ``id_start`` fraction of steps the ID is absent and
+  only the two null-ID slots run;
+* any number of persons, each with its own ID tokens, box and landmarks; the adapter batches them
+  into one call per branch and combines local residuals by sum, global ones by mean (Fig. 2c).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from diffusers.utils import BaseOutput
+from PIL import Image
+from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
+
+from .errors import RealisIDError
+from .faces import landmark_image_tensor
+from .guidance import delayed_steps, realisid_guidance
+from .layout import draw_layout
+from .models import RealisIDAdapter, face_features
+from .persons import Person, ResolvedPerson, resolve_persons
+from .presets import CLIP_VIT_H
+
+
+@dataclass
+class RealisIDPipelineOutput(BaseOutput):
+    """``images``: the generated images; ``layout``: the picture of what was asked (on request)."""
+
+    images: list[Image.Image] | np.ndarray | torch.Tensor
+    layout: Image.Image | None = None
+
+
+class RealisIDPipeline(StableDiffusionXLPipeline):
+    """Zero-shot identity customization with location, size, pose and expression control."""
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->adapter->unet->vae"
+    _optional_components = ["feature_extractor"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        text_encoder_2: CLIPTextModelWithProjection,
+        tokenizer: CLIPTokenizer,
+        tokenizer_2: CLIPTokenizer,
+        unet: UNet2DConditionModel,
+        scheduler: DDIMScheduler,
+        image_encoder: CLIPVisionModelWithProjection,
+        adapter: RealisIDAdapter,
+        feature_extractor: CLIPImageProcessor | None = None,
+        force_zeros_for_empty_prompt: bool = True,
+    ):
+        super().__init__(
+            vae, text_encoder, text_encoder_2, tokenizer, tokenizer_2, unet, scheduler,
+            image_encoder=image_encoder, feature_extractor=feature_extractor,
+            force_zeros_for_empty_prompt=force_zeros_for_empty_prompt,
+            add_watermarker=False,
+        )
+        adapter.check_unet(unet)
+        self.register_modules(adapter=adapter)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        base: str | Path,
+        adapter: str | Path | RealisIDAdapter,
+        image_encoder: str | Path | CLIPVisionModelWithProjection = CLIP_VIT_H,
+        torch_dtype: torch.dtype | None = None,
+        **kwargs: Any,
+    ) -> "RealisIDPipeline":
+        """Loads SDXL from ``base`` (hub id or folder), the adapter and the CLIP ViT-H/14 ID encoder.
+
+        ``image_encoder`` is a folder or hub id of a ``CLIPVisionModelWithProjection``; the default
+        hub repository keeps it under ``models/image_encoder``. The scheduler becomes DDIM (paper).
+        """
+        try:
+            sdxl = StableDiffusionXLPipeline.from_pretrained(base, torch_dtype=torch_dtype, **kwargs)
+        except (OSError, ValueError) as error:
+            raise RealisIDError(f"cannot load SDXL from {str(base)!r}: {str(error).splitlines()[0]}") from None
+        if not isinstance(image_encoder, CLIPVisionModelWithProjection):
+            subfolder = "models/image_encoder" if str(image_encoder) == CLIP_VIT_H else ""
+            try:
+                image_encoder = CLIPVisionModelWithProjection.from_pretrained(
+                    image_encoder, subfolder=subfolder, torch_dtype=torch_dtype
+                )
+            except (OSError, ValueError) as error:
+                raise RealisIDError(f"cannot load the ID image encoder {str(image_encoder)!r}: {error}") from None
+        if not isinstance(adapter, RealisIDAdapter):
+            adapter = RealisIDAdapter.from_pretrained(adapter, unet=sdxl.unet, torch_dtype=torch_dtype)
+        components = {k: v for k, v in sdxl.components.items() if k not in ("image_encoder", "feature_extractor")}
+        components["scheduler"] = DDIMScheduler.from_config(sdxl.scheduler.config)
+        return cls(**components, image_encoder=image_encoder, adapter=adapter)
+
+    # ------------------------------------------------------------------------------- conditions
+    @torch.no_grad()
+    def encode_persons(self, persons: list[ResolvedPerson]) -> torch.Tensor:
+        """Each person's ``p_id`` from its masked face crop, once per call: ``(P, n_id, C)``."""
+        device = self._execution_device
+        features = [p.id_embedding for p in persons]
+        missing = [i for i, f in enumerate(features) if f is None]
+        if missing:
+            encoded = face_features(self.image_encoder, [persons[i].conditions.masked_crop for i in missing])
+            for i, f in zip(missing, encoded):
+                features[i] = f
+        config = self.adapter.config
+        expected = (config.image_feature_tokens, config.image_feature_dim)
+        for i, f in enumerate(features):
+            if tuple(f.shape) != expected:
+                raise RealisIDError(f"person {i}: id_embedding has shape {tuple(f.shape)}, expected {expected}")
+        return self.adapter.project(torch.stack(features).to(device, self.adapter.dtype))
+
+    def landmark_images(self, persons: list[ResolvedPerson]) -> torch.Tensor:
+        """The ``c_p&e`` drawings at the local branch's pixel size: ``(P, 3, 8L, 8L)``."""
+        size = self.adapter.config.landmark_size
+        return torch.stack([landmark_image_tensor(p.landmarks, size) for p in persons])
+
+    # ------------------------------------------------------------------------------------- call
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        persons: list[Person],
+        negative_prompt: str | list[str] | None = None,
+        height: int = 1024,
+        width: int = 1024,
+        num_inference_steps: int = 30,
+        text_scale: float = 7.5,
+        id_scale: float = 5.0,
+        id_start: float = 0.2,
+        local_scale: float = 1.0,
+        global_scale: float = 1.0,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_layout: bool = False,
+        callback_on_step_end: Callable[["RealisIDPipeline", int, int, dict], dict] | None = None,
+        return_dict: bool = True,
+    ) -> RealisIDPipelineOutput | tuple:
+        """Generates images of ``persons`` as described by ``prompt``.
+
+        Args:
+            prompt: the text prompt (a list gives one image batch per prompt).
+            persons: one :class:`Person` per identity; their boxes may overlap.
+            height, width: output size in pixels, multiples of 8.
+            num_inference_steps: DDIM steps (paper: 30).
+            text_scale, id_scale: ``λ_t`` and ``λ_i`` of Eq. 8 (paper: 7.5 and 5.0).
+            id_start: fraction of the steps run before the ID joins (delayed subject conditioning).
+            local_scale, global_scale: branch weights; 0 switches a branch off (paper's ablation).
+            return_layout: also return a picture of the boxes and landmarks asked for.
+            callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict``; a returned
+                ``"latents"`` replaces the current ones.
+        """
+        self._check_call(prompt, height, width, num_inference_steps, text_scale, id_scale)
+        resolved = resolve_persons(persons, width, height)
+        device = self._execution_device
+        batch = (1 if isinstance(prompt, str) else len(prompt)) * num_images_per_prompt
+
+        prompt_embeds, negative_embeds, pooled, negative_pooled = self.encode_prompt(
+            prompt=prompt,
+            device=device,
+            num_images_per_prompt=num_images_per_prompt,
+            do_classifier_free_guidance=True,
+            negative_prompt=negative_prompt,
+        )
+        text_dim = self.text_encoder_2.config.projection_dim
+        time_ids = self._get_add_time_ids(
+            (height, width), (0, 0), (height, width), dtype=prompt_embeds.dtype, text_encoder_projection_dim=text_dim
+        ).to(device)
+        # Guidance slots, in order: (empty text, null ID), (text, null ID), (text, ID).
+        slot_text = torch.cat([negative_embeds, prompt_embeds, prompt_embeds])
+        slot_pooled = torch.cat([negative_pooled, pooled, pooled])
+        slot_time_ids = time_ids.repeat(3 * batch, 1)
+
+        id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
+        null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
+        slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
+        landmarks = self.landmark_images(resolved).to(device, id_tokens.dtype)
+        boxes = torch.tensor([list(p.box) for p in resolved], device=device, dtype=torch.float32)
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        latents = self.prepare_latents(
+            batch, self.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
+        )
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
+        with_id_from = delayed_steps(len(timesteps), id_start) if id_scale else len(timesteps)
+
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                slots = 3 if i >= with_id_from else 2
+                rows = slots * batch
+                model_input = self.scheduler.scale_model_input(latents.repeat(slots, 1, 1, 1), t)
+                added = {"text_embeds": slot_pooled[:rows], "time_ids": slot_time_ids[:rows]}
+                residuals = self.adapter(
+                    model_input,
+                    t,
+                    slot_ids[:rows],
+                    landmarks.expand(rows, *landmarks.shape),
+                    boxes.expand(rows, *boxes.shape),
+                    added,
+                    local_scale=local_scale,
+                    global_scale=global_scale,
+                )
+                eps = self.unet(
+                    model_input,
+                    t,
+                    encoder_hidden_states=slot_text[:rows],
+                    added_cond_kwargs=added,
+                    return_dict=False,
+                    **(residuals.unet_kwargs() if residuals is not None else {}),
+                )[0].chunk(slots)
+                eps = realisid_guidance(eps[0], eps[1], eps[2] if slots == 3 else None, text_scale, id_scale)
+                latents = self.scheduler.step(eps, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
+                progress.update()
+
+        images = latents if output_type == "latent" else self._decode(latents, output_type)
+        layout = draw_layout(width, height, [(p.box, p.landmarks) for p in resolved]) if return_layout else None
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images, layout)
+        return RealisIDPipelineOutput(images=images, layout=layout)
+
+    def _decode(self, latents: torch.Tensor, output_type: str) -> Any:
+        upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
+        if upcast:
+            self.upcast_vae()
+        vae_dtype = next(iter(self.vae.post_quant_conv.parameters())).dtype
+        image = self.vae.decode(latents.to(vae_dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
+        if upcast:
+            self.vae.to(dtype=torch.float16)
+        return self.image_processor.postprocess(image, output_type=output_type)
+
+    def _check_call(self, prompt, height, width, steps, text_scale, id_scale) -> None:
+        if height % 8 or width % 8 or height <= 0 or width <= 0:
+            raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
+        if steps < 1:
+            raise RealisIDError(f"num_inference_steps must be at least 1, got {steps}")
+        if not isinstance(prompt, (str, list)):
+            raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+        for text in [prompt] if isinstance(prompt, str) else prompt:
+            tokens = len(self.tokenizer(text).input_ids)
+            if tokens > self.tokenizer.model_max_length:
+                warnings.warn(
+                    f"the prompt is {tokens} tokens long; CLIP reads {self.tokenizer.model_max_length}, "
+                    "the rest is dropped",
+                    stacklevel=3,
+                )
