@@ -38,19 +38,30 @@ class MediaPipeDetector:
        face's relative size (down to ~1/32). A tile box touching a tile border inside the image is
        dropped: it is a cut face, and the overlap puts that face whole in another tile.
 
-    The detectors are not thread-safe; use one instance per thread.
+    ``passes`` picks which of ``"short"``, ``"full"`` and ``"tiles"`` run. The detectors are not
+    thread-safe; use one instance per thread.
     """
 
-    def __init__(self, min_score: float = 0.5, tiles: bool = True, overlap_threshold: float = 0.3):
-        self.tiles = tiles
+    PASSES = ("short", "full", "tiles")
+
+    def __init__(
+        self, min_score: float = 0.5, passes: tuple[str, ...] = PASSES, overlap_threshold: float = 0.3
+    ):
+        if not passes or not set(passes) <= set(self.PASSES):
+            raise ValueError(f"passes must be a non-empty subset of {self.PASSES}, got {passes}")
+        self.passes = passes
         self.overlap_threshold = overlap_threshold
         self._short_range = mp_face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_score)
         self._full_range = mp_face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         image = np.ascontiguousarray(image)
-        found = _run(self._short_range, image) + _run(self._full_range, image)
-        if self.tiles:
+        found = []
+        if "short" in self.passes:
+            found += _run(self._short_range, image)
+        if "full" in self.passes:
+            found += _run(self._full_range, image)
+        if "tiles" in self.passes:
             for x0, y0, tile in _tiles(image):
                 height, width = tile.shape[:2]
                 for detection in _run(self._full_range, tile):
