@@ -10,7 +10,7 @@ from PIL import Image
 
 from realisid import cli
 from realisid.boxes import Box
-from realisid.faces import samples
+from realisid.faces import extract_conditions, samples
 from realisid.faces.detection import overlap
 
 
@@ -47,8 +47,11 @@ def test_prints_faces_and_writes_json_and_picture(group, tmp_path, capsys):
         assert landmarks.shape == (478, 3)
         assert box.x0 <= np.median(landmarks[:, 0]) <= box.x0 + box.size
 
-    picture = Image.open(tmp_path / "show.png")
-    assert picture.size == (round(1600 * 512 / 1000) + 4 * 256, 512)
+    picture = np.asarray(Image.open(tmp_path / "show.png"))
+    assert picture.shape == (512, round(1600 * 512 / 1000) + 4 * 256, 3)
+    # The last column's lower half is the smallest face's c_p&e (inside the column's frame).
+    drawing = np.asarray(extract_conditions(path, face_index=3).landmark_image(256))
+    np.testing.assert_array_equal(picture[256 + 4 : -4, -256 + 4 : -4], drawing[4:-4, 4:-4])
 
 
 @pytest.fixture

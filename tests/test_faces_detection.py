@@ -15,7 +15,7 @@ from realisid.faces import (
     extract_conditions,
 )
 from realisid.faces import samples
-from realisid.faces.detection import overlap
+from realisid.faces.detection import _tile_starts, overlap, suppress_overlaps
 from realisid.faces.samples import ASTRONAUT_FACE
 from realisid.faces.topology import NOSE_TIP
 
@@ -117,3 +117,23 @@ def test_missing_face_index_raises_face_index_error():
     photo, _ = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 6)
     with pytest.raises(FaceIndexError, match="face index 3 does not exist: 1 face"):
         extract_conditions(photo, face_index=3)
+
+
+def test_overlap_suppression_drops_duplicates_and_fragments_keeps_neighbours():
+    face = Detection(Box(100, 100, 80), 0.9)
+    duplicate = Detection(Box(105, 98, 85), 0.8)
+    fragment = Detection(Box(130, 130, 40), 0.85)  # a cut face: small IoU, but inside the whole one
+    neighbour = Detection(Box(190, 100, 80), 0.7)
+    assert suppress_overlaps([duplicate, fragment, neighbour, face], threshold=0.3) == [face, neighbour]
+
+
+@pytest.mark.parametrize("length, tile", [(1024, 512), (1000, 800), (1600, 800), (300, 800)])
+def test_tiles_cover_the_axis_with_half_tile_overlap(length, tile):
+    starts = _tile_starts(length, tile)
+    assert starts[0] == 0 and starts[-1] + min(tile, length) == length
+    assert all(0 < b - a <= tile / 2 for a, b in zip(starts, starts[1:]))
+
+
+def test_detector_passes_are_validated():
+    with pytest.raises(ValueError, match="passes"):
+        MediaPipeDetector(passes=("tiles", "zoom"))
