@@ -44,5 +44,6 @@ def main() -> None:
         points = str(len(match.landmarks)) if match else "-"
         print(f"| 1/{denominator} | {truth.size:.0f} | " + " | ".join(cells) + f" | {ratio} | {points} |")
 
+
 if __name__ == "__main__":
     main()

@@ -8,19 +8,21 @@ checks, detection, one face-mesh run per candidate box, sorting. Model loading i
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
 import numpy as np
 
-from realisid.faces import DETECTION_MAX_SIDE, MediaPipeDetector, MeshLandmarker, detect_faces
-from realisid.faces import samples
+from realisid.faces import DETECTION_MAX_SIDE, MediaPipeDetector, MeshLandmarker, detect_faces, samples
 from realisid.faces.photo import downscale
 
 
 def photos() -> dict[str, object]:
     small, _ = samples.place_face(samples.astronaut(), samples.ASTRONAUT_FACE, 1 / 12)
-    large, _ = samples.place_face(samples.astronaut(), samples.ASTRONAUT_FACE, 1 / 8, canvas_size=(6000, 4000))
+    large, _ = samples.place_face(
+        samples.astronaut(), samples.ASTRONAUT_FACE, 1 / 8, canvas_size=(6000, 4000)
+    )
     return {
         "astronaut 512²": samples.astronaut(),
         "grace hopper 512×600": samples.grace_hopper(),
@@ -53,8 +55,8 @@ def main() -> None:
     for name, photo in photos().items():
         array = np.asarray(downscale(photo, DETECTION_MAX_SIDE)[0])
         faces = detect_faces(photo, detector, landmarker)  # warm-up
-        detect = median_ms(lambda: detector(array), args.repeats)
-        total = median_ms(lambda: detect_faces(photo, detector, landmarker), args.repeats)
+        detect = median_ms(functools.partial(detector, array), args.repeats)
+        total = median_ms(functools.partial(detect_faces, photo, detector, landmarker), args.repeats)
         print(f"| {name} | {len(faces)} | {detect:.1f} | {total:.1f} | {total / max(1, len(faces)):.1f} |")
 
 

@@ -29,7 +29,16 @@ def group(tmp_path_factory):
 
 def test_prints_faces_and_writes_json_and_picture(group, tmp_path, capsys):
     path, truths = group
-    rc = cli.main(["conditions", str(path), "--json", str(tmp_path / "faces.json"), "--show", str(tmp_path / "show.png")])
+    rc = cli.main(
+        [
+            "conditions",
+            str(path),
+            "--json",
+            str(tmp_path / "faces.json"),
+            "--show",
+            str(tmp_path / "show.png"),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{path}: 1600x1000, 4 face(s)"

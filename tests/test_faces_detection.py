@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -13,19 +15,23 @@ from realisid.faces import (
     NoFaceError,
     detect_faces,
     extract_conditions,
+    samples,
 )
-from realisid.faces import samples
 from realisid.faces.detection import _tile_starts, overlap, suppress_overlaps
 from realisid.faces.samples import ASTRONAUT_FACE
 from realisid.faces.topology import NOSE_TIP
-
 
 
 def inside(points: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
     """Which ``(N, >=2)`` points lie in ``box`` grown by ``margin`` times its size on every side."""
     pad = margin * box.size
     x, y = points[:, 0], points[:, 1]
-    return (x >= box.x0 - pad) & (x <= box.x0 + box.size + pad) & (y >= box.y0 - pad) & (y <= box.y0 + box.size + pad)
+    return (
+        (x >= box.x0 - pad)
+        & (x <= box.x0 + box.size + pad)
+        & (y >= box.y0 - pad)
+        & (y <= box.y0 + box.size + pad)
+    )
 
 
 def assert_landmarks_fit(landmarks: np.ndarray, box: Box) -> None:
@@ -131,7 +137,7 @@ def test_overlap_suppression_drops_duplicates_and_fragments_keeps_neighbours():
 def test_tiles_cover_the_axis_with_half_tile_overlap(length, tile):
     starts = _tile_starts(length, tile)
     assert starts[0] == 0 and starts[-1] + min(tile, length) == length
-    assert all(0 < b - a <= tile / 2 for a, b in zip(starts, starts[1:]))
+    assert all(0 < b - a <= tile / 2 for a, b in itertools.pairwise(starts))
 
 
 def test_detector_passes_are_validated():

@@ -11,9 +11,9 @@ from realisid.faces import (
     extract_conditions,
     landmark_image_tensor,
     rotate_landmarks,
+    samples,
     transfer_pose,
 )
-from realisid.faces import samples
 from realisid.faces.topology import NOSE_TIP
 
 
@@ -29,7 +29,9 @@ def colours(image) -> set[tuple[int, int, int]]:
 def test_drawing_is_deterministic_and_uses_each_part_colour(conditions):
     first = draw_landmarks(conditions.landmarks, 512)
     assert first.size == (512, 512) and first.mode == "RGB"
-    np.testing.assert_array_equal(np.asarray(first), np.asarray(draw_landmarks(conditions.landmarks.copy(), 512)))
+    np.testing.assert_array_equal(
+        np.asarray(first), np.asarray(draw_landmarks(conditions.landmarks.copy(), 512))
+    )
     assert colours(first) == {(0, 0, 0), *PART_COLORS.values()}
     assert (np.asarray(first) > 0).any(axis=-1).mean() < 0.1  # thin lines on black
 
@@ -62,6 +64,7 @@ def test_positive_yaw_moves_the_nose_to_image_right(conditions):
     depth = points[:, 2].mean() - points[NOSE_TIP, 2]
     assert shift > 0.5 * depth * np.sin(np.radians(30)) > 0
     assert rotate_landmarks(points, yaw=-30)[NOSE_TIP, 0] < points[NOSE_TIP, 0]
+
     # ... and so does the nose in the drawing.
     def nose_column(landmarks):
         drawing = np.asarray(draw_landmarks(landmarks, 256))
@@ -84,13 +87,18 @@ def test_rotation_is_rigid_and_zero_is_identity(conditions):
     np.testing.assert_allclose(rotate_landmarks(points), points, atol=1e-6)
     rotated = rotate_landmarks(points, yaw=25, pitch=-10, roll=15)
     distances = np.linalg.norm(points[:50, None] - points[None, :50], axis=-1)
-    np.testing.assert_allclose(np.linalg.norm(rotated[:50, None] - rotated[None, :50], axis=-1), distances, atol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(rotated[:50, None] - rotated[None, :50], axis=-1), distances, atol=1e-5
+    )
     np.testing.assert_allclose(rotated.mean(axis=0), points.mean(axis=0), atol=1e-6)
 
 
 def test_yaw_edit_changes_the_drawing_deterministically(conditions):
     turned = rotate_landmarks(conditions.landmarks, yaw=30)
-    first, second = draw_landmarks(turned, 256), draw_landmarks(rotate_landmarks(conditions.landmarks, yaw=30), 256)
+    first, second = (
+        draw_landmarks(turned, 256),
+        draw_landmarks(rotate_landmarks(conditions.landmarks, yaw=30), 256),
+    )
     np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
     assert not np.array_equal(np.asarray(first), np.asarray(draw_landmarks(conditions.landmarks, 256)))
 
@@ -101,5 +109,9 @@ def test_transfer_pose_gives_the_driving_landmarks_for_any_box(conditions):
     np.testing.assert_array_equal(transferred, driving.landmarks)
     assert transferred is not driving.landmarks
     # Drawn for the reference's box, it is the driving face's drawing, not the reference's.
-    np.testing.assert_array_equal(np.asarray(draw_landmarks(transferred, 256)), np.asarray(driving.landmark_image(256)))
-    assert not np.array_equal(np.asarray(draw_landmarks(transferred, 256)), np.asarray(conditions.landmark_image(256)))
+    np.testing.assert_array_equal(
+        np.asarray(draw_landmarks(transferred, 256)), np.asarray(driving.landmark_image(256))
+    )
+    assert not np.array_equal(
+        np.asarray(draw_landmarks(transferred, 256)), np.asarray(conditions.landmark_image(256))
+    )

@@ -19,6 +19,7 @@ from .pose import rotate_landmarks, rotation_matrix, transfer_pose
 __all__ = [
     "CROP_SIZE",
     "DETECTION_MAX_SIDE",
+    "PART_COLORS",
     "Detection",
     "Face",
     "FaceConditions",
@@ -29,7 +30,6 @@ __all__ = [
     "MeshLandmarker",
     "MeshOvalParser",
     "NoFaceError",
-    "PART_COLORS",
     "PhotoError",
     "crop_square",
     "detect_faces",

@@ -51,8 +51,12 @@ class MediaPipeDetector:
             raise ValueError(f"passes must be a non-empty subset of {self.PASSES}, got {passes}")
         self.passes = passes
         self.overlap_threshold = overlap_threshold
-        self._short_range = mp_face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_score)
-        self._full_range = mp_face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+        self._short_range = mp_face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=min_score
+        )
+        self._full_range = mp_face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_score
+        )
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         image = np.ascontiguousarray(image)

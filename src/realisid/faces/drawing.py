@@ -5,10 +5,15 @@ One drawing serves training and inference alike: the same landmarks give the sam
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .topology import PARTS
+
+if TYPE_CHECKING:
+    import torch
 
 PART_COLORS: dict[str, tuple[int, int, int]] = {
     "face_oval": (255, 255, 255),
@@ -39,11 +44,13 @@ def draw_landmarks(landmarks: np.ndarray, size: int, line_width: int | None = No
         for polyline in polylines:
             if max(polyline) >= len(points):  # irises of a 468-point mesh
                 continue
-            draw.line([tuple(p) for p in points[polyline]], fill=PART_COLORS[part], width=line_width, joint="curve")
+            draw.line(
+                [tuple(p) for p in points[polyline]], fill=PART_COLORS[part], width=line_width, joint="curve"
+            )
     return image
 
 
-def landmark_image_tensor(landmarks: np.ndarray, size: int, line_width: int | None = None) -> "torch.Tensor":
+def landmark_image_tensor(landmarks: np.ndarray, size: int, line_width: int | None = None) -> torch.Tensor:
     """:func:`draw_landmarks` as a ``(3, size, size)`` ``float32`` tensor in ``[0, 1]``."""
     import torch  # imported here so that detection and the CLI do not pay torch's import time
 

@@ -20,7 +20,9 @@ class MeshLandmarker:
     box holds no face, which makes the landmarker a verifier of detections too.
     """
 
-    def __init__(self, context: float = 2.0, crop_size: int = 256, irises: bool = True, min_score: float = 0.5):
+    def __init__(
+        self, context: float = 2.0, crop_size: int = 256, irises: bool = True, min_score: float = 0.5
+    ):
         self.context = context
         self.crop_size = crop_size
         self._mesh = mp_face_mesh.FaceMesh(

@@ -111,6 +111,4 @@ def crop_square(image: Image.Image, box: Box, size: int) -> Image.Image:
     region = Image.new(image.mode, (right - left, bottom - top))
     region.paste(image, (-left, -top))
     x0, y0 = box.x0 - left, box.y0 - top
-    return region.resize(
-        (size, size), Image.Resampling.BICUBIC, box=(x0, y0, x0 + box.size, y0 + box.size)
-    )
+    return region.resize((size, size), Image.Resampling.BICUBIC, box=(x0, y0, x0 + box.size, y0 + box.size))

@@ -39,7 +39,7 @@ def rotate_landmarks(
     return rotated.astype(np.float32)
 
 
-def transfer_pose(driving: "FaceConditions") -> np.ndarray:
+def transfer_pose(driving: FaceConditions) -> np.ndarray:
     """The driving face's landmarks ``(N, 3)``, normalised to its own box: drawn in any target box,
     they give that box the driving face's pose, expression and placement within the box."""
     return driving.landmarks.copy()

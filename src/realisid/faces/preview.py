@@ -11,7 +11,9 @@ from .face import Face
 BOX_COLORS = ((0, 255, 0), (255, 64, 64), (64, 160, 255), (255, 200, 0), (255, 0, 255), (0, 255, 255))
 
 
-def preview(photo: Image.Image, faces: list[Face], conditions: list[FaceConditions], height: int = 512) -> Image.Image:
+def preview(
+    photo: Image.Image, faces: list[Face], conditions: list[FaceConditions], height: int = 512
+) -> Image.Image:
     """The photo scaled to ``height`` with numbered boxes and landmark dots, then one column per face:
     masked crop on top, ``c_p&e`` below, each ``height / 2`` square, framed in the face's box colour."""
     scale = height / photo.height

@@ -15,7 +15,6 @@ from PIL import Image, ImageOps
 from ..boxes import Box
 from .photo import crop_square
 
-
 # Face boxes of the sample photos, checked by eye: brows to chin, cheek to cheek.
 ASTRONAUT_FACE = Box(178, 83, 95)
 GRACE_HOPPER_FACE = Box(171, 147, 195)
