@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from tests._evaluation_support import face_recognition_images
+from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
 from realisid.errors import RealisIDError
 from realisid.evaluation import IdentityBackend, face_similarity, load_backend
 from realisid.evaluation.facenet_backend import FaceNetBackend, standardize

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from realisid.errors import RealisIDError
 from realisid.evaluation import AestheticPredictor, ClipEmbedder, clip_i, clip_t, cosine
 from tests._evaluation_support import tiny_clip
+from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def _images() -> list[Image.Image]:

@@ -110,12 +110,18 @@ class EvaluationConfig:
         if unknown:
             raise RealisIDError(f"unknown metrics keys: {', '.join(sorted(unknown))}")
         backend = metrics.pop("identity_backend", "dlib")
+        methods = _methods(data.pop("methods"))
+        by_name = {spec.name: spec for spec in methods}
+        ablations = tuple(  # a bare `name` entry is the method of that name (e.g. the full model's row)
+            by_name.get(spec.name, spec) if not spec.options and spec.label == spec.name else spec
+            for spec in _methods(data.pop("ablations", None) or [])
+        )
         return cls(
             identities=resolve(data.pop("identities")),
             output_dir=resolve(data.pop("output_dir")),
             prompts=resolve(data.pop("prompts", None)) or DEFAULT_PROMPTS,
-            methods=_methods(data.pop("methods")),
-            ablations=_methods(data.pop("ablations", None) or []),
+            methods=methods,
+            ablations=ablations,
             scenarios=tuple(scenarios.values()),
             ablation_scenarios=tuple(scenarios[name] for name in ablation_names),
             sizes=tuple(size_scenario(s) for s in data.pop("sizes", SWEEP_SIZES)),

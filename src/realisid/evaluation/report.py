@@ -116,9 +116,13 @@ def plot_metric_bars(
     colors = [f"C{i}" for i in range(len(rows))]
     for ax, metric in zip(axes, panels):
         values = [summary.get((row.name, scenario.name), {}).get(metric) for row in rows]
-        ax.bar(range(len(rows)), [0 if v is None else v for v in values], color=colors)
+        bars = ax.bar(range(len(rows)), [0 if v is None else v for v in values], color=colors)
+        ax.bar_label(bars, labels=[_format(v, metric) for v in values], fontsize=8)
+        ax.margins(y=0.15)
         ax.set_xticks(range(len(rows)), names, rotation=30, ha="right")
         ax.set_title(labels[metric])
+        if metric == "miss_rate":
+            ax.set_ylim(0, 1.05)
     fig.suptitle(f"Scenario: {scenario.label}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -49,6 +50,7 @@ class Scorer:
         self._references[path] = face, crop_box(image, expand(face.box, FACE_CROP_SCALE))
         return self._references[path]
 
+    @torch.no_grad()
     def score(self, job: Job, image: Image.Image) -> dict:
         """One record: the job's keys and ``identity``, ``clip_i``, ``clip_t``, ``asp`` (or ``None``)."""
         reference, reference_crop = self._reference(job.request.reference)

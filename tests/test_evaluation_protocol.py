@@ -1,0 +1,203 @@
+"""The protocol (plan, seeds, boxes, resumable generation) and a complete tiny evaluation via the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+from safetensors.torch import save_file
+
+from realisid.boxes import Box
+from realisid.commands import evaluate as evaluate_command
+from realisid.errors import RealisIDError
+from realisid.evaluation import EvaluationConfig, Scenario, generate, make_generator, plan_jobs, read_prompts
+from realisid.evaluation.aesthetic import AestheticPredictor
+from realisid.evaluation.protocol import REGULAR, SMALL, derive_seed, size_scenario
+from tests._evaluation_support import face_recognition_images, tiny_clip
+from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
+
+SUPPORT = "tests._evaluation_support"
+
+
+def test_shipped_prompts():
+    prompts = read_prompts()
+    assert len(prompts) == 35 and len(set(prompts)) == 35
+    assert all("{subject}" in p for p in prompts)
+
+
+def test_prompts_need_the_placeholder(tmp_path):
+    (tmp_path / "p.txt").write_text("# comment\na photo of a dog\n")
+    with pytest.raises(RealisIDError, match="placeholder"):
+        read_prompts(tmp_path / "p.txt")
+
+
+def test_plan_is_deterministic_and_shares_seeds_and_boxes_across_methods():
+    identities = {"alice": Path("alice.jpg"), "bob": Path("bob.png")}
+    prompts = ["a photo of {subject}", "a sketch of {subject}"]
+    scenarios = [REGULAR, SMALL, size_scenario("1/5")]
+    jobs = plan_jobs(["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7, height=512, width=768)
+    assert jobs == plan_jobs(["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7,
+                             height=512, width=768)
+    assert len(jobs) == 2 * 2 * 2 * 3 * 3
+    assert len({job.relpath for job in jobs}) == len(jobs)
+    half = len(jobs) // 2
+    for a, b in zip(jobs[:half], jobs[half:]):  # same (identity, prompt, scenario, sample) → same seed and box
+        assert (a.request.seed, a.request.box) == (b.request.seed, b.request.box)
+        assert (a.request.method, b.request.method) == ("a", "b")
+    assert len({job.request.seed for job in jobs[:half]}) == half
+    for job in jobs:
+        lo, hi = job.scenario.size_range
+        assert lo <= job.request.box[2] <= hi
+        box = Box.from_relative(*job.request.box, 768, 512)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x0 + box.size <= 768 + 1e-9 and box.y0 + box.size <= 512 + 1e-9
+        assert job.request.prompt.endswith("a person")
+    assert size_scenario("1/5").size_range == (0.2, 0.2)
+    assert derive_seed(0, "alice", 1) == derive_seed(0, "alice", 1) != derive_seed(1, "alice", 1)
+
+
+def test_generate_skips_existing_outputs(tmp_path):
+    jobs = plan_jobs(["m"], {"x": Path("x.jpg")}, ["{subject}"], [Scenario("s", "s", (0.3, 0.3))], n_per_prompt=3,
+                     height=32, width=32)
+    calls = []
+
+    def generator(request):
+        calls.append(request.seed)
+        return Image.new("RGB", (request.width, request.height))
+
+    assert generate(jobs[:1], lambda method: generator, tmp_path) == 1
+    assert generate(jobs, lambda method: generator, tmp_path) == 2
+    assert generate(jobs, lambda method: pytest.fail("nothing left to generate"), tmp_path) == 0
+    assert calls == [job.request.seed for job in jobs]
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["p00_s0.png", "p00_s1.png", "p00_s2.png"]
+
+
+def test_make_generator_errors():
+    with pytest.raises(RealisIDError, match="unknown method kind"):
+        make_generator({"kind": "magic"})
+    with pytest.raises(RealisIDError, match="target"):
+        make_generator({"kind": "python"})
+    with pytest.raises(RealisIDError, match="cannot import"):
+        make_generator({"kind": "python", "target": "no_such_module:f"})
+
+
+def test_config_errors(tmp_path):
+    base = {"identities": "ids", "output_dir": "out", "methods": [{"name": "m"}]}
+    config = EvaluationConfig.from_dict(base, base=tmp_path)
+    assert config.identities == tmp_path / "ids"
+    assert [s.label for s in config.sizes] == ["1/4", "1/5", "1/6", "1/7"]
+    with pytest.raises(RealisIDError, match="unknown config keys"):
+        EvaluationConfig.from_dict({**base, "n_images": 3})
+    with pytest.raises(RealisIDError, match="config needs `methods`"):
+        EvaluationConfig.from_dict({"identities": "ids", "output_dir": "out"})
+    clash = {**base, "methods": [{"name": "m", "scale": 1}], "ablations": [{"name": "m", "scale": 0}]}
+    with pytest.raises(RealisIDError, match="defined twice"):
+        EvaluationConfig.from_dict(clash).method_specs()
+    with pytest.raises(RealisIDError, match="method name"):
+        EvaluationConfig.from_dict({**base, "methods": [{"name": "w/o local"}]})
+
+
+# --- a complete tiny evaluation -------------------------------------------------------------------
+
+PROMPTS = ["a photo of {subject}", "an oil painting of {subject}", "{subject} on a beach"]
+PER_METHOD = 2 * 3 * (2 + 4)  # identities × prompts × (regular, small + 4 sweep sizes), one image each
+BLANK = 2 * 3 * 1  # the ablation row runs in the small scenario only
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """Identities (2 real photos), prompts, a saved tiny CLIP and aesthetic predictor."""
+    root = tmp_path_factory.mktemp("evaluation")
+    photos = face_recognition_images()
+    (root / "identities").mkdir()
+    for name in ("obama", "biden"):
+        image = Image.open(photos / f"{name}.jpg").convert("RGB")
+        image.thumbnail((512, 512))
+        image.save(root / "identities" / f"{name}.png")
+    (root / "prompts.txt").write_text("\n".join(PROMPTS) + "\n")
+    clip = tiny_clip(seed=0)
+    clip.model.save_pretrained(root / "clip")
+    clip.processor.save_pretrained(root / "clip")
+    save_file(AestheticPredictor(embed_dim=16).state_dict(), root / "asp.safetensors")
+    return root
+
+
+def _write_config(root: Path, **paste_options) -> Path:
+    paste = {"name": "paste", "label": "Paste (stand-in)", "kind": "python",
+             "target": f"{SUPPORT}:make_paste_generator", "log": str(root / "paste.log"), **paste_options}
+    blank = {"name": "blank", "label": "No face", "kind": "python", "target": f"{SUPPORT}:make_blank_generator"}
+    config = {
+        "identities": "identities",
+        "prompts": "prompts.txt",
+        "output_dir": "out",
+        "n_per_prompt": 1,
+        "height": 384,
+        "width": 384,
+        "metrics": {"identity_backend": "dlib", "clip": "clip", "aesthetic": "asp.safetensors"},
+        "methods": [paste],
+        "ablations": [blank, {"name": "paste"}],
+    }
+    path = root / "eval.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _run_cli(config: Path) -> int:
+    parser = argparse.ArgumentParser()
+    evaluate_command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluate", "--config", str(config)])
+    return args.run(args)
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with path.open() as f:
+        return list(csv.reader(f))
+
+
+def test_tiny_evaluation_runs_resumes_and_reports(workspace, capsys):
+    out, log = workspace / "out", workspace / "paste.log"
+
+    with pytest.raises(KeyboardInterrupt):  # interrupted after 5 images
+        _run_cli(_write_config(workspace, fail_after=5))
+    first = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert len(first) == 5 and len(log.read_text().splitlines()) == 5
+    assert not list(out.rglob("*.partial.png"))
+
+    assert _run_cli(_write_config(workspace)) == 0  # resumes: generates only the rest
+    assert len(log.read_text().splitlines()) == PER_METHOD
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())
+    assert len(list(out.rglob("*.png"))) == PER_METHOD + BLANK + 3  # + three plots
+    assert "report:" in capsys.readouterr().out
+
+    assert _run_cli(_write_config(workspace)) == 0  # complete: nothing generated or scored again
+    assert len(log.read_text().splitlines()) == PER_METHOD
+    records = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert len(records) == PER_METHOD + BLANK
+
+    paste = [r for r in records if r["method"] == "paste"]
+    assert all(r["detected"] for r in paste)
+    assert min(r["identity"] for r in paste) > 0.4  # same person by dlib's threshold, even at 1/7
+    assert all(-1 <= r["clip_i"] <= 1 and -1 <= r["clip_t"] <= 1 and r["asp"] is not None for r in paste)
+    blank = [r for r in records if r["method"] == "blank"]
+    assert all(not r["detected"] and r["identity"] is None and r["clip_t"] is not None for r in blank)
+
+    table1 = _read_csv(out / "table1.csv")
+    assert table1[0] == ["Method"] + [f"{s} {m}" for s in ("regular", "small")
+                                      for m in ("ASP", "CLIP-T", "ID (dlib)", "CLIP-I", "Miss")]
+    assert table1[1][0] == "Paste (stand-in)" and table1[1][5] == "0.00"
+    table2 = _read_csv(out / "table2.csv")
+    assert [row[0] for row in table2[1:]] == ["No face", "Paste (stand-in)"]
+    assert table2[1][3] == "-" and table2[1][5] == "1.00"  # no face: no identity score, all misses
+    table3 = _read_csv(out / "table3.csv")
+    assert table3[0] == ["Method", "1/4", "1/5", "1/6", "1/7"]
+    assert all(float(v) > 0.4 for v in table3[1][1:])
+    report = (out / "report.md").read_text()
+    for heading in ("Table 1", "Table 2", "Table 3", "identity_vs_size.png", "metrics_small.png"):
+        assert heading in report
+    for plot in ("identity_vs_size.png", "metrics_regular.png", "metrics_small.png"):
+        with Image.open(out / plot) as image:
+            assert image.width > 300 and image.height > 200
