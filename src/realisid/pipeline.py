@@ -30,7 +30,7 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
 
-from .errors import RealisIDError
+from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
 from .guidance import delayed_steps, realisid_guidance
 from .layout import draw_layout
@@ -90,6 +90,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         ``image_encoder`` is a folder or hub id of a ``CLIPVisionModelWithProjection``; the default
         hub repository keeps it under ``models/image_encoder``. The scheduler becomes DDIM (paper).
         """
+        if not isinstance(adapter, RealisIDAdapter) and not Path(adapter).is_dir():
+            raise CheckpointError(f"adapter folder {str(adapter)!r} does not exist")
         try:
             sdxl = StableDiffusionXLPipeline.from_pretrained(base, torch_dtype=torch_dtype, **kwargs)
         except (OSError, ValueError) as error:

@@ -1,0 +1,217 @@
+"""RealisIDPipeline on the tiny stack: guidance, delayed ID, multi-person rule, locality, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionXLPipeline
+
+from realisid import Box, Person
+from realisid.errors import CheckpointError, RealisIDError
+from realisid.faces import extract_conditions
+from realisid.faces.samples import astronaut, grace_hopper
+from realisid.models import location_mask
+from realisid.pipeline import RealisIDPipeline
+from realisid.presets import tiny_pipeline
+
+from .conftest import perturb_zero_convs
+
+H, W = 96, 128
+PROMPT = "a photo of a person in a red coat, in a park"
+
+
+@pytest.fixture(scope="module")
+def references():
+    return extract_conditions(astronaut()), extract_conditions(grace_hopper())
+
+
+@pytest.fixture
+def pipe():
+    return tiny_pipeline(seed=0)
+
+
+@pytest.fixture
+def trained_pipe(pipe):
+    perturb_zero_convs(pipe.adapter, seed=1, std=0.2)
+    return pipe
+
+
+def generate(pipe, persons, steps=3, **kwargs):
+    kwargs = {"height": H, "width": W, "num_inference_steps": steps, "output_type": "np", **kwargs}
+    return pipe(PROMPT, persons, generator=torch.Generator().manual_seed(7), **kwargs).images
+
+
+def two_persons(references):
+    return [Person(references[0], box=(0.3, 0.45, 0.3)), Person(references[1], box=(0.72, 0.5, 0.2))]
+
+
+def test_fresh_branches_give_plain_sdxl(pipe, references):
+    """With zero-initialised branches the ID terms vanish: the image is SDXL's with guidance λ_t."""
+    ours = generate(pipe, two_persons(references), text_scale=6.0)
+    sdxl = StableDiffusionXLPipeline(**{k: v for k, v in pipe.components.items() if k != "adapter"})
+    theirs = sdxl(
+        PROMPT, height=H, width=W, num_inference_steps=3, guidance_scale=6.0, output_type="np",
+        generator=torch.Generator().manual_seed(7),
+    ).images
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
+
+
+def capture_unet_residuals(pipe, step: int):
+    """Records the residuals the U-Net receives at denoising ``step``."""
+    seen, calls = {}, []
+    original = pipe.unet.forward
+
+    def forward(*args, **kwargs):
+        if len(calls) == step and "mid_block_additional_residual" in kwargs:
+            seen["down"] = kwargs["down_block_additional_residuals"]
+            seen["mid"] = kwargs["mid_block_additional_residual"]
+            seen["input"], seen["t"] = args[0], args[1]
+            seen["added"] = kwargs["added_cond_kwargs"]
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    pipe.unet.forward = forward
+    return seen
+
+
+def test_two_persons_are_the_sum_and_mean_of_per_person_residuals(trained_pipe, references):
+    persons = two_persons(references)
+    seen = capture_unet_residuals(trained_pipe, step=2)
+    generate(trained_pipe, persons, steps=3, id_start=0.0)
+    resolved = [trained_pipe.encode_persons, trained_pipe.landmark_images]
+    from realisid.persons import resolve_persons
+
+    people = resolve_persons(persons, W, H)
+    tokens = trained_pipe.encode_persons(people)
+    null = trained_pipe.adapter.null_id(1).expand_as(tokens)
+    ids = torch.stack([null, null, tokens])  # (3 slots, P, n, C)
+    landmarks = trained_pipe.landmark_images(people)
+    boxes = torch.tensor([list(p.box) for p in people])
+    rows = seen["input"].shape[0]
+    assert rows == 3 and resolved
+
+    def one(p, local_scale, global_scale):
+        return trained_pipe.adapter(
+            seen["input"], seen["t"], ids[:, p : p + 1], landmarks[p : p + 1].expand(rows, 1, -1, -1, -1),
+            boxes[p : p + 1].expand(rows, 1, 3), seen["added"], local_scale=local_scale, global_scale=global_scale,
+        )
+
+    with torch.no_grad():
+        local = [one(p, 1.0, 0.0) for p in range(2)]
+        glob = [one(p, 0.0, 1.0) for p in range(2)]
+    expected_mid = local[0].mid + local[1].mid + (glob[0].mid + glob[1].mid) / 2
+    torch.testing.assert_close(seen["mid"], expected_mid, atol=1e-5, rtol=1e-4)
+    for level, got in enumerate(seen["down"]):
+        expected = local[0].down[level] + local[1].down[level] + (glob[0].down[level] + glob[1].down[level]) / 2
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_one_person_multi_person_path_equals_single_branch_calls(trained_pipe, references):
+    """P = 1 through the batched sum/mean equals the two branches called directly."""
+    seen = capture_unet_residuals(trained_pipe, step=1)
+    persons = [Person(references[0], box=(0.5, 0.5, 0.4))]
+    generate(trained_pipe, persons, steps=2, id_start=0.0)
+    from realisid.persons import resolve_persons
+
+    person = resolve_persons(persons, W, H)[0]
+    tokens = trained_pipe.encode_persons([person])
+    null = trained_pipe.adapter.null_id(1)
+    ids = torch.cat([null, null, tokens])  # (3, n, C)
+    box = torch.tensor([list(person.box)] * 3)
+    adapter = trained_pipe.adapter
+    with torch.no_grad():
+        local = adapter.local_branch(
+            seen["input"], seen["t"], ids, trained_pipe.landmark_images([person]).expand(3, -1, -1, -1), box, (H, W),
+            seen["added"],
+        )
+        glob = adapter.global_branch(seen["input"], seen["t"], ids, location_mask(box, (H, W), (H, W)), seen["added"])
+    torch.testing.assert_close(seen["mid"], local.mid + glob.mid, atol=1e-6, rtol=1e-5)
+
+
+def test_local_residuals_stay_in_each_box_and_follow_it(trained_pipe, references):
+    recorded = []
+    original = trained_pipe.adapter.local_branch.forward
+
+    def record(*args, **kwargs):
+        out = original(*args, **kwargs)
+        recorded.append((args[4].clone(), out))
+        return out
+
+    trained_pipe.adapter.local_branch.forward = record
+    persons = two_persons(references)
+    generate(trained_pipe, persons, steps=2, id_start=0.0)
+    moved = [Person(references[0], box=(0.6, 0.6, 0.3)), persons[1]]
+    generate(trained_pipe, moved, steps=2, id_start=0.0)
+    (boxes, before), (_, after) = recorded[0], recorded[2]
+    for level, residual in enumerate((*before.down, before.mid)):
+        support = location_mask(boxes, (H, W), residual.shape[-2:])[:, 0].bool()  # (rows, h, w)
+        energy = residual.abs().sum(1)
+        assert torch.count_nonzero(energy[~support]) == 0, f"level {level} leaks outside its box"
+        assert torch.count_nonzero(energy[support]) > 0
+    assert not torch.equal(before.mid[0], after.mid[0])  # person 0 moved
+    torch.testing.assert_close(before.mid[1], after.mid[1])  # person 1 did not
+
+
+def test_delayed_or_zero_id_gives_the_text_only_result(trained_pipe, references):
+    persons = two_persons(references)
+    delayed = generate(trained_pipe, persons, id_start=1.0)
+    no_id = generate(trained_pipe, persons, id_scale=0.0)
+    with_id = generate(trained_pipe, persons, id_start=0.0)
+    np.testing.assert_array_equal(delayed, no_id)
+    assert np.abs(with_id - delayed).max() > 1e-3
+
+
+def test_id_start_counts_two_then_three_slots(trained_pipe, references):
+    rows = []
+    original = trained_pipe.unet.forward
+    trained_pipe.unet.forward = lambda *a, **k: (rows.append(a[0].shape[0]), original(*a, **k))[1]
+    generate(trained_pipe, [Person(references[0])], steps=10, id_start=0.2)
+    assert rows == [2, 2] + [3] * 8
+
+
+def test_precomputed_embedding_equals_the_photo(trained_pipe, references):
+    from realisid.models import face_features
+
+    features = face_features(trained_pipe.image_encoder, [references[0].masked_crop])[0]
+    from_photo = generate(trained_pipe, [Person(references[0], box=(0.5, 0.5, 0.3))], id_start=0.0)
+    from_embedding = generate(
+        trained_pipe, [Person(references[0], box=(0.5, 0.5, 0.3), id_embedding=features)], id_start=0.0
+    )
+    np.testing.assert_array_equal(from_photo, from_embedding)
+
+
+def test_pixel_and_relative_boxes_agree(trained_pipe, references):
+    relative = generate(trained_pipe, [Person(references[0], box=(0.5, 0.5, 0.25))], steps=2)
+    pixels = generate(trained_pipe, [Person(references[0], box=Box(64 - 16, 48 - 16, 32))], steps=2)
+    np.testing.assert_array_equal(relative, pixels)
+
+
+def test_layout_picture(pipe, references):
+    out = pipe(PROMPT, two_persons(references), height=H, width=W, num_inference_steps=1, return_layout=True)
+    layout = np.asarray(out.layout)
+    assert out.layout.size == (W, H)
+    left, right = layout[:, : W // 2].sum(), layout[:, W // 2 :].sum()
+    assert left > 0 and right > 0
+    assert (layout[:10, :10] == layout[0, 0]).all()  # background stays plain
+
+
+def test_bad_input_gives_clear_errors(pipe, references, tmp_path):
+    with pytest.raises(RealisIDError, match="no reference"):
+        generate(pipe, [Person(None)])
+    with pytest.raises(RealisIDError, match="outside"):
+        generate(pipe, [Person(references[0], box=Box(500, 10, 40))])
+    with pytest.raises(RealisIDError, match="size must be positive"):
+        generate(pipe, [Person(references[0], box=(0.5, 0.5, 0.0))])
+    with pytest.raises(RealisIDError, match="multiples of 8"):
+        generate(pipe, [Person(references[0])], height=100)
+    with pytest.raises(RealisIDError, match="at least one person"):
+        generate(pipe, [])
+    with pytest.raises(RealisIDError, match="no face"):
+        generate(pipe, [Person(np.zeros((64, 64, 3), np.uint8))])
+    with pytest.raises(RealisIDError, match="id_embedding"):
+        generate(pipe, [Person(references[0], id_embedding=torch.zeros(3, 3))])
+    with pytest.raises(CheckpointError, match="does not exist"):
+        RealisIDPipeline.from_pretrained(tmp_path / "sdxl-missing", adapter=tmp_path / "no-adapter")
+    with pytest.warns(UserWarning, match="tokens long"):
+        pipe(" ".join(["word"] * 90), [Person(references[0])], height=H, width=W, num_inference_steps=1)
