@@ -12,6 +12,7 @@ from realisid.faces import (
     Detection,
     FaceIndexError,
     MediaPipeDetector,
+    MeshLandmarker,
     NoFaceError,
     detect_faces,
     extract_conditions,
@@ -143,3 +144,10 @@ def test_tiles_cover_the_axis_with_half_tile_overlap(length, tile):
 def test_detector_passes_are_validated():
     with pytest.raises(ValueError, match="passes"):
         MediaPipeDetector(passes=("tiles", "zoom"))
+
+
+def test_mesh_without_irises_has_468_points():
+    landmarker = MeshLandmarker(irises=False)
+    (face,) = detect_faces(samples.astronaut(), landmarker=landmarker)
+    assert face.landmarks.shape == (468, 3)
+    assert inside(face.landmarks, face.box, margin=0.2).all()
