@@ -201,3 +201,15 @@ def test_tiny_evaluation_runs_resumes_and_reports(workspace, capsys):
     for plot in ("identity_vs_size.png", "metrics_regular.png", "metrics_small.png"):
         with Image.open(out / plot) as image:
             assert image.width > 300 and image.height > 200
+
+
+def test_realisid_generator_runs_the_tiny_pipeline(workspace):
+    """The `realisid` method kind drives RealisIDPipeline (offline tiny stack), seeded per request."""
+    generate_image = make_generator({"kind": "realisid", "preset": "tiny", "num_inference_steps": 2})
+    (job,) = plan_jobs(["realisid"], {"obama": workspace / "identities" / "obama.png"}, PROMPTS[:1], [SMALL],
+                       n_per_prompt=1, height=64, width=96)
+    image = generate_image(job.request)
+    assert image.size == (96, 64)
+    assert list(image.getdata()) == list(generate_image(job.request).getdata())
+    with pytest.raises(RealisIDError, match="unknown options"):
+        make_generator({"kind": "realisid", "preset": "tiny", "steps": 2})

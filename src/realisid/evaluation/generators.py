@@ -2,7 +2,7 @@
 
 A method's ``kind`` picks the factory:
 
-* ``realisid`` — RealisID through ``realisid.pipeline.RealisIDPipeline`` (see ``realisid_generator``);
+* ``realisid`` (default) — ``realisid.pipeline.RealisIDPipeline`` (see ``realisid_generator``);
 * ``python`` — any callable: ``target: "package.module:factory"``, where ``factory(options)``
   returns a ``Generator``. Baselines (InstantID, PhotoMaker, ...) plug in this way; a baseline that
   cannot place a face ignores ``request.box`` (the paper then appends "a full-body people image" to
@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Mapping
 
+from PIL import Image
+
 from ..errors import RealisIDError
-from .protocol import Generator
+from .protocol import GenerationRequest, Generator
 
 
 def make_generator(method_config: Mapping[str, Any]) -> Generator:
@@ -39,26 +41,67 @@ def python_generator(method_config: Mapping[str, Any]) -> Generator:
     return factory(method_config)
 
 
-def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
-    """RealisID's generator. EXTENSION POINT for ``realisid.pipeline.RealisIDPipeline``.
+LOAD_OPTIONS = ("kind", "preset", "seed", "base", "adapter", "image_encoder", "dtype", "device")
+DTYPES = ("float16", "bfloat16", "float32")
+CALL_OPTIONS = ("negative_prompt", "num_inference_steps", "text_scale", "id_scale", "id_start",
+                "local_scale", "global_scale")
 
-    To plug the pipeline in, build it once here from the options (``checkpoint``: adapter folder;
-    ``base``: SDXL folder, or ``preset: tiny`` for ``realisid.presets.tiny_pipeline(seed)``; branch
-    scales such as ``local_scale`` / ``global_scale`` for the ablations) and return a closure that
-    maps a ``GenerationRequest`` to one image: reference photo ``request.reference``, text
-    ``request.prompt``, face box ``Box.from_relative(*request.box, request.width, request.height)``,
-    size ``request.height × request.width`` and a ``torch.Generator`` seeded with ``request.seed``.
+
+def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
+    """RealisID through ``RealisIDPipeline`` (the place to change how RealisID is generated).
+
+    Loading: ``preset: tiny`` (offline tiny stack, ``realisid.presets.tiny_pipeline(seed)``; optional
+    ``adapter`` folder) or ``base`` (SDXL folder or hub id) + ``adapter`` (checkpoint folder)
+    [+ ``image_encoder``, ``dtype``: float16/bfloat16/float32, ``device``]. Sampling options
+    (``num_inference_steps``, ``text_scale``, ``id_scale``, ``id_start``, ``local_scale``,
+    ``global_scale``, ``negative_prompt``) go to every call; ``local_scale: 0`` / ``global_scale: 0``
+    are the paper's branch ablations. Each request gives one person: the reference photo at the
+    relative box, seeded with ``request.seed``.
     """
-    try:
-        importlib.import_module("realisid.pipeline")
-    except ImportError as error:
-        raise RealisIDError(
-            "method kind 'realisid' needs realisid.pipeline, which is not available in this "
-            "installation; use kind: python with a target factory meanwhile"
-        ) from error
-    raise RealisIDError(
-        "realisid.pipeline exists but is not wired into realisid.evaluation.generators."
-        "realisid_generator yet"
+    import torch
+
+    from ..persons import Person
+
+    unknown = set(method_config) - set(LOAD_OPTIONS) - set(CALL_OPTIONS)
+    if unknown:
+        raise RealisIDError(f"unknown options for a realisid method: {', '.join(sorted(unknown))}")
+    device = method_config.get("device", "cuda" if torch.cuda.is_available() else "cpu")
+    pipe = _load_pipeline(method_config).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    call_options = {k: method_config[k] for k in CALL_OPTIONS if k in method_config}
+
+    def generate(request: GenerationRequest) -> Image.Image:
+        output = pipe(
+            prompt=request.prompt,
+            persons=[Person(reference=request.reference, box=request.box)],
+            height=request.height,
+            width=request.width,
+            generator=torch.Generator(device).manual_seed(request.seed),
+            **call_options,
+        )
+        return output.images[0]
+
+    return generate
+
+
+def _load_pipeline(options: Mapping[str, Any]):
+    from .. import presets
+    from ..pipeline import RealisIDPipeline
+
+    if options.get("preset") == "tiny":
+        return presets.tiny_pipeline(seed=options.get("seed", 0), adapter=options.get("adapter"))
+    if "preset" in options:
+        raise RealisIDError(f"unknown preset {options['preset']!r}; the only preset is 'tiny'")
+    if "base" not in options or "adapter" not in options:
+        raise RealisIDError("a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny")
+    import torch
+
+    dtype = options.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise RealisIDError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    extra = {"image_encoder": options["image_encoder"]} if "image_encoder" in options else {}
+    return RealisIDPipeline.from_pretrained(
+        options["base"], options["adapter"], torch_dtype=getattr(torch, dtype), **extra
     )
 
 
