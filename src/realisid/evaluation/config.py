@@ -19,10 +19,13 @@
       aesthetic: models/sac+logos+ava1-l14-linearMSE.safetensors
       aesthetic_clip: null            # CLIP ViT-L/14 for ASP; defaults to `clip`
       facenet: null
-    methods:                          # Table 1 and Table 3
-      - {name: realisid, kind: realisid, checkpoint: ckpt/}
-    ablations:                        # Table 2; reuse a method's name to add it as the reference row
-      - {name: no-local, label: "w/o B_local", kind: realisid, checkpoint: ckpt/, local_scale: 0.0}
+    methods:                          # Table 1 and Table 3 (options: realisid.evaluation.generators)
+      - {name: realisid, label: RealisID, base: sdxl/, adapter: ckpt/, dtype: float16}
+      - {name: instantid, kind: python, target: "my_baselines:instantid"}
+    ablations:                        # Table 2; a bare name reuses that method (the full model's row)
+      - {name: no-local, label: "w/o B_local", base: sdxl/, adapter: ckpt/, dtype: float16, local_scale: 0.0}
+      - {name: no-global, label: "w/o B_global", base: sdxl/, adapter: ckpt/, dtype: float16, global_scale: 0.0}
+      - {name: realisid}
 """
 
 from __future__ import annotations
