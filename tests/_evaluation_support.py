@@ -34,8 +34,19 @@ def face_recognition_images() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
-             SDIST, "-d", tmp],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                SDIST,
+                "-d",
+                tmp,
+            ],
             check=True,
         )
         (sdist,) = Path(tmp).glob("face_recognition-*.tar.gz")
@@ -61,15 +72,23 @@ def tiny_clip(seed: int = 0) -> ClipEmbedder:
     vocab.update({"<|startoftext|>": bos, "<|endoftext|>": eos})
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[])
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    layers = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+    layers = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=bos,
-                         eos_token_id=eos, pad_token_id=eos, **layers),
+        text_config=dict(
+            vocab_size=len(vocab),
+            max_position_embeddings=77,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=eos,
+            **layers,
+        ),
         vision_config=dict(image_size=32, patch_size=8, **layers),
         projection_dim=16,
     )
     torch.manual_seed(seed)
-    return ClipEmbedder(CLIPModel(config), CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer))
+    return ClipEmbedder(
+        CLIPModel(config), CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    )
 
 
 def make_paste_generator(options: dict):

@@ -9,11 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from tests._evaluation_support import face_recognition_images
-from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
 from realisid.errors import RealisIDError
 from realisid.evaluation import IdentityBackend, face_similarity, load_backend
 from realisid.evaluation.facenet_backend import FaceNetBackend, standardize
+from tests._evaluation_support import (
+    face_recognition_images,
+    single_torch_thread,  # noqa: F401 (autouse fixture)
+)
 
 SAME_PERSON = ("obama.jpg", "obama2.jpg", "obama3.jpg")
 OTHER_PERSON = ("biden.jpg",)
@@ -34,10 +36,14 @@ def dlib_faces(photos):
 def test_dlib_same_person_scores_above_every_different_person_pair(dlib_faces):
     backend, faces = dlib_faces
     assert all(face is not None for face in faces.values())
-    same = [backend.similarity(faces[a].embedding, faces[b].embedding)
-            for a, b in itertools.combinations(SAME_PERSON, 2)]
-    different = [backend.similarity(faces[a].embedding, faces[b].embedding)
-                 for a, b in itertools.product(SAME_PERSON, OTHER_PERSON)]
+    same = [
+        backend.similarity(faces[a].embedding, faces[b].embedding)
+        for a, b in itertools.combinations(SAME_PERSON, 2)
+    ]
+    different = [
+        backend.similarity(faces[a].embedding, faces[b].embedding)
+        for a, b in itertools.product(SAME_PERSON, OTHER_PERSON)
+    ]
     assert len(same) == 3 and len(different) == 3
     assert min(same) > max(different)
     # dlib's decision threshold (distance 0.6 → similarity 0.4) separates them too.
@@ -101,7 +107,9 @@ def test_facenet_backend_loads_torchscript_and_state_dict(tmp_path, photos):
     face_a = scripted.find_face(photos["obama.jpg"])
     face_b = from_state.find_face(photos["biden.jpg"])
     assert face_a.embedding.shape == (8,)
-    np.testing.assert_allclose(from_state.find_face(photos["obama.jpg"]).embedding, face_a.embedding, atol=1e-5)
+    np.testing.assert_allclose(
+        from_state.find_face(photos["obama.jpg"]).embedding, face_a.embedding, atol=1e-5
+    )
     a, b = face_a.embedding, face_b.embedding
     expected = float(a @ b / np.sqrt((a @ a) * (b @ b)))
     assert scripted.similarity(a, b) == pytest.approx(expected, abs=1e-6)

@@ -10,8 +10,10 @@ from safetensors.torch import save_file
 
 from realisid.errors import RealisIDError
 from realisid.evaluation import AestheticPredictor, ClipEmbedder, clip_i, clip_t, cosine
-from tests._evaluation_support import tiny_clip
-from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
+from tests._evaluation_support import (
+    single_torch_thread,  # noqa: F401 (autouse fixture)
+    tiny_clip,
+)
 
 
 def _images() -> list[Image.Image]:

@@ -18,8 +18,11 @@ from realisid.errors import RealisIDError
 from realisid.evaluation import EvaluationConfig, Scenario, generate, make_generator, plan_jobs, read_prompts
 from realisid.evaluation.aesthetic import AestheticPredictor
 from realisid.evaluation.protocol import REGULAR, SMALL, derive_seed, size_scenario
-from tests._evaluation_support import face_recognition_images, tiny_clip
-from tests._evaluation_support import single_torch_thread  # noqa: F401 (autouse fixture)
+from tests._evaluation_support import (
+    face_recognition_images,
+    single_torch_thread,  # noqa: F401 (autouse fixture)
+    tiny_clip,
+)
 
 SUPPORT = "tests._evaluation_support"
 
@@ -40,13 +43,18 @@ def test_plan_is_deterministic_and_shares_seeds_and_boxes_across_methods():
     identities = {"alice": Path("alice.jpg"), "bob": Path("bob.png")}
     prompts = ["a photo of {subject}", "a sketch of {subject}"]
     scenarios = [REGULAR, SMALL, size_scenario("1/5")]
-    jobs = plan_jobs(["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7, height=512, width=768)
-    assert jobs == plan_jobs(["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7,
-                             height=512, width=768)
+    jobs = plan_jobs(
+        ["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7, height=512, width=768
+    )
+    assert jobs == plan_jobs(
+        ["a", "b"], identities, prompts, scenarios, n_per_prompt=3, seed=7, height=512, width=768
+    )
     assert len(jobs) == 2 * 2 * 2 * 3 * 3
     assert len({job.relpath for job in jobs}) == len(jobs)
     half = len(jobs) // 2
-    for a, b in zip(jobs[:half], jobs[half:]):  # same (identity, prompt, scenario, sample) → same seed and box
+    for a, b in zip(
+        jobs[:half], jobs[half:]
+    ):  # same (identity, prompt, scenario, sample) → same seed and box
         assert (a.request.seed, a.request.box) == (b.request.seed, b.request.box)
         assert (a.request.method, b.request.method) == ("a", "b")
     assert len({job.request.seed for job in jobs[:half]}) == half
@@ -54,15 +62,27 @@ def test_plan_is_deterministic_and_shares_seeds_and_boxes_across_methods():
         lo, hi = job.scenario.size_range
         assert lo <= job.request.box[2] <= hi
         box = Box.from_relative(*job.request.box, 768, 512)
-        assert box.x0 >= 0 and box.y0 >= 0 and box.x0 + box.size <= 768 + 1e-9 and box.y0 + box.size <= 512 + 1e-9
+        assert (
+            box.x0 >= 0
+            and box.y0 >= 0
+            and box.x0 + box.size <= 768 + 1e-9
+            and box.y0 + box.size <= 512 + 1e-9
+        )
         assert job.request.prompt.endswith("a person")
     assert size_scenario("1/5").size_range == (0.2, 0.2)
     assert derive_seed(0, "alice", 1) == derive_seed(0, "alice", 1) != derive_seed(1, "alice", 1)
 
 
 def test_generate_skips_existing_outputs(tmp_path):
-    jobs = plan_jobs(["m"], {"x": Path("x.jpg")}, ["{subject}"], [Scenario("s", "s", (0.3, 0.3))], n_per_prompt=3,
-                     height=32, width=32)
+    jobs = plan_jobs(
+        ["m"],
+        {"x": Path("x.jpg")},
+        ["{subject}"],
+        [Scenario("s", "s", (0.3, 0.3))],
+        n_per_prompt=3,
+        height=32,
+        width=32,
+    )
     calls = []
 
     def generator(request):
@@ -127,9 +147,20 @@ def workspace(tmp_path_factory) -> Path:
 
 
 def _write_config(root: Path, **paste_options) -> Path:
-    paste = {"name": "paste", "label": "Paste (stand-in)", "kind": "python",
-             "target": f"{SUPPORT}:make_paste_generator", "log": str(root / "paste.log"), **paste_options}
-    blank = {"name": "blank", "label": "No face", "kind": "python", "target": f"{SUPPORT}:make_blank_generator"}
+    paste = {
+        "name": "paste",
+        "label": "Paste (stand-in)",
+        "kind": "python",
+        "target": f"{SUPPORT}:make_paste_generator",
+        "log": str(root / "paste.log"),
+        **paste_options,
+    }
+    blank = {
+        "name": "blank",
+        "label": "No face",
+        "kind": "python",
+        "target": f"{SUPPORT}:make_blank_generator",
+    }
     config = {
         "identities": "identities",
         "prompts": "prompts.txt",
@@ -186,8 +217,9 @@ def test_tiny_evaluation_runs_resumes_and_reports(workspace, capsys):
     assert all(not r["detected"] and r["identity"] is None and r["clip_t"] is not None for r in blank)
 
     table1 = _read_csv(out / "table1.csv")
-    assert table1[0] == ["Method"] + [f"{s} {m}" for s in ("regular", "small")
-                                      for m in ("ASP", "CLIP-T", "ID (dlib)", "CLIP-I", "Miss")]
+    assert table1[0] == ["Method"] + [
+        f"{s} {m}" for s in ("regular", "small") for m in ("ASP", "CLIP-T", "ID (dlib)", "CLIP-I", "Miss")
+    ]
     assert table1[1][0] == "Paste (stand-in)" and table1[1][5] == "0.00"
     table2 = _read_csv(out / "table2.csv")
     assert [row[0] for row in table2[1:]] == ["No face", "Paste (stand-in)"]
@@ -206,8 +238,15 @@ def test_tiny_evaluation_runs_resumes_and_reports(workspace, capsys):
 def test_realisid_generator_runs_the_tiny_pipeline(workspace):
     """The `realisid` method kind drives RealisIDPipeline (offline tiny stack), seeded per request."""
     generate_image = make_generator({"kind": "realisid", "preset": "tiny", "num_inference_steps": 2})
-    (job,) = plan_jobs(["realisid"], {"obama": workspace / "identities" / "obama.png"}, PROMPTS[:1], [SMALL],
-                       n_per_prompt=1, height=64, width=96)
+    (job,) = plan_jobs(
+        ["realisid"],
+        {"obama": workspace / "identities" / "obama.png"},
+        PROMPTS[:1],
+        [SMALL],
+        n_per_prompt=1,
+        height=64,
+        width=96,
+    )
     image = generate_image(job.request)
     assert image.size == (96, 64)
     assert list(image.getdata()) == list(generate_image(job.request).getdata())

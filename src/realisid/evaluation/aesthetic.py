@@ -40,7 +40,7 @@ class AestheticPredictor(nn.Module):
         return self.layers(normalized).squeeze(-1)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "AestheticPredictor":
+    def from_file(cls, path: str | Path) -> AestheticPredictor:
         """Weights from ``.safetensors`` or a torch state dict; the input width is read from them."""
         state = load_state_dict(path)
         if "layers.0.weight" not in state:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from PIL import Image
@@ -21,7 +21,7 @@ class ClipEmbedder:
         self.processor = processor
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "ClipEmbedder":
+    def from_pretrained(cls, path: str | Path) -> ClipEmbedder:
         """A CLIP folder in transformers layout (model weights, tokenizer, image processor)."""
         if not Path(path).is_dir():
             raise RealisIDError(f"CLIP model folder not found: {path}")

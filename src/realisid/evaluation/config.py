@@ -37,7 +37,16 @@ from typing import Any
 import yaml
 
 from ..errors import RealisIDError
-from .protocol import DEFAULT_PROMPTS, REGULAR, SMALL, SWEEP_SIZES, Scenario, check_name, parse_size, size_scenario
+from .protocol import (
+    DEFAULT_PROMPTS,
+    REGULAR,
+    SMALL,
+    SWEEP_SIZES,
+    Scenario,
+    check_name,
+    parse_size,
+    size_scenario,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class EvaluationConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "EvaluationConfig":
+    def from_yaml(cls, path: str | Path) -> EvaluationConfig:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -86,7 +95,7 @@ class EvaluationConfig:
         return cls.from_dict(data, base=path.parent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base: Path = Path(".")) -> "EvaluationConfig":
+    def from_dict(cls, data: dict[str, Any], base: Path = Path(".")) -> EvaluationConfig:
         data = dict(data)
         unknown = set(data) - {f for f in cls.__dataclass_fields__}
         if unknown:
@@ -107,7 +116,9 @@ class EvaluationConfig:
         ablation_names = data.pop("ablation_scenarios", ["small"])
         missing_scenarios = set(ablation_names) - set(scenarios)
         if missing_scenarios:
-            raise RealisIDError(f"ablation_scenarios not among scenarios: {', '.join(sorted(missing_scenarios))}")
+            raise RealisIDError(
+                f"ablation_scenarios not among scenarios: {', '.join(sorted(missing_scenarios))}"
+            )
         metrics = dict(data.pop("metrics", None) or {})
         unknown = set(metrics) - set(MetricsConfig.__dataclass_fields__)
         if unknown:

@@ -12,7 +12,8 @@ A method's ``kind`` picks the factory:
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from PIL import Image
 
@@ -43,8 +44,15 @@ def python_generator(method_config: Mapping[str, Any]) -> Generator:
 
 LOAD_OPTIONS = ("kind", "preset", "seed", "base", "adapter", "image_encoder", "dtype", "device")
 DTYPES = ("float16", "bfloat16", "float32")
-CALL_OPTIONS = ("negative_prompt", "num_inference_steps", "text_scale", "id_scale", "id_start",
-                "local_scale", "global_scale")
+CALL_OPTIONS = (
+    "negative_prompt",
+    "num_inference_steps",
+    "text_scale",
+    "id_scale",
+    "id_start",
+    "local_scale",
+    "global_scale",
+)
 
 
 def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
@@ -93,7 +101,9 @@ def _load_pipeline(options: Mapping[str, Any]):
     if "preset" in options:
         raise RealisIDError(f"unknown preset {options['preset']!r}; the only preset is 'tiny'")
     if "base" not in options or "adapter" not in options:
-        raise RealisIDError("a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny")
+        raise RealisIDError(
+            "a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny"
+        )
     import torch
 
     dtype = options.get("dtype", "float32")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -43,7 +43,7 @@ class IdentityBackend(Protocol):
         """Similarity of two embeddings ``(D,)``; higher means more alike."""
 
 
-def load_backend(name: str, facenet_path: Union[str, Path, None] = None) -> IdentityBackend:
+def load_backend(name: str, facenet_path: str | Path | None = None) -> IdentityBackend:
     """The backend called ``name``; ``"facenet"`` needs ``facenet_path`` (see ``FaceNetBackend``)."""
     if name == "dlib":
         return _dlib_backend()
@@ -62,7 +62,7 @@ def _dlib_backend() -> IdentityBackend:
 
 
 def face_similarity(
-    image_a: ImageLike, image_b: ImageLike, backend: Union[str, IdentityBackend] = "dlib"
+    image_a: ImageLike, image_b: ImageLike, backend: str | IdentityBackend = "dlib"
 ) -> float | None:
     """Identity similarity of the largest faces in two images, ``None`` if either has no face."""
     backend = load_backend(backend) if isinstance(backend, str) else backend

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image
@@ -11,7 +10,7 @@ from PIL import Image
 from ..boxes import Box
 from ..errors import RealisIDError
 
-ImageLike = Union[Image.Image, str, Path]
+ImageLike = Image.Image | str | Path
 
 
 def load_rgb(image: ImageLike) -> Image.Image:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -90,7 +90,10 @@ class Job:
     def relpath(self) -> Path:
         """Where the image goes, relative to the output folder."""
         return (
-            Path("images") / self.request.method / self.scenario.name / self.identity
+            Path("images")
+            / self.request.method
+            / self.scenario.name
+            / self.identity
             / f"p{self.prompt_index:02d}_s{self.sample}.png"
         )
 
@@ -136,7 +139,9 @@ def derive_seed(base_seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def sample_box(seed: int, size_range: tuple[float, float], width: int, height: int) -> tuple[float, float, float]:
+def sample_box(
+    seed: int, size_range: tuple[float, float], width: int, height: int
+) -> tuple[float, float, float]:
     """``(cx, cy, rel_size)``: size uniform in ``size_range``, centre uniform with the box inside the image."""
     rng = random.Random(seed)
     rel = rng.uniform(*size_range)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .protocol import Scenario  # noqa: E402
+from .protocol import Scenario
 
 METRICS = ("asp", "clip_t", "identity", "clip_i")
 DIGITS = {"asp": 2, "miss_rate": 2}
@@ -47,8 +47,13 @@ def summarize(records: Iterable[dict]) -> dict[tuple[str, str], dict]:
 
 
 def metric_labels(identity_label: str) -> dict[str, str]:
-    return {"asp": "ASP", "clip_t": "CLIP-T", "identity": identity_label, "clip_i": "CLIP-I",
-            "miss_rate": "Miss"}
+    return {
+        "asp": "ASP",
+        "clip_t": "CLIP-T",
+        "identity": identity_label,
+        "clip_i": "CLIP-I",
+        "miss_rate": "Miss",
+    }
 
 
 def wide_table(
@@ -64,7 +69,8 @@ def wide_table(
         s.label if single else f"{s.label} {labels[m]}" for s in scenarios for m in metrics
     ]
     body = [
-        [row.label] + [_format(summary.get((row.name, s.name), {}).get(m), m) for s in scenarios for m in metrics]
+        [row.label]
+        + [_format(summary.get((row.name, s.name), {}).get(m), m) for s in scenarios for m in metrics]
         for row in rows
     ]
     return header, body
@@ -86,7 +92,11 @@ def write_csv(path: Path, header: list[str], body: list[list[str]]) -> None:
 
 
 def plot_identity_vs_size(
-    summary: dict[tuple[str, str], dict], rows: Sequence[Row], sizes: Sequence[Scenario], label: str, path: Path
+    summary: dict[tuple[str, str], dict],
+    rows: Sequence[Row],
+    sizes: Sequence[Scenario],
+    label: str,
+    path: Path,
 ) -> None:
     """Mean identity similarity against relative face size, one line per method."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -106,7 +116,10 @@ def plot_identity_vs_size(
 
 
 def plot_metric_bars(
-    summary: dict[tuple[str, str], dict], rows: Sequence[Row], scenario: Scenario, labels: dict[str, str],
+    summary: dict[tuple[str, str], dict],
+    rows: Sequence[Row],
+    scenario: Scenario,
+    labels: dict[str, str],
     path: Path,
 ) -> None:
     """One panel per metric (and the miss rate), one bar per method, for one scenario."""
@@ -146,11 +159,21 @@ def write_report(
     labels = metric_labels(identity_label)
     table_metrics = (*METRICS, "miss_rate")
     tables = [
-        ("table1", f"Table 1: {', '.join(labels[m] for m in table_metrics)} per scenario",
-         methods, scenarios, table_metrics),
+        (
+            "table1",
+            f"Table 1: {', '.join(labels[m] for m in table_metrics)} per scenario",
+            methods,
+            scenarios,
+            table_metrics,
+        ),
         ("table2", "Table 2: ablations", ablations, ablation_scenarios, table_metrics),
-        ("table3", f"Table 3: identity fidelity ({identity_label}) by relative face size",
-         methods, sizes, ("identity",)),
+        (
+            "table3",
+            f"Table 3: identity fidelity ({identity_label}) by relative face size",
+            methods,
+            sizes,
+            ("identity",),
+        ),
     ]
     sections = ["# Evaluation report", ""]
     for name, title, rows, columns, metrics in tables:

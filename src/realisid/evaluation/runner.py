@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder
@@ -24,9 +25,15 @@ def plan(config: EvaluationConfig) -> list[Job]:
     jobs: dict[Path, Job] = {}
     for specs, scenarios in config.method_scenarios():
         for job in plan_jobs(
-            [spec.name for spec in specs], identities, prompts, scenarios,
-            n_per_prompt=config.n_per_prompt, subject=config.subject, seed=config.seed,
-            height=config.height, width=config.width,
+            [spec.name for spec in specs],
+            identities,
+            prompts,
+            scenarios,
+            n_per_prompt=config.n_per_prompt,
+            subject=config.subject,
+            seed=config.seed,
+            height=config.height,
+            width=config.width,
         ):
             jobs.setdefault(job.relpath, job)
     return list(jobs.values())
@@ -39,7 +46,9 @@ def load_scorer(metrics: MetricsConfig) -> Scorer:
         backend=load_backend(metrics.identity_backend, facenet_path=metrics.facenet),
         clip=clip,
         aesthetic=AestheticPredictor.from_file(metrics.aesthetic) if metrics.aesthetic else None,
-        aesthetic_clip=ClipEmbedder.from_pretrained(metrics.aesthetic_clip) if metrics.aesthetic_clip else clip,
+        aesthetic_clip=ClipEmbedder.from_pretrained(metrics.aesthetic_clip)
+        if metrics.aesthetic_clip
+        else clip,
     )
 
 

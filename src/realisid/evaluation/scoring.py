@@ -9,9 +9,9 @@ Scores are appended to a JSON-lines file as they are computed, so scoring resume
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from PIL import Image
@@ -79,7 +79,9 @@ class Scorer:
         if self.aesthetic is not None:
             embedder = self.aesthetic_clip or self.clip
             if embedder is None:
-                raise RealisIDError("ASP needs a CLIP ViT-L/14 model (metrics.aesthetic_clip or metrics.clip)")
+                raise RealisIDError(
+                    "ASP needs a CLIP ViT-L/14 model (metrics.aesthetic_clip or metrics.clip)"
+                )
             record["asp"] = float(self.aesthetic(embedder.embed_images([image]))[0])
         return record
 
