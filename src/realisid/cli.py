@@ -8,7 +8,7 @@ import sys
 
 from .errors import RealisIDError
 
-COMMANDS = ("demo", "conditions", "evaluate")
+COMMANDS = ("demo", "generate", "conditions", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

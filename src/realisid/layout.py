@@ -26,5 +26,6 @@ def draw_layout(width: int, height: int, persons: list[tuple[Box, np.ndarray]]) 
         color = BOX_COLORS[index % len(BOX_COLORS)]
         line = max(1, round(min(width, height) / 256))
         draw.rectangle([box.x0, box.y0, box.x0 + box.size, box.y0 + box.size], outline=color, width=line)
-        draw.text((box.x0 + 2 * line, box.y0 + 2 * line), f"person {index}", fill=color)
+        label_y = box.y0 - 12 if box.y0 >= 12 else box.y0 + box.size + 2  # outside the box, on the canvas
+        draw.text((box.x0, label_y), f"person {index}", fill=color)
     return canvas

@@ -242,3 +242,25 @@ def tiny_pipeline(seed: int = 0, adapter=None):
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     pipe.set_progress_bar_config(disable=None)
     return pipe
+
+
+def load_pipeline(
+    base: str | None = None,
+    adapter: str | None = None,
+    image_encoder: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    seed: int = 0,
+):
+    """The pipeline a command asks for: real SDXL from ``base`` (with ``adapter``), else the tiny stack."""
+    from .errors import RealisIDError
+    from .pipeline import RealisIDPipeline
+
+    if base is None:
+        pipe = tiny_pipeline(seed, adapter)
+    else:
+        if adapter is None:
+            raise RealisIDError("--base needs --adapter: the folder of a trained RealisID adapter")
+        pipe = RealisIDPipeline.from_pretrained(base, adapter=adapter, image_encoder=image_encoder or CLIP_VIT_H,
+                                                torch_dtype=dtype)
+    return pipe.to(device)

@@ -1,0 +1,77 @@
+"""``realisid generate`` and ``realisid demo`` end to end on the tiny stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from realisid.cli import main
+from realisid.commands.generate import parse_person
+from realisid.errors import RealisIDError
+from realisid.faces.samples import astronaut, grace_hopper
+
+FAST = ["--steps", "2", "--height", "96", "--width", "128"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut().save(folder / "astronaut.png")
+    grace_hopper().save(folder / "hopper.jpg")
+    return folder
+
+
+def test_person_spec_parsing():
+    assert parse_person("ref=a.jpg,box=0.3,0.4,0.2,yaw=15,pose=b.png") == {
+        "ref": "a.jpg", "box": [0.3, 0.4, 0.2], "yaw": 15.0, "pose": "b.png"
+    }
+    with pytest.raises(RealisIDError, match="unknown key 'size'"):
+        parse_person("ref=a.jpg,size=3")
+    with pytest.raises(RealisIDError, match="bad box"):
+        parse_person("ref=a.jpg,box=0.3,0.4")
+    with pytest.raises(RealisIDError, match="no ref"):
+        parse_person("box=0.3,0.4,0.2")
+
+
+def test_generate_two_persons(photos, tmp_path):
+    out = tmp_path / "out"
+    code = main(["generate", "--prompt", "two friends at the beach", "--tiny", *FAST, "--out", str(out),
+                 "--person", f"ref={photos / 'astronaut.png'},box=0.3,0.4,0.3",
+                 "--person", f"ref={photos / 'hopper.jpg'},box=0.7,0.5,0.15,yaw=20"])
+    assert code == 0
+    assert Image.open(out / "image_000.png").size == (128, 96)
+    assert Image.open(out / "layout.png").size == (128, 96)
+    record = json.loads((out / "scene.json").read_text())
+    assert record["random_weights"] is True and len(record["persons"]) == 2
+    assert record["persons"][1]["yaw"] == 20.0
+
+
+def test_generate_from_a_scene_file(photos, tmp_path):
+    scene = photos / "scene.json"
+    scene.write_text(json.dumps({"prompt": "a portrait", "persons": [{"ref": "astronaut.png", "box": [0.5, 0.5, 0.5]}]}))
+    assert main(["generate", "--scene", str(scene), *FAST, "--num-images", "2", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "image_001.png").exists()
+
+
+def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
+    assert main(["generate", "--prompt", "x", *FAST, "--person", f"ref={tmp_path / 'missing.jpg'}"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("realisid generate: error:") and "missing.jpg" in error
+    assert main(["generate", "--prompt", "x", *FAST, "--person", f"ref={photos / 'astronaut.png'},box=2,2,0.1"]) == 2
+    assert "outside" in capsys.readouterr().err
+    assert main(["generate", "--prompt", "x", "--height", "100", "--person", f"ref={photos / 'astronaut.png'}"]) == 2
+    assert "multiple" in capsys.readouterr().err
+    assert main(["generate", "--prompt", "x", "--base", str(tmp_path), "--adapter", str(tmp_path / "nope"),
+                 "--person", f"ref={photos / 'astronaut.png'}"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_writes_what_it_promises(tmp_path, capsys):
+    assert main(["demo", *FAST, "--out", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
+            "conditions_grace_hopper.png"} <= names
+    assert "RANDOM weights" in (tmp_path / "README.txt").read_text()
+    assert "RANDOM weights" in capsys.readouterr().out
