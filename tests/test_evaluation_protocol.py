@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -12,8 +11,8 @@ import yaml
 from PIL import Image
 from safetensors.torch import save_file
 
+from realisid import cli
 from realisid.boxes import Box
-from realisid.commands import evaluate as evaluate_command
 from realisid.errors import RealisIDError
 from realisid.evaluation import EvaluationConfig, Scenario, generate, make_generator, plan_jobs, read_prompts
 from realisid.evaluation.aesthetic import AestheticPredictor
@@ -178,10 +177,7 @@ def _write_config(root: Path, **paste_options) -> Path:
 
 
 def _run_cli(config: Path) -> int:
-    parser = argparse.ArgumentParser()
-    evaluate_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["evaluate", "--config", str(config)])
-    return args.run(args)
+    return cli.main(["evaluate", "--config", str(config)])
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -203,6 +199,9 @@ def test_tiny_evaluation_runs_resumes_and_reports(workspace, capsys):
     assert all(p.stat().st_mtime_ns == t for p, t in first.items())
     assert len(list(out.rglob("*.png"))) == PER_METHOD + BLANK + 3  # + three plots
     assert "report:" in capsys.readouterr().out
+    (workspace / "bad.yaml").write_text("identities: nowhere\noutput_dir: out\nmethods: [{name: m}]\n")
+    assert _run_cli(workspace / "bad.yaml") == 2
+    assert "identities folder not found" in capsys.readouterr().err
 
     assert _run_cli(_write_config(workspace)) == 0  # complete: nothing generated or scored again
     assert len(log.read_text().splitlines()) == PER_METHOD
