@@ -215,3 +215,30 @@ def test_bad_input_gives_clear_errors(pipe, references, tmp_path):
         RealisIDPipeline.from_pretrained(tmp_path / "sdxl-missing", adapter=tmp_path / "no-adapter")
     with pytest.warns(UserWarning, match="tokens long"):
         pipe(" ".join(["word"] * 90), [Person(references[0])], height=H, width=W, num_inference_steps=1)
+
+
+def test_condition_encoders_run_once_per_phase_and_change_nothing(trained_pipe, references, monkeypatch):
+    """Reusing the c_p&e / c_loc encodings across steps is bit-exact with recomputing them."""
+    calls = []
+    for branch in (trained_pipe.adapter.local_branch, trained_pipe.adapter.global_branch):
+        memo = branch.condition_memo
+        compute = memo.compute
+        monkeypatch.setattr(memo, "compute", lambda c, compute=compute: (calls.append(1), compute(c))[1])
+    persons = two_persons(references)
+    reused = generate(trained_pipe, persons, steps=5, id_start=0.4)
+    assert len(calls) == 2 * 2  # two branches × two phases (2 slots, then 3 slots), not 2 × 5 steps
+    calls.clear()
+    import contextlib
+
+    monkeypatch.setattr(type(trained_pipe.adapter), "reusing_conditions", lambda self: contextlib.nullcontext())
+    recomputed = generate(trained_pipe, persons, steps=5, id_start=0.4)
+    assert len(calls) == 2 * 5
+    np.testing.assert_array_equal(reused, recomputed)
+
+
+def test_channels_last_keeps_the_output(trained_pipe, references):
+    persons = two_persons(references)
+    reference = generate(trained_pipe, persons, steps=2, id_start=0.0)
+    for module in (trained_pipe.unet, trained_pipe.adapter):
+        module.to(memory_format=torch.channels_last)
+    np.testing.assert_allclose(generate(trained_pipe, persons, steps=2, id_start=0.0), reference, atol=1e-4, rtol=0)

@@ -34,7 +34,7 @@ from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
 from .guidance import delayed_steps, realisid_guidance
 from .layout import draw_layout
-from .models import RealisIDAdapter, face_features
+from .models import RealisIDAdapter, face_features, location_mask
 from .persons import Person, ResolvedPerson, resolve_persons
 from .presets import CLIP_VIT_H
 
@@ -191,11 +191,15 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         slot_pooled = torch.cat([negative_pooled, pooled, pooled])
         slot_time_ids = time_ids.repeat(3 * batch, 1)
 
+        # Per slot and person, built once: ID tokens, landmark drawings, boxes and location masks.
         id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
         null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
         slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
-        landmarks = self.landmark_images(resolved).to(device, id_tokens.dtype)
-        boxes = torch.tensor([list(p.box) for p in resolved], device=device, dtype=torch.float32)
+        per_slot = lambda x: x.to(device, id_tokens.dtype).repeat(3 * batch, *([1] * x.ndim))  # noqa: E731
+        boxes = torch.tensor([list(p.box) for p in resolved], dtype=torch.float32)
+        slot_boxes = per_slot(boxes)
+        slot_landmarks = per_slot(self.landmark_images(resolved))
+        slot_masks = per_slot(location_mask(boxes, (height, width), (height, width)))
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
@@ -205,7 +209,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
         with_id_from = delayed_steps(len(timesteps), id_start) if id_scale else len(timesteps)
 
-        with self.progress_bar(total=len(timesteps)) as progress:
+        with self.progress_bar(total=len(timesteps)) as progress, self.adapter.reusing_conditions():
             for i, t in enumerate(timesteps):
                 slots = 3 if i >= with_id_from else 2
                 rows = slots * batch
@@ -215,11 +219,12 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     model_input,
                     t,
                     slot_ids[:rows],
-                    landmarks.expand(rows, *landmarks.shape),
-                    boxes.expand(rows, *boxes.shape),
+                    slot_landmarks[:rows],
+                    slot_boxes[:rows],
                     added,
                     local_scale=local_scale,
                     global_scale=global_scale,
+                    location_masks=slot_masks[:rows],
                 )
                 eps = self.unet(
                     model_input,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
@@ -158,6 +159,7 @@ class RealisIDAdapter(nn.Module):
         added_cond_kwargs: dict[str, Tensor],
         local_scale: float = 1.0,
         global_scale: float = 1.0,
+        location_masks: Tensor | None = None,
     ) -> Residuals | None:
         """Residuals of both branches for ``B`` images of ``P`` persons each, in one call per branch.
 
@@ -169,6 +171,7 @@ class RealisIDAdapter(nn.Module):
             boxes: ``(B, P, 3)`` face boxes ``(x0, y0, size)`` in pixels of the ``(8h, 8w)`` image.
             added_cond_kwargs: SDXL's ``text_embeds (B, d)`` and ``time_ids (B, 6)``.
             local_scale, global_scale: branch weights; 0 skips a branch (the paper's ablation).
+            location_masks: ``(B, P, 1, 8h, 8w)`` ``c_loc`` of ``boxes``, if already computed.
 
         Returns:
             Local residuals summed over persons plus global residuals averaged over persons
@@ -191,10 +194,19 @@ class RealisIDAdapter(nn.Module):
             )
             total = local.map(lambda r: r.unflatten(0, (B, P)).sum(1)).plus(total)
         if global_scale:
-            masks = location_mask(flat_boxes, image_size, image_size).to(latents.dtype)
+            if location_masks is None:
+                masks = location_mask(flat_boxes, image_size, image_size).to(latents.dtype)
+            else:
+                masks = location_masks.flatten(0, 1)
             glob = self.global_branch(flat_latents, timestep, flat_ids, masks, cond, global_scale)
             total = glob.map(lambda r: r.unflatten(0, (B, P)).mean(1)).plus(total)
         return total
+
+    @contextmanager
+    def reusing_conditions(self) -> Iterator[None]:
+        """Within this block each branch encodes an unchanged condition tensor only once (sampling)."""
+        with self.local_branch.condition_memo.active(), self.global_branch.condition_memo.active():
+            yield
 
     # --------------------------------------------------------------------------------- checking
     def check_unet(self, unet: UNet2DConditionModel) -> None:
