@@ -242,3 +242,25 @@ def test_channels_last_keeps_the_output(trained_pipe, references):
     for module in (trained_pipe.unet, trained_pipe.adapter):
         module.to(memory_format=torch.channels_last)
     np.testing.assert_allclose(generate(trained_pipe, persons, steps=2, id_start=0.0), reference, atol=1e-4, rtol=0)
+
+
+def test_null_slots_share_one_branch_pass_without_pooled_text(trained_pipe, references, monkeypatch):
+    """With ``branch_pooled_text=False`` slot 0 reuses slot 1's branch residuals: same image, fewer rows."""
+    trained_pipe.adapter.config.branch_pooled_text = False
+    persons = two_persons(references)
+    rows = []
+    forward = type(trained_pipe.adapter).forward
+    monkeypatch.setattr(type(trained_pipe.adapter), "forward",
+                        lambda self, latents, *a, **k: (rows.append(latents.shape[0]), forward(self, latents, *a, **k))[1])
+    shared = generate(trained_pipe, persons, steps=4, id_start=0.5)
+    assert rows == [1, 1, 2, 2]
+    monkeypatch.setattr(trained_pipe.adapter.config, "branch_pooled_text", True)
+    original = type(trained_pipe.adapter).forward
+
+    def zero_pooled(self, latents, timestep, ids, landmarks, boxes, added, **kwargs):
+        added = {**added, "text_embeds": torch.zeros_like(added["text_embeds"])}
+        return original(self, latents, timestep, ids, landmarks, boxes, added, **kwargs)
+
+    monkeypatch.setattr(type(trained_pipe.adapter), "forward", zero_pooled)
+    separate = generate(trained_pipe, persons, steps=4, id_start=0.5)
+    np.testing.assert_allclose(shared, separate, atol=1e-5, rtol=0)  # batch-size rounding only

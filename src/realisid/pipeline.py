@@ -208,6 +208,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
         with_id_from = delayed_steps(len(timesteps), id_start) if id_scale else len(timesteps)
+        # Without the pooled text, the branches see the same inputs in both null-ID slots: run slot 1 only.
+        first = 0 if self.adapter.config.branch_pooled_text else batch
 
         with self.progress_bar(total=len(timesteps)) as progress, self.adapter.reusing_conditions():
             for i, t in enumerate(timesteps):
@@ -216,16 +218,18 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                 model_input = self.scheduler.scale_model_input(latents.repeat(slots, 1, 1, 1), t)
                 added = {"text_embeds": slot_pooled[:rows], "time_ids": slot_time_ids[:rows]}
                 residuals = self.adapter(
-                    model_input,
+                    model_input[first:],
                     t,
-                    slot_ids[:rows],
-                    slot_landmarks[:rows],
-                    slot_boxes[:rows],
-                    added,
+                    slot_ids[first:rows],
+                    slot_landmarks[first:rows],
+                    slot_boxes[first:rows],
+                    {k: v[first:] for k, v in added.items()},
                     local_scale=local_scale,
                     global_scale=global_scale,
-                    location_masks=slot_masks[:rows],
+                    location_masks=slot_masks[first:rows],
                 )
+                if first and residuals is not None:
+                    residuals = residuals.map(lambda r: torch.cat([r[:batch], r]))
                 eps = self.unet(
                     model_input,
                     t,
