@@ -8,7 +8,7 @@ import sys
 
 from .errors import RealisIDError
 
-COMMANDS = ("demo", "generate", "conditions", "evaluate")
+COMMANDS = ("demo", "generate", "conditions", "evaluate", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,403 @@
+"""The web UI: compose a scene of several people, each placed by a face box, and generate it.
+
+The module has two halves. The first is plain Python, testable without a browser: a reference
+photo's conditions and preview, a person's landmark drawing, the layout of all boxes on the output
+canvas, and generation. The second builds the Gradio page on top of it and serves it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from .boxes import Box
+from .errors import RealisIDError
+from .faces import FaceConditions, NoFaceError, detect_faces, draw_landmarks, face_conditions, load_photo
+from .faces.preview import preview
+from .layout import BOX_COLORS, draw_layout
+from .persons import Person, resolve_persons
+from .pipeline import RealisIDPipeline
+
+MAX_PERSONS = 4
+"""Person panels in the page (the first one shown, the others added on demand)."""
+
+MAX_FILE_SIZE = "10mb"
+"""Uploads above this are refused by the server, with a message in the page."""
+
+PREVIEW_SIDE = 512
+"""Long side of the layout canvas shown in the page, in pixels."""
+
+SMALL_FACE = 1 / 6
+"""Boxes under this fraction of the long edge are small faces (DESIGN.md), the paper's hard case."""
+
+DEFAULT_BOXES = ((0.5, 0.4, 0.3), (0.25, 0.45, 0.2), (0.75, 0.45, 0.14), (0.5, 0.75, 0.1))
+"""Initial ``(cx, cy, size)`` of each panel's box, so added persons do not start on one spot."""
+
+ProgressCallback = Callable[[int, int], None]
+
+
+# ----------------------------------------------------------------------------------- logic
+@dataclass(frozen=True)
+class Sampling:
+    """The page's sampling controls; the defaults are their initial values."""
+
+    width: int = 1024
+    height: int = 1024
+    steps: int = 30
+    text_scale: float = 7.5
+    id_scale: float = 5.0
+    id_start: float = 0.2
+    seed: int = 0
+    num_images: int = 1
+    negative_prompt: str = ""
+
+    @classmethod
+    def from_controls(cls, **values: Any) -> "Sampling":
+        """From the page's control values: sliders give floats, an emptied number box gives ``None``."""
+        defaults = cls()
+        return cls(**{
+            name: type(getattr(defaults, name))(getattr(defaults, name) if value is None else value)
+            for name, value in values.items()
+        })
+
+
+def reference_preview(photo: Image.Image | np.ndarray) -> tuple[FaceConditions, Image.Image, str]:
+    """The largest face of ``photo``: its conditions, a picture of box, landmarks, crop and ``c_p&e``,
+    and a one-line summary. Raises :class:`NoFaceError` when the photo shows no face."""
+    image = load_photo(photo)
+    faces = detect_faces(image)
+    if not faces:
+        raise NoFaceError(f"no face found in the {image.width}x{image.height} photo: upload a photo with a face")
+    conditions = face_conditions(image, faces[0])
+    summary = f"{len(faces)} face(s) found; using the largest ({faces[0].relative_size:.2f} of the long edge)"
+    return conditions, preview(image, faces[:1], [conditions], height=256), summary
+
+
+def person_landmarks(person: Person) -> np.ndarray:
+    """The landmarks ``(N, 3)`` the pipeline draws for ``person`` (reference, pose photo, yaw/pitch/roll);
+    empty while it has no reference. They are normalised to the box, so any box gives the same."""
+    if person.reference is None:
+        return np.zeros((0, 3), np.float32)
+    return resolve_persons([replace(person, box=(0.5, 0.5, 1.0))], 1, 1)[0].landmarks
+
+
+def landmark_preview(person: Person, size: int = 256) -> Image.Image | None:
+    """``person``'s pose-expression drawing ``c_p&e``, or ``None`` without a reference."""
+    if person.reference is None:
+        return None
+    return draw_landmarks(person_landmarks(person), size)
+
+
+def layout_preview(
+    persons: list[Person], width: int, height: int, max_side: int = PREVIEW_SIDE
+) -> tuple[Image.Image, list[str]]:
+    """Every person's box and landmarks on the ``width×height`` canvas, drawn with its long side at
+    ``max_side``, and one message per box that cannot place a face. Boxes are relative ``(cx, cy, size)``."""
+    scale = max_side / max(width, height)
+    entries, problems = [], []
+    for index, person in enumerate(persons):
+        box = Box.from_relative(*person.box, width, height)
+        try:
+            box.validate(width, height)
+        except RealisIDError as error:
+            problems.append(f"person {index}: {error}")
+        entries.append((box.scaled(scale), person_landmarks(person)))
+    return draw_layout(round(width * scale), round(height * scale), entries), problems
+
+
+def box_legend(persons: list[Person], width: int, height: int) -> str:
+    """One line naming each person's face size in pixels and relative to the long edge."""
+    parts = []
+    for index, person in enumerate(persons):
+        relative = person.box[2]
+        small = " (small face)" if relative < SMALL_FACE else ""
+        parts.append(f"person {index}: {relative * max(width, height):.0f} px, {relative:.2f}{small}")
+    return f"{width}×{height} px output · " + " · ".join(parts)
+
+
+def generate(
+    pipe: RealisIDPipeline,
+    prompt: str,
+    persons: list[Person],
+    sampling: Sampling,
+    on_step: ProgressCallback | None = None,
+) -> list[tuple[Image.Image, str]]:
+    """Generates ``sampling.num_images`` images; returns gallery items, each image followed by the layout.
+
+    ``on_step(done, total)`` is called after every denoising step. Raises :class:`RealisIDError` for
+    bad input (a person without a reference, a box outside the image, a bad size).
+    """
+
+    def step_end(_pipe: RealisIDPipeline, step: int, _timestep: Any, _tensors: dict) -> dict:
+        on_step(step + 1, sampling.steps)
+        return {}
+
+    output = pipe(
+        prompt,
+        persons,
+        negative_prompt=sampling.negative_prompt or None,
+        height=sampling.height,
+        width=sampling.width,
+        num_inference_steps=sampling.steps,
+        text_scale=sampling.text_scale,
+        id_scale=sampling.id_scale,
+        id_start=sampling.id_start,
+        num_images_per_prompt=sampling.num_images,
+        generator=torch.Generator().manual_seed(sampling.seed),
+        return_layout=True,
+        callback_on_step_end=step_end if on_step else None,
+    )
+    items = []
+    for index, image in enumerate(output.images):
+        items += [(image, f"image {index} · seed {sampling.seed}"), (output.layout, "layout")]
+    return items
+
+
+# -------------------------------------------------------------------------------------- UI
+@dataclass
+class PersonPanel:
+    """The components of one person's panel."""
+
+    group: gr.Group
+    photo: gr.Image
+    conditions: gr.State
+    face: gr.Image
+    status: gr.Markdown
+    cx: gr.Slider
+    cy: gr.Slider
+    size: gr.Slider
+    pose_photo: gr.Image
+    pose: gr.State
+    pose_status: gr.Markdown
+    yaw: gr.Slider
+    pitch: gr.Slider
+    roll: gr.Slider
+    drawing: gr.Image
+
+    @property
+    def values(self) -> set[gr.components.Component]:
+        """The inputs :meth:`person` reads."""
+        return {self.conditions, self.cx, self.cy, self.size, self.pose, self.yaw, self.pitch, self.roll}
+
+    def person(self, values: dict) -> Person:
+        """The person this panel describes, from the event's input ``values``."""
+        return Person(
+            values[self.conditions],
+            box=(values[self.cx], values[self.cy], values[self.size]),
+            pose=values[self.pose],
+            yaw=values[self.yaw],
+            pitch=values[self.pitch],
+            roll=values[self.roll],
+        )
+
+    def drawing_of(self, values: dict) -> Image.Image | None:
+        """Event handler: the person's landmark drawing."""
+        return landmark_preview(self.person(values))
+
+
+CSS = """
+.person-title { font-weight: 600; font-size: 1.05em; display: flex; align-items: center; gap: .5em; }
+.swatch { width: .9em; height: .9em; border-radius: 2px; display: inline-block; }
+.status-error { color: var(--error-text-color); }
+#canvas img, #gallery img { background: #18181c; }
+"""
+
+
+def _message(text: str, error: bool = False) -> str:
+    return f'<span class="status-error">⚠ {text}</span>' if error else text
+
+
+def _load_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.Image | None, str]:
+    """Upload handler: conditions, preview and status of a reference or pose photo."""
+    if photo is None:
+        return None, None, ""
+    try:
+        return reference_preview(photo)
+    except RealisIDError as error:
+        gr.Warning(str(error))
+        return None, None, _message(str(error), error=True)
+
+
+def _load_pose(photo: Image.Image | None) -> tuple[FaceConditions | None, str]:
+    """Upload handler: conditions and status of a driving photo."""
+    conditions, _, status = _load_face(photo)
+    return conditions, status
+
+
+def _person_panel(index: int, visible: bool) -> PersonPanel:
+    red, green, blue = BOX_COLORS[index % len(BOX_COLORS)]
+    cx, cy, size = DEFAULT_BOXES[index]
+    with gr.Group(visible=visible, elem_id=f"person-{index}") as group:
+        gr.HTML(
+            f'<div class="person-title"><span class="swatch" style="background: rgb({red},{green},{blue})">'
+            f"</span>Person {index}</div>",
+            js_on_load=None,
+            padding=True,
+        )
+        with gr.Row():
+            photo = gr.Image(
+                label="Reference photo", type="pil", sources=["upload", "clipboard"], height=200,
+                elem_id=f"p{index}-photo",
+            )
+            face = gr.Image(label="Detected face", interactive=False, height=200)
+        status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
+        with gr.Row():
+            cx = gr.Slider(-0.2, 1.2, cx, step=0.01, label="Centre x", elem_id=f"p{index}-cx")
+            cy = gr.Slider(-0.2, 1.2, cy, step=0.01, label="Centre y", elem_id=f"p{index}-cy")
+            size = gr.Slider(0.03, 1.0, size, step=0.01, label="Size", elem_id=f"p{index}-size")
+        with gr.Accordion("Pose and expression", open=False, elem_id=f"p{index}-pose-settings"):
+            with gr.Row():
+                pose_photo = gr.Image(
+                    label="Driving photo (optional)", type="pil", sources=["upload", "clipboard"], height=160,
+                    elem_id=f"p{index}-pose",
+                )
+                drawing = gr.Image(
+                    label="Landmarks drawn (c_p&e)", interactive=False, height=160, elem_id=f"p{index}-drawing"
+                )
+            pose_status = gr.Markdown(padding=True)
+            with gr.Row():
+                yaw = gr.Slider(-60, 60, 0, step=1, label="Yaw °", elem_id=f"p{index}-yaw")
+                pitch = gr.Slider(-45, 45, 0, step=1, label="Pitch °")
+                roll = gr.Slider(-45, 45, 0, step=1, label="Roll °")
+    return PersonPanel(
+        group, photo, gr.State(), face, status, cx, cy, size, pose_photo, gr.State(), pose_status, yaw, pitch,
+        roll, drawing,
+    )
+
+
+def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_weights: bool = False) -> gr.Blocks:
+    """The page, serving ``pipe``. ``random_weights`` labels a pipeline whose outputs are noise."""
+    with gr.Blocks(title="RealisID", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# RealisID\nZero-shot identity customization for SDXL: place each person by a face box "
+            "(location and size), with pose and expression from landmarks."
+        )
+        if random_weights:
+            gr.Markdown(
+                "**Tiny stack with random weights.** Every model here is random, so images are noise "
+                "shaped by the real pipeline; face conditions and layout are real. Start `realisid app "
+                "--base SDXL --adapter ADAPTER` for real images.",
+                elem_id="random-weights",
+                container=True,
+            )
+        count = gr.State(1)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                panels = [_person_panel(index, visible=index == 0) for index in range(MAX_PERSONS)]
+                with gr.Row():
+                    add = gr.Button("Add person", size="sm", elem_id="add-person")
+                    remove = gr.Button("Remove last person", size="sm", interactive=False, elem_id="remove-person")
+            with gr.Column(scale=4):
+                canvas = gr.Image(
+                    label="Layout on the output canvas", interactive=False, format="png", elem_id="canvas",
+                    buttons=[],
+                )
+                canvas_status = gr.Markdown(elem_id="canvas-status")
+                prompt = gr.Textbox(label="Prompt", value="a photo of a person in a sunny park", lines=2)
+                negative = gr.Textbox(label="Negative prompt", value=sampling.negative_prompt)
+                with gr.Accordion("Sampling", open=True):
+                    with gr.Row():
+                        width = gr.Slider(64, 2048, sampling.width, step=64, label="Width")
+                        height = gr.Slider(64, 2048, sampling.height, step=64, label="Height")
+                    with gr.Row():
+                        steps = gr.Slider(1, 100, sampling.steps, step=1, label="Steps")
+                        seed = gr.Number(sampling.seed, precision=0, label="Seed", minimum=0)
+                        num_images = gr.Slider(1, 4, sampling.num_images, step=1, label="Images")
+                    with gr.Row():
+                        text_scale = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t (text)")
+                        id_scale = gr.Slider(0, 15, sampling.id_scale, step=0.5, label="λ_i (identity)")
+                        id_start = gr.Slider(0, 1, sampling.id_start, step=0.05, label="ID joins after",
+                                             info="fraction of the steps")
+                run = gr.Button("Generate", variant="primary", elem_id="generate")
+                gallery = gr.Gallery(
+                    label="Images, each with its layout", columns=2, format="png", object_fit="contain",
+                    elem_id="gallery",
+                )
+
+        person_inputs = {count} | set().union(*(panel.values for panel in panels))
+
+        def active_persons(values: dict) -> list[Person]:
+            return [panel.person(values) for panel in panels[: values[count]]]
+
+        def show_layout(values: dict) -> tuple[Image.Image, str]:
+            width_px, height_px = int(values[width]), int(values[height])
+            persons = active_persons(values)
+            picture, problems = layout_preview(persons, width_px, height_px)
+            return picture, "\n\n".join(_message(p, error=True) for p in problems) or box_legend(
+                persons, width_px, height_px
+            )
+
+        layout_event = dict(
+            fn=show_layout, inputs=person_inputs | {width, height}, outputs=[canvas, canvas_status],
+            show_progress="hidden", trigger_mode="always_last",
+        )
+        for panel in panels:
+            drawing_event = dict(
+                fn=panel.drawing_of, inputs=panel.values, outputs=panel.drawing, show_progress="hidden", trigger_mode="always_last",
+            )
+            panel.photo.change(
+                _load_face, panel.photo, [panel.conditions, panel.face, panel.status], concurrency_id="faces",
+                concurrency_limit=1,
+            ).then(**drawing_event).then(**layout_event)
+            panel.pose_photo.change(
+                _load_pose, panel.pose_photo, [panel.pose, panel.pose_status], concurrency_id="faces",
+                concurrency_limit=1,
+            ).then(**drawing_event).then(**layout_event)
+            gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(**layout_event)
+            gr.on([panel.cx.change, panel.cy.change, panel.size.change], **layout_event)
+        gr.on([demo.load, width.change, height.change], **layout_event)
+
+        def resize(current: int, delta: int) -> list:
+            new = min(max(current + delta, 1), MAX_PERSONS)
+            groups = [gr.Group(visible=index < new) for index in range(MAX_PERSONS)]
+            return [new, *groups, gr.Button(interactive=new < MAX_PERSONS), gr.Button(interactive=new > 1)]
+
+        resize_outputs = [count, *(panel.group for panel in panels), add, remove]
+        add.click(lambda n: resize(n, 1), count, resize_outputs).then(**layout_event)
+        remove.click(lambda n: resize(n, -1), count, resize_outputs).then(**layout_event)
+
+        controls = dict(negative_prompt=negative, width=width, height=height, steps=steps, text_scale=text_scale,
+                        id_scale=id_scale, id_start=id_start, seed=seed, num_images=num_images)
+
+        def on_generate(values: dict, progress: gr.Progress = gr.Progress()) -> list[tuple[Image.Image, str]]:
+            chosen = Sampling.from_controls(**{name: values[component] for name, component in controls.items()})
+            progress(0, desc="encoding")
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", UserWarning)
+                    items = generate(pipe, values[prompt], active_persons(values), chosen,
+                                     lambda done, total: progress((done, total), desc="denoising", unit="steps"))
+            except RealisIDError as error:
+                raise gr.Error(str(error), print_exception=False) from None
+            for warning in caught:
+                gr.Warning(str(warning.message))
+            return items
+
+        run.click(on_generate, person_inputs | {prompt} | set(controls.values()), gallery,
+                  concurrency_id="pipeline", concurrency_limit=1)
+    return demo
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> str:
+    """Queues ``demo`` (one generation at a time) and serves it on ``host:port``; returns its address.
+
+    Uploads are capped at :data:`MAX_FILE_SIZE`; no server folder is exposed beyond Gradio's own cache.
+    """
+    demo.queue(default_concurrency_limit=4, max_size=32)
+    theme = gr.themes.Default(  # local fonts only: the page loads nothing from other hosts
+        primary_hue="amber",
+        neutral_hue="slate",
+        font=["ui-sans-serif", "system-ui", "sans-serif"],
+        font_mono=["ui-monospace", "monospace"],
+    )
+    _, url, _ = demo.launch(
+        server_name=host, server_port=port, share=False, max_file_size=MAX_FILE_SIZE,
+        prevent_thread_lock=not block, theme=theme, css=CSS, footer_links=[], quiet=not block,
+    )
+    return url
