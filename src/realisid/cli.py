@@ -8,7 +8,7 @@ import sys
 
 from .errors import RealisIDError
 
-COMMANDS = ("demo", "generate", "conditions", "evaluate", "app")
+COMMANDS = ("demo", "generate", "conditions", "evaluate", "prepare", "train", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

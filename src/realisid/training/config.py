@@ -1,0 +1,148 @@
+"""The training configuration: defaults are the paper's; a YAML file and ``key=value`` overrides on top."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import RealisIDError
+from ..presets import CLIP_VIT_H, SDXL_BASE
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs. Defaults reproduce the paper (SDXL-1.0, 1024 px, AdamW, Eq. 7 with λ=1)."""
+
+    data: str | None = None
+    """Folder of shards written by ``realisid prepare``."""
+    output_dir: str = "realisid-run"
+    tiny: bool = False
+    """Train on the offline tiny stack (tests, smoke runs) instead of SDXL."""
+    base: str = SDXL_BASE
+    image_encoder: str = CLIP_VIT_H
+    init_adapter: str | None = None
+    """Start from this adapter folder instead of fresh branches copied from the U-Net."""
+
+    resolution: int = 1024
+    batch_size: int = 16
+    """Samples per optimizer step over all processes and accumulation steps (paper: 16)."""
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-5
+    weight_decay: float = 1e-2
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    max_steps: int = 100_000
+    seed: int = 0
+    lam: float = 1.0
+    """``λ`` of Eq. 7: weight of the face term."""
+    drop_id: float = 0.05
+    drop_text: float = 0.05
+    drop_both: float = 0.05
+    mixed_precision: str = "no"
+    """``no``, ``fp16`` or ``bf16``: the frozen models run in it, the trained weights stay fp32."""
+    gradient_checkpointing: bool = False
+    precompute: bool = False
+    """Encode VAE latents, text and CLIP features once before training (frozen models, no flips)."""
+    shuffle_buffer: int = 256
+
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    resume: str | None = None
+    """``latest`` or a checkpoint folder."""
+    log_every: int = 10
+    validation_every: int = 0
+    """Generate validation images every N steps (0: never)."""
+    validation_prompts: list[str] = field(default_factory=lambda: ["a photo of a person in a park"])
+    validation_steps: int = 30
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> TrainConfig:
+    """Defaults, then the YAML file at ``path``, then ``overrides``; unknown keys are errors."""
+    values: dict[str, object] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise RealisIDError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise RealisIDError(f"config file {path} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise RealisIDError(f"config file {path} must hold a mapping of keys to values")
+        values.update(loaded)
+    values.update(overrides or {})
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise RealisIDError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(_FIELDS)}")
+    config = TrainConfig(**{key: _coerce(key, value) for key, value in values.items()})
+    _check(config)
+    return config
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` with a YAML value (``lam=0.5``, ``validation_prompts=[a, b]``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise RealisIDError(f"an override is key=value, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _coerce(key: str, value: object) -> object:
+    """``value`` converted to the field's type when YAML gives a compatible one, else an error."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    kind = typing.get_origin(hint) or hint
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    fits = {
+        bool: isinstance(value, bool),
+        int: number and float(value).is_integer(),
+        float: number,
+        str: number or isinstance(value, str),
+        tuple: isinstance(value, (list, tuple)) and len(value) == len(args or typing.get_args(hint)),
+        list: isinstance(value, (list, str)),
+    }[kind]
+    if not fits:
+        raise RealisIDError(f"config key {key} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    if kind is tuple:
+        return tuple(float(v) for v in value)
+    if kind is list:
+        return [str(v) for v in ([value] if isinstance(value, str) else value)]
+    return kind(value)
+
+
+def _check(config: TrainConfig) -> None:
+    positive = (
+        "resolution",
+        "batch_size",
+        "gradient_accumulation_steps",
+        "max_steps",
+        "checkpoint_every",
+        "log_every",
+    )
+    for key in positive:
+        if getattr(config, key) < 1:
+            raise RealisIDError(f"config key {key} must be at least 1, got {getattr(config, key)}")
+    if config.resolution % 8:
+        raise RealisIDError(f"resolution must be a multiple of 8, got {config.resolution}")
+    if config.mixed_precision not in ("no", "fp16", "bf16"):
+        raise RealisIDError(f"mixed_precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
+    if not 0 <= config.drop_id + config.drop_text + config.drop_both <= 1:
+        raise RealisIDError("drop_id + drop_text + drop_both must lie in [0, 1]")
+    if config.keep_checkpoints < 1:
+        raise RealisIDError(f"keep_checkpoints must be at least 1, got {config.keep_checkpoints}")

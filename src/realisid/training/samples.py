@@ -1,0 +1,107 @@
+"""One photo → one training sample: the face conditions of ``realisid.faces`` at the training size.
+
+The photo is cut to the largest square that centres the face as well as the borders allow, and
+resized to ``resolution``; the face box is mapped with it. Landmarks are normalised to the box, so
+they are the same before and after the cut. Face crop, mask and landmarks come from the full-size
+photo (the ID encoder sees all the detail there is).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..boxes import Box
+from ..faces import PhotoError, detect_faces, draw_landmarks, face_conditions, load_photo
+from ..models import location_mask
+from .sources import SourceItem
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """How photos become samples. Stored with the shards; a resumed run must use the same."""
+
+    resolution: int = 1024
+    """Side of the square training image."""
+    crop_size: int = 224
+    """Side of the masked face crop (the ID encoder's input size)."""
+    landmark_size: int = 1024
+    """Side of the stored ``c_p&e`` drawing (``8L``: 1024 for SDXL)."""
+    min_face: float = 0.05
+    """Smallest face kept, as box side over the training image side."""
+    dominance: float = 2.0
+    """With several faces, the largest is kept only if its box side is at least this many times the
+    second largest's (the others are background faces); otherwise the photo is skipped."""
+
+
+class Skip(Exception):
+    """A photo that does not make a sample; ``reason`` is the counter it goes to."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def square_window(width: int, height: int, box: Box) -> tuple[int, int, int]:
+    """``(left, top, side)``: the largest square of the photo, centred on the face where possible."""
+    side = min(width, height)
+    cx, cy = box.center
+    left = int(np.clip(round(cx - side / 2), 0, width - side))
+    top = int(np.clip(round(cy - side / 2), 0, height - side))
+    return left, top, side
+
+
+def make_sample(key: str, item: SourceItem, settings: PrepareSettings) -> dict[str, bytes]:
+    """The webdataset entries of one photo; raises :class:`Skip` with the reason it is not kept."""
+    if item.caption is None:
+        raise Skip("no_caption")
+    try:
+        photo = load_photo(item.path)
+    except PhotoError:
+        raise Skip("unreadable") from None
+    faces = detect_faces(photo)
+    if not faces:
+        raise Skip("no_face")
+    if len(faces) > 1 and faces[0].box.size < settings.dominance * faces[1].box.size:
+        raise Skip("several_faces")
+    face = faces[0]
+    left, top, side = square_window(photo.width, photo.height, face.box)
+    scale = settings.resolution / side
+    box = Box((face.box.x0 - left) * scale, (face.box.y0 - top) * scale, face.box.size * scale)
+    if box.size < settings.min_face * settings.resolution:
+        raise Skip("face_too_small")
+    size = (settings.resolution, settings.resolution)
+    image = photo.resize(
+        size, Image.Resampling.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=3.0
+    )
+    conditions = face_conditions(photo, face, crop_size=settings.crop_size)
+    loc = location_mask(torch.tensor([list(box)], dtype=torch.float64), size, size)[0, 0].numpy()
+    meta = {
+        "source": str(item.path),
+        "original_size": [photo.height, photo.width],
+        "crop_top_left": [round(top * scale), round(left * scale)],
+        "box": [float(v) for v in box],
+        "score": float(face.score),
+        "landmarks": conditions.landmarks.tolist(),
+    }
+    return {
+        "__key__": key,
+        "jpg": _encode(image, "JPEG", quality=95),
+        "txt": item.caption.encode("utf-8"),
+        "json": json.dumps(meta).encode("utf-8"),
+        "face.png": _encode(conditions.masked_crop, "PNG"),
+        "mask.png": _encode(Image.fromarray(np.rint(conditions.mask * 255).astype(np.uint8)), "PNG"),
+        "pe.png": _encode(draw_landmarks(conditions.landmarks, settings.landmark_size), "PNG"),
+        "loc.png": _encode(Image.fromarray((loc * 255).astype(np.uint8)), "PNG"),
+    }
+
+
+def _encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()

@@ -1,0 +1,138 @@
+"""One training step of RealisID as functions of the models and a batch (no I/O, no accelerate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from torch import Tensor, nn
+
+from ..models import RealisIDAdapter, Residuals, face_features, location_mask
+from ..models.adapter import VAE_SCALE
+from ..pipeline import RealisIDPipeline
+from .dataset import Batch
+from .dropout import apply_dropout, sample_dropout
+from .loss import realisid_loss
+
+
+class AdapterTrainingModule(nn.Module):
+    """The trained part (projection + both branches) behind one ``forward``, so DDP, FSDP and
+    DeepSpeed see every trained parameter used in the call they wrap."""
+
+    def __init__(self, adapter: RealisIDAdapter):
+        super().__init__()
+        self.adapter = adapter
+
+    def forward(
+        self,
+        latents: Tensor,
+        timesteps: Tensor,
+        features: Tensor,
+        landmark_images: Tensor,
+        boxes: Tensor,
+        added_cond_kwargs: dict[str, Tensor],
+    ) -> Residuals:
+        """One person per image: ``features (B, T, D)``, ``landmark_images (B, 3, 8L, 8L)``, ``boxes (B, 3)``."""
+        id_tokens = self.adapter.project(features)
+        return self.adapter(
+            latents,
+            timesteps,
+            id_tokens[:, None],
+            landmark_images[:, None],
+            boxes[:, None],
+            added_cond_kwargs,
+        )
+
+
+@dataclass
+class StepSettings:
+    lam: float = 1.0
+    drop_id: float = 0.05
+    drop_text: float = 0.05
+    drop_both: float = 0.05
+
+
+@dataclass
+class Inputs:
+    """What the trained module and the U-Net see in one step (all on the device)."""
+
+    noisy: Tensor
+    noise: Tensor
+    timesteps: Tensor
+    features: Tensor
+    text: Tensor
+    added_cond_kwargs: dict[str, Tensor]
+
+
+@torch.no_grad()
+def frozen_inputs(
+    pipe: RealisIDPipeline,
+    scheduler: DDPMScheduler,
+    batch: Batch,
+    generator: torch.Generator,
+    settings: StepSettings,
+) -> Inputs:
+    """Everything the frozen models give, with noise, timesteps and condition dropout drawn from
+    ``generator`` (CPU), so a step depends only on its seed and its batch."""
+    device, dtype = pipe.unet.device, pipe.unet.dtype
+    latents = _latents(pipe.vae, batch, generator)
+    noise = torch.randn(latents.shape, generator=generator).to(device)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(batch),), generator=generator).to(
+        device
+    )
+    if "prompt" in batch.frozen:
+        text, pooled = batch.frozen["prompt"].to(device), batch.frozen["pooled"].to(device)
+    else:
+        text, _, pooled, _ = pipe.encode_prompt(
+            batch.captions, device=device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
+    if "clip" in batch.frozen:
+        features = batch.frozen["clip"].to(device)
+    else:
+        features = face_features(pipe.image_encoder, batch.faces.to(device))
+    keep_id, keep_text = sample_dropout(
+        len(batch), generator, settings.drop_id, settings.drop_text, settings.drop_both
+    )
+    features, text, pooled = apply_dropout(features, text, pooled, keep_id, keep_text)
+    added = {"text_embeds": pooled.to(dtype), "time_ids": batch.time_ids.to(device, dtype)}
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    return Inputs(noisy.to(dtype), noise, timesteps, features.float(), text.to(dtype), added)
+
+
+def _latents(vae: AutoencoderKL, batch: Batch, generator: torch.Generator) -> Tensor:
+    """A sample of the VAE posterior of each image, scaled: ``(B, 4, R/8, R/8)`` float32."""
+    if "latent" in batch.frozen:
+        mean, std = batch.frozen["latent"].float().unbind(1)
+    else:
+        posterior = vae.encode(batch.pixels.to(vae.device, vae.dtype)).latent_dist
+        mean, std = posterior.mean.float().cpu(), posterior.std.float().cpu()
+    sample = mean + std * torch.randn(mean.shape, generator=generator)
+    return (sample * vae.config.scaling_factor).to(vae.device)
+
+
+def training_loss(
+    model: nn.Module, unet: UNet2DConditionModel, inputs: Inputs, batch: Batch, lam: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Eq. 7 for one batch: branches → frozen U-Net → ``(loss, diffusion_term, face_term)``."""
+    device = inputs.noisy.device
+    residuals = model(
+        inputs.noisy,
+        inputs.timesteps,
+        inputs.features,
+        batch.landmark_images.to(device, inputs.features.dtype),
+        batch.boxes.to(device),
+        inputs.added_cond_kwargs,
+    )
+    residuals = residuals.map(lambda r: r.to(unet.dtype))
+    pred = unet(
+        inputs.noisy,
+        inputs.timesteps,
+        encoder_hidden_states=inputs.text,
+        added_cond_kwargs=inputs.added_cond_kwargs,
+        return_dict=False,
+        **residuals.unet_kwargs(),
+    )[0]
+    grid = tuple(pred.shape[-2:])
+    mask = location_mask(batch.boxes.to(device), (grid[0] * VAE_SCALE, grid[1] * VAE_SCALE), grid)
+    return realisid_loss(pred, inputs.noise, mask, lam)
