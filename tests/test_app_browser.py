@@ -15,14 +15,20 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from realisid.app import MAX_FILE_SIZE, Sampling, build_demo, serve  # noqa: E402
-from realisid.faces.samples import astronaut, background  # noqa: E402
-from realisid.presets import tiny_pipeline  # noqa: E402
+from realisid.app import MAX_FILE_SIZE, Sampling, build_demo, serve
+from realisid.faces.samples import astronaut, background
+from realisid.presets import tiny_pipeline
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "outputs" / "app" / "screenshot.png"
 TIMEOUT_MS = 30_000
@@ -64,7 +70,9 @@ def browser():
 def page(browser, app_url) -> Page:
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(app_url) else route.abort())
+    page.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(app_url) else route.abort()
+    )
     page.goto(app_url)
     expect(page.locator("#random-weights")).to_contain_text("random weights")
     yield page
@@ -90,7 +98,9 @@ def test_two_persons_placed_posed_and_generated(page, photos):
     set_slider(page, "p1-cx", 0.75)
     set_slider(page, "p1-size", 0.12)
     expect(canvas).not_to_have_attribute("src", before)
-    expect(page.locator("#canvas-status")).to_contain_text("person 0: 86 px, 0.45 · person 1: 23 px, 0.12 (small face)")
+    expect(page.locator("#canvas-status")).to_contain_text(
+        "person 0: 86 px, 0.45 · person 1: 23 px, 0.12 (small face)"
+    )
 
     page.locator("#p1-pose-settings").get_by_text("Pose and expression").click()
     drawing = page.locator("#p1-drawing img")

@@ -8,8 +8,9 @@ canvas, and generation. The second builds the Gradio page on top of it and serve
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -58,13 +59,15 @@ class Sampling:
     negative_prompt: str = ""
 
     @classmethod
-    def from_controls(cls, **values: Any) -> "Sampling":
+    def from_controls(cls, **values: Any) -> Sampling:
         """From the page's control values: sliders give floats, an emptied number box gives ``None``."""
         defaults = cls()
-        return cls(**{
-            name: type(getattr(defaults, name))(getattr(defaults, name) if value is None else value)
-            for name, value in values.items()
-        })
+        return cls(
+            **{
+                name: type(getattr(defaults, name))(getattr(defaults, name) if value is None else value)
+                for name, value in values.items()
+            }
+        )
 
 
 def reference_preview(photo: Image.Image | np.ndarray) -> tuple[FaceConditions, Image.Image, str]:
@@ -73,7 +76,9 @@ def reference_preview(photo: Image.Image | np.ndarray) -> tuple[FaceConditions, 
     image = load_photo(photo)
     faces = detect_faces(image)
     if not faces:
-        raise NoFaceError(f"no face found in the {image.width}x{image.height} photo: upload a photo with a face")
+        raise NoFaceError(
+            f"no face found in the {image.width}x{image.height} photo: upload a photo with a face"
+        )
     conditions = face_conditions(image, faces[0])
     summary = f"{len(faces)} face(s) found; using the largest ({faces[0].relative_size:.2f} of the long edge)"
     return conditions, preview(image, faces[:1], [conditions], height=256), summary
@@ -213,7 +218,7 @@ def _message(text: str, error: bool = False) -> str:
     return f'<span class="status-error">⚠ {text}</span>' if error else text
 
 
-def _load_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.Image | None, str]:
+def upload_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.Image | None, str]:
     """Upload handler: conditions, preview and status of a reference or pose photo."""
     if photo is None:
         return None, None, ""
@@ -224,10 +229,30 @@ def _load_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.
         return None, None, _message(str(error), error=True)
 
 
-def _load_pose(photo: Image.Image | None) -> tuple[FaceConditions | None, str]:
+def upload_pose(photo: Image.Image | None) -> tuple[FaceConditions | None, str]:
     """Upload handler: conditions and status of a driving photo."""
-    conditions, _, status = _load_face(photo)
+    conditions, _, status = upload_face(photo)
     return conditions, status
+
+
+def generate_in_page(
+    pipe: RealisIDPipeline,
+    prompt: str,
+    persons: list[Person],
+    sampling: Sampling,
+    on_step: ProgressCallback | None = None,
+) -> list[tuple[Image.Image, str]]:
+    """Generate handler: :func:`generate`, with bad input raised as ``gr.Error`` (a message in the page,
+    no traceback) and the pipeline's warnings (e.g. a prompt too long for CLIP) shown as ``gr.Warning``."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            items = generate(pipe, prompt, persons, sampling, on_step)
+    except RealisIDError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    for warning in caught:
+        gr.Warning(str(warning.message))
+    return items
 
 
 def _person_panel(index: int, visible: bool) -> PersonPanel:
@@ -242,7 +267,10 @@ def _person_panel(index: int, visible: bool) -> PersonPanel:
         )
         with gr.Row():
             photo = gr.Image(
-                label="Reference photo", type="pil", sources=["upload", "clipboard"], height=200,
+                label="Reference photo",
+                type="pil",
+                sources=["upload", "clipboard"],
+                height=200,
                 elem_id=f"p{index}-photo",
             )
             face = gr.Image(label="Detected face", interactive=False, height=200)
@@ -254,11 +282,17 @@ def _person_panel(index: int, visible: bool) -> PersonPanel:
         with gr.Accordion("Pose and expression", open=False, elem_id=f"p{index}-pose-settings"):
             with gr.Row():
                 pose_photo = gr.Image(
-                    label="Driving photo (optional)", type="pil", sources=["upload", "clipboard"], height=160,
+                    label="Driving photo (optional)",
+                    type="pil",
+                    sources=["upload", "clipboard"],
+                    height=160,
                     elem_id=f"p{index}-pose",
                 )
                 drawing = gr.Image(
-                    label="Landmarks drawn (c_p&e)", interactive=False, height=160, elem_id=f"p{index}-drawing"
+                    label="Landmarks drawn (c_p&e)",
+                    interactive=False,
+                    height=160,
+                    elem_id=f"p{index}-drawing",
                 )
             pose_status = gr.Markdown(padding=True)
             with gr.Row():
@@ -266,12 +300,27 @@ def _person_panel(index: int, visible: bool) -> PersonPanel:
                 pitch = gr.Slider(-45, 45, 0, step=1, label="Pitch °")
                 roll = gr.Slider(-45, 45, 0, step=1, label="Roll °")
     return PersonPanel(
-        group, photo, gr.State(), face, status, cx, cy, size, pose_photo, gr.State(), pose_status, yaw, pitch,
-        roll, drawing,
+        group,
+        photo,
+        gr.State(),
+        face,
+        status,
+        cx,
+        cy,
+        size,
+        pose_photo,
+        gr.State(),
+        pose_status,
+        yaw,
+        pitch,
+        roll,
+        drawing,
     )
 
 
-def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_weights: bool = False) -> gr.Blocks:
+def build_demo(
+    pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_weights: bool = False
+) -> gr.Blocks:
     """The page, serving ``pipe``. ``random_weights`` labels a pipeline whose outputs are noise."""
     with gr.Blocks(title="RealisID", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -292,10 +341,15 @@ def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_w
                 panels = [_person_panel(index, visible=index == 0) for index in range(MAX_PERSONS)]
                 with gr.Row():
                     add = gr.Button("Add person", size="sm", elem_id="add-person")
-                    remove = gr.Button("Remove last person", size="sm", interactive=False, elem_id="remove-person")
+                    remove = gr.Button(
+                        "Remove last person", size="sm", interactive=False, elem_id="remove-person"
+                    )
             with gr.Column(scale=4):
                 canvas = gr.Image(
-                    label="Layout on the output canvas", interactive=False, format="png", elem_id="canvas",
+                    label="Layout on the output canvas",
+                    interactive=False,
+                    format="png",
+                    elem_id="canvas",
                     buttons=[],
                 )
                 canvas_status = gr.Markdown(elem_id="canvas-status")
@@ -312,11 +366,20 @@ def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_w
                     with gr.Row():
                         text_scale = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t (text)")
                         id_scale = gr.Slider(0, 15, sampling.id_scale, step=0.5, label="λ_i (identity)")
-                        id_start = gr.Slider(0, 1, sampling.id_start, step=0.05, label="ID joins after",
-                                             info="fraction of the steps")
+                        id_start = gr.Slider(
+                            0,
+                            1,
+                            sampling.id_start,
+                            step=0.05,
+                            label="ID joins after",
+                            info="fraction of the steps",
+                        )
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
                 gallery = gr.Gallery(
-                    label="Images, each with its layout", columns=2, format="png", object_fit="contain",
+                    label="Images, each with its layout",
+                    columns=2,
+                    format="png",
+                    object_fit="contain",
                     elem_id="gallery",
                 )
 
@@ -333,23 +396,38 @@ def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_w
                 persons, width_px, height_px
             )
 
-        layout_event = dict(
-            fn=show_layout, inputs=person_inputs | {width, height}, outputs=[canvas, canvas_status],
-            show_progress="hidden", trigger_mode="always_last",
-        )
+        layout_event = {
+            "fn": show_layout,
+            "inputs": person_inputs | {width, height},
+            "outputs": [canvas, canvas_status],
+            "show_progress": "hidden",
+            "trigger_mode": "always_last",
+        }
         for panel in panels:
-            drawing_event = dict(
-                fn=panel.drawing_of, inputs=panel.values, outputs=panel.drawing, show_progress="hidden", trigger_mode="always_last",
-            )
+            drawing_event = {
+                "fn": panel.drawing_of,
+                "inputs": panel.values,
+                "outputs": panel.drawing,
+                "show_progress": "hidden",
+                "trigger_mode": "always_last",
+            }
             panel.photo.change(
-                _load_face, panel.photo, [panel.conditions, panel.face, panel.status], concurrency_id="faces",
+                upload_face,
+                panel.photo,
+                [panel.conditions, panel.face, panel.status],
+                concurrency_id="faces",
                 concurrency_limit=1,
             ).then(**drawing_event).then(**layout_event)
             panel.pose_photo.change(
-                _load_pose, panel.pose_photo, [panel.pose, panel.pose_status], concurrency_id="faces",
+                upload_pose,
+                panel.pose_photo,
+                [panel.pose, panel.pose_status],
+                concurrency_id="faces",
                 concurrency_limit=1,
             ).then(**drawing_event).then(**layout_event)
-            gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(**layout_event)
+            gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(
+                **layout_event
+            )
             gr.on([panel.cx.change, panel.cy.change, panel.size.change], **layout_event)
         gr.on([demo.load, width.change, height.change], **layout_event)
 
@@ -362,25 +440,41 @@ def build_demo(pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_w
         add.click(lambda n: resize(n, 1), count, resize_outputs).then(**layout_event)
         remove.click(lambda n: resize(n, -1), count, resize_outputs).then(**layout_event)
 
-        controls = dict(negative_prompt=negative, width=width, height=height, steps=steps, text_scale=text_scale,
-                        id_scale=id_scale, id_start=id_start, seed=seed, num_images=num_images)
+        controls = {
+            "negative_prompt": negative,
+            "width": width,
+            "height": height,
+            "steps": steps,
+            "text_scale": text_scale,
+            "id_scale": id_scale,
+            "id_start": id_start,
+            "seed": seed,
+            "num_images": num_images,
+        }
 
-        def on_generate(values: dict, progress: gr.Progress = gr.Progress()) -> list[tuple[Image.Image, str]]:
-            chosen = Sampling.from_controls(**{name: values[component] for name, component in controls.items()})
+        def on_generate(
+            values: dict,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for a progress bar)
+        ) -> list[tuple[Image.Image, str]]:
+            chosen = Sampling.from_controls(
+                **{name: values[component] for name, component in controls.items()}
+            )
             progress(0, desc="encoding")
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", UserWarning)
-                    items = generate(pipe, values[prompt], active_persons(values), chosen,
-                                     lambda done, total: progress((done, total), desc="denoising", unit="steps"))
-            except RealisIDError as error:
-                raise gr.Error(str(error), print_exception=False) from None
-            for warning in caught:
-                gr.Warning(str(warning.message))
-            return items
+            return generate_in_page(
+                pipe,
+                values[prompt],
+                active_persons(values),
+                chosen,
+                lambda done, total: progress((done, total), desc="denoising", unit="steps"),
+            )
 
-        run.click(on_generate, person_inputs | {prompt} | set(controls.values()), gallery,
-                  concurrency_id="pipeline", concurrency_limit=1)
+        run.click(
+            on_generate,
+            person_inputs | {prompt} | set(controls.values()),
+            gallery,
+            concurrency_id="pipeline",
+            concurrency_limit=1,
+        )
     return demo
 
 
@@ -397,7 +491,14 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, blo
         font_mono=["ui-monospace", "monospace"],
     )
     _, url, _ = demo.launch(
-        server_name=host, server_port=port, share=False, max_file_size=MAX_FILE_SIZE,
-        prevent_thread_lock=not block, theme=theme, css=CSS, footer_links=[], quiet=not block,
+        server_name=host,
+        server_port=port,
+        share=False,
+        max_file_size=MAX_FILE_SIZE,
+        prevent_thread_lock=not block,
+        theme=theme,
+        css=CSS,
+        footer_links=[],
+        quiet=not block,
     )
     return url

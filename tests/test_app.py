@@ -1,0 +1,224 @@
+"""The web UI's Python side, without a browser: previews, layout, generation, error handling."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from realisid.app import (
+    Sampling,
+    box_legend,
+    build_demo,
+    generate,
+    generate_in_page,
+    landmark_preview,
+    layout_preview,
+    person_landmarks,
+    reference_preview,
+    upload_face,
+    upload_pose,
+)
+from realisid.cli import build_parser
+from realisid.errors import RealisIDError
+from realisid.faces import NoFaceError, draw_landmarks, rotate_landmarks
+from realisid.faces.detection import overlap
+from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_hopper
+from realisid.layout import BOX_COLORS
+from realisid.persons import Person
+from realisid.presets import tiny_pipeline
+
+FAST = Sampling(width=96, height=64, steps=3, seed=7)
+
+
+@pytest.fixture(scope="module")
+def astronaut_face():
+    return reference_preview(astronaut())[0]
+
+
+@pytest.fixture(scope="module")
+def hopper_face():
+    return reference_preview(grace_hopper())[0]
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_pipeline(0)
+
+
+def test_reference_preview_finds_the_face(astronaut_face):
+    conditions, picture, summary = reference_preview(np.asarray(astronaut()))
+    assert overlap(conditions.box, ASTRONAUT_FACE) > 0.6
+    assert picture.height == 256 and picture.width > 256  # the photo, then crop and drawing
+    assert summary == "1 face(s) found; using the largest (0.19 of the long edge)"
+
+
+def test_reference_preview_without_face():
+    with pytest.raises(NoFaceError, match="no face found in the 320x240 photo"):
+        reference_preview(background((320, 240)))
+
+
+def test_upload_handlers_report_errors_as_messages():
+    assert upload_face(None) == (None, None, "")
+    with pytest.warns(UserWarning, match="no face found"):
+        conditions, picture, status = upload_face(background((320, 240)))
+    assert conditions is None and picture is None
+    assert "⚠ no face found in the 320x240 photo" in status
+    conditions, status = upload_pose(astronaut())
+    assert conditions is not None and status.startswith("1 face(s) found")
+
+
+def test_landmarks_follow_reference_pose_photo_and_angles(astronaut_face, hopper_face):
+    assert person_landmarks(Person(None, box=(0.5, 0.5, 0.3))).shape == (0, 3)
+    own = person_landmarks(Person(astronaut_face, box=(0.2, 0.3, 0.1)))
+    np.testing.assert_array_equal(own, astronaut_face.landmarks)
+    driven = person_landmarks(Person(astronaut_face, box=(0.5, 0.5, 0.3), pose=hopper_face))
+    np.testing.assert_array_equal(driven, hopper_face.landmarks)
+    turned = person_landmarks(Person(astronaut_face, box=(0.5, 0.5, 0.3), yaw=30, roll=-10))
+    np.testing.assert_allclose(turned, rotate_landmarks(astronaut_face.landmarks, 30, 0, -10), atol=1e-6)
+
+
+def test_landmark_preview_draws_the_landmarks(astronaut_face):
+    assert landmark_preview(Person(None, box=(0.5, 0.5, 0.3))) is None
+    person = Person(astronaut_face, box=(0.5, 0.5, 0.3), yaw=25)
+    drawing = landmark_preview(person, size=128)
+    assert np.array_equal(np.asarray(drawing), np.asarray(draw_landmarks(person_landmarks(person), 128)))
+    assert not np.array_equal(
+        np.asarray(drawing), np.asarray(landmark_preview(Person(astronaut_face, box=(0.5, 0.5, 0.3)), 128))
+    )
+
+
+def test_layout_preview_draws_boxes_where_asked(astronaut_face):
+    persons = [Person(astronaut_face, box=(0.5, 0.5, 0.5)), Person(None, box=(0.125, 0.5, 0.125))]
+    picture, problems = layout_preview(persons, 256, 128, max_side=512)
+    assert picture.size == (512, 256) and problems == []
+    pixels = np.asarray(picture)
+    # Person 0: 128 px at (64, 0) in the output, drawn twice as large; person 1 (no photo yet): 32 px at (16, 48).
+    assert tuple(pixels[128, 128]) == BOX_COLORS[0]  # left edge of box 0
+    assert tuple(pixels[128, 32]) == BOX_COLORS[1]  # left edge of box 1
+    background = pixels[5, 5]
+    assert (
+        pixels[115:156, 40:90] == background
+    ).all()  # inside box 1, below its label: no photo, no landmarks
+    assert (pixels[60:200, 150:360] != background).any(
+        axis=-1
+    ).sum() > 500  # inside box 0: the landmark drawing
+
+
+def test_layout_preview_reports_boxes_outside_the_canvas(astronaut_face):
+    persons = [Person(astronaut_face, box=(0.5, 0.5, 0.3)), Person(astronaut_face, box=(1.19, 0.5, 0.05))]
+    picture, problems = layout_preview(persons, 256, 128)
+    assert picture.size == (512, 256)
+    assert problems == ["person 1: box (x0=298.2, y0=57.6, size=12.8) lies outside the 256x128 image"]
+
+
+def test_box_legend_flags_small_faces():
+    persons = [Person(None, box=(0.5, 0.5, 0.3)), Person(None, box=(0.5, 0.5, 0.1))]
+    assert box_legend(persons, 512, 256) == (
+        "512×256 px output · person 0: 154 px, 0.30 · person 1: 51 px, 0.10 (small face)"
+    )
+
+
+def test_sampling_from_page_controls():
+    chosen = Sampling.from_controls(
+        width=256.0, height=128, steps=4.0, seed=None, text_scale=5, negative_prompt="x"
+    )
+    assert chosen == Sampling(width=256, height=128, steps=4, seed=0, text_scale=5.0, negative_prompt="x")
+    assert isinstance(chosen.width, int) and isinstance(chosen.text_scale, float)
+
+
+def test_generate_matches_the_pipeline_and_reports_progress(pipe, astronaut_face, hopper_face):
+    import torch
+
+    persons = [
+        Person(astronaut_face, box=(0.3, 0.4, 0.3)),
+        Person(hopper_face, box=(0.75, 0.5, 0.12), yaw=20),
+    ]
+    sampling = Sampling(
+        width=96,
+        height=64,
+        steps=3,
+        text_scale=6.0,
+        id_start=0.0,
+        seed=3,
+        num_images=2,
+        negative_prompt="blurry",
+    )
+    steps = []
+    items = generate(
+        pipe, "two people", persons, sampling, on_step=lambda done, total: steps.append((done, total))
+    )
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert [caption for _, caption in items] == ["image 0 · seed 3", "layout", "image 1 · seed 3", "layout"]
+    expected = pipe(
+        "two people",
+        persons,
+        negative_prompt="blurry",
+        height=64,
+        width=96,
+        num_inference_steps=3,
+        text_scale=6.0,
+        id_scale=5.0,
+        id_start=0.0,
+        num_images_per_prompt=2,
+        generator=torch.Generator().manual_seed(3),
+        return_layout=True,
+    )
+    for (image, _), want in zip(items[::2], expected.images):
+        assert image.size == (96, 64)
+        assert np.array_equal(np.asarray(image), np.asarray(want))
+    assert np.array_equal(np.asarray(items[1][0]), np.asarray(expected.layout))
+
+
+def test_generate_seed_decides_the_image(pipe, astronaut_face):
+    persons = [Person(astronaut_face, box=(0.5, 0.5, 0.4))]
+    first, again, other = (
+        np.asarray(generate(pipe, "a person", persons, Sampling(width=64, height=64, steps=2, seed=s))[0][0])
+        for s in (1, 1, 2)
+    )
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(
+    ("persons", "message"),
+    [
+        ([], "at least one person is needed"),
+        ([Person(None, box=(0.5, 0.5, 0.3))], "person 0 has no reference photo"),
+        ([Person(astronaut(), box=(1.3, 0.5, 0.1))], "person 0: box .* lies outside the 96x64 image"),
+    ],
+)
+def test_generate_in_page_raises_bad_input_as_page_errors(pipe, persons, message):
+    with pytest.raises(RealisIDError, match=message):
+        generate(pipe, "a person", persons, FAST)
+    with pytest.raises(gr.Error, match=message):
+        generate_in_page(pipe, "a person", persons, FAST)
+
+
+def test_generate_in_page_shows_pipeline_warnings(pipe, astronaut_face):
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        items = generate_in_page(pipe, "a person " * 60, [Person(astronaut_face, box=(0.5, 0.5, 0.4))], FAST)
+    assert len(items) == 2
+    assert any("CLIP reads 77" in str(w.message) for w in shown)
+
+
+def test_build_demo_labels_random_weights(pipe):
+    def elem_ids(demo: gr.Blocks) -> set[str]:
+        return {block.elem_id for block in demo.blocks.values() if block.elem_id}
+
+    tiny = elem_ids(build_demo(pipe, FAST, random_weights=True))
+    assert {"random-weights", "canvas", "gallery", "generate", "p0-photo", "p3-size"} <= tiny
+    assert "random-weights" not in elem_ids(build_demo(pipe, FAST))
+
+
+def test_app_command_defaults_to_local_host():
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port, args.base) == ("127.0.0.1", 7860, None)
+    args = build_parser().parse_args(["app", "--host", "0.0.0.0", "--port", "9000", "--steps", "4"])
+    assert (args.host, args.port, args.steps) == ("0.0.0.0", 9000, 4)
