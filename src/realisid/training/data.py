@@ -49,7 +49,7 @@ def write_shard(task: ShardTask, out: Path, settings: PrepareSettings) -> dict:
     skipped: Counter[str] = Counter()
     samples = 0
     tmp = out / f"{name}.tar.tmp"
-    with wds.TarWriter(str(tmp), encoder=False) as sink:
+    with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:  # same photos, same bytes
         for offset, item in enumerate(task.items):
             try:
                 sink.write(make_sample(f"{task.first + offset:09d}", item, settings))
