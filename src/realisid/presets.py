@@ -222,6 +222,7 @@ def tiny_adapter_config():
         resampler_heads=2,
         resampler_dim_head=16,
         local_size=TINY_UNET["sample_size"],
+        condition_channels=(4, 8, 16, 32),
     )
 
 

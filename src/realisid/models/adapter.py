@@ -66,6 +66,8 @@ class RealisIDConfig:
     resampler_dim_head: int = 64
     local_size: int = 128
     """``L``: side of the local branch's latent crop ``ẑ_t`` (128 = 1024 px for SDXL)."""
+    condition_channels: tuple[int, ...] = (16, 32, 96, 256)
+    """Widths of the branches' condition encoders (ControlNet's default; 8x downsampling)."""
     branch_pooled_text: bool = True
     """Whether the branches receive the pooled text embedding (if not, both null-ID guidance
     slots give identical branch outputs)."""
@@ -81,6 +83,8 @@ class RealisIDConfig:
         unknown = set(data) - fields
         if unknown:
             raise CheckpointError(f"unknown adapter config keys {sorted(unknown)}")
+        if "condition_channels" in data:
+            data = {**data, "condition_channels": tuple(data["condition_channels"])}
         return cls(**data)
 
 
@@ -135,7 +139,11 @@ class RealisIDAdapter(nn.Module):
                 config = dataclasses.replace(
                     config, image_feature_dim=vision.hidden_size, image_feature_tokens=patches + 1
                 )
-        return cls(config, LocalBranch.from_unet(unet, config.local_size), GlobalBranch.from_unet(unet))
+        return cls(
+            config,
+            LocalBranch.from_unet(unet, config.local_size, config.condition_channels),
+            GlobalBranch.from_unet(unet, config.condition_channels),
+        )
 
     # --------------------------------------------------------------------------------- ID tokens
     def project(self, features: Tensor) -> Tensor:

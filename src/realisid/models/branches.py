@@ -105,8 +105,9 @@ class LocalBranch(nn.Module):
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, size: int) -> "LocalBranch":
-        return cls(ControlNetModel.from_unet(unet, conditioning_channels=3), size)
+    def from_unet(cls, unet: UNet2DConditionModel, size: int, condition_channels: tuple[int, ...]) -> "LocalBranch":
+        net = ControlNetModel.from_unet(unet, conditioning_channels=3, conditioning_embedding_out_channels=condition_channels)
+        return cls(net, size)
 
     def forward(
         self,
@@ -154,8 +155,8 @@ class GlobalBranch(nn.Module):
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel) -> "GlobalBranch":
-        return cls(ControlNetModel.from_unet(unet, conditioning_channels=1))
+    def from_unet(cls, unet: UNet2DConditionModel, condition_channels: tuple[int, ...]) -> "GlobalBranch":
+        return cls(ControlNetModel.from_unet(unet, conditioning_channels=1, conditioning_embedding_out_channels=condition_channels))
 
     def forward(
         self,
