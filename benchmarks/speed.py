@@ -134,11 +134,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--persons", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--channels-last", action="store_true", help="channels-last U-Net and branches")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the U-Net and both branches")
     args = parser.parse_args()
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     size = args.size or (256 if args.stack == "tiny" else 1024)
     pipe = build(args.stack, args.device, dtype)
-    print(f"device {args.device}, {args.stack} stack, {args.dtype}, {size}², median of {args.rounds} interleaved rounds")
+    networks = [pipe.unet, pipe.adapter.local_branch.net, pipe.adapter.global_branch.net]
+    if args.channels_last:
+        for net in networks:
+            net.to(memory_format=torch.channels_last)
+    if args.compile:
+        for net in networks:
+            net.compile(dynamic=True)
+    options = ", ".join(name for name in ("channels_last", "compile") if getattr(args, name)) or "eager"
+    print(f"device {args.device}, {args.stack} stack, {args.dtype}, {options}, {size}², "
+          f"median of {args.rounds} interleaved rounds")
 
     print("\n| persons | variant | s / step | × SDXL | peak GiB |\n|---:|---|---:|---:|---:|")
     with torch.no_grad(), pipe.adapter.reusing_conditions():  # as in the pipeline's denoising loop

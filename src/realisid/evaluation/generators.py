@@ -74,7 +74,7 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     if unknown:
         raise RealisIDError(f"unknown options for a realisid method: {', '.join(sorted(unknown))}")
     device = method_config.get("device", "cuda" if torch.cuda.is_available() else "cpu")
-    pipe = _load_pipeline(method_config).to(device)
+    pipe = _load_pipeline(method_config, device)
     pipe.set_progress_bar_config(disable=True)
     call_options = {k: method_config[k] for k in CALL_OPTIONS if k in method_config}
 
@@ -92,27 +92,22 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     return generate
 
 
-def _load_pipeline(options: Mapping[str, Any]):
-    from .. import presets
-    from ..pipeline import RealisIDPipeline
-
-    if options.get("preset") == "tiny":
-        return presets.tiny_pipeline(seed=options.get("seed", 0), adapter=options.get("adapter"))
-    if "preset" in options:
-        raise RealisIDError(f"unknown preset {options['preset']!r}; the only preset is 'tiny'")
-    if "base" not in options or "adapter" not in options:
-        raise RealisIDError(
-            "a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny"
-        )
+def _load_pipeline(options: Mapping[str, Any], device: str):
     import torch
 
+    from ..presets import load_pipeline
+
+    preset = options.get("preset")
+    if preset not in (None, "tiny"):
+        raise RealisIDError(f"unknown preset {preset!r}; the only preset is 'tiny'")
+    if preset is None and ("base" not in options or "adapter" not in options):
+        raise RealisIDError("a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny")
     dtype = options.get("dtype", "float32")
     if dtype not in DTYPES:
         raise RealisIDError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    extra = {"image_encoder": options["image_encoder"]} if "image_encoder" in options else {}
-    return RealisIDPipeline.from_pretrained(
-        options["base"], options["adapter"], torch_dtype=getattr(torch, dtype), **extra
-    )
+    base = None if preset == "tiny" else options["base"]
+    return load_pipeline(base, options.get("adapter"), options.get("image_encoder"), device, getattr(torch, dtype),
+                         seed=options.get("seed", 0))
 
 
 FACTORIES: dict[str, Callable[[Mapping[str, Any]], Generator]] = {
