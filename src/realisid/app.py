@@ -318,6 +318,25 @@ def _person_panel(index: int, visible: bool) -> PersonPanel:
     )
 
 
+def _sampling_controls(sampling: Sampling) -> dict[str, gr.components.Component]:
+    """The negative prompt and the sampling sliders, named by :class:`Sampling`'s fields."""
+    controls = {}
+    with gr.Accordion("Sampling", open=True):
+        controls["negative_prompt"] = gr.Textbox(label="Negative prompt", value=sampling.negative_prompt)
+        with gr.Row():
+            controls["width"] = gr.Slider(64, 2048, sampling.width, step=64, label="Width")
+            controls["height"] = gr.Slider(64, 2048, sampling.height, step=64, label="Height")
+        with gr.Row():
+            controls["steps"] = gr.Slider(1, 100, sampling.steps, step=1, label="Steps")
+            controls["seed"] = gr.Number(sampling.seed, precision=0, label="Seed", minimum=0)
+            controls["num_images"] = gr.Slider(1, 4, sampling.num_images, step=1, label="Images")
+        with gr.Row():
+            controls["text_scale"] = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t · text")
+            controls["id_scale"] = gr.Slider(0, 15, sampling.id_scale, step=0.5, label="λ_i · ID")
+            controls["id_start"] = gr.Slider(0, 1, sampling.id_start, step=0.05, label="id_start")
+    return controls
+
+
 def build_demo(
     pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_weights: bool = False
 ) -> gr.Blocks:
@@ -338,12 +357,14 @@ def build_demo(
         count = gr.State(1)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
+                prompt = gr.Textbox(label="Prompt", value="a photo of a person in a sunny park", lines=2)
                 panels = [_person_panel(index, visible=index == 0) for index in range(MAX_PERSONS)]
                 with gr.Row():
                     add = gr.Button("Add person", size="sm", elem_id="add-person")
                     remove = gr.Button(
                         "Remove last person", size="sm", interactive=False, elem_id="remove-person"
                     )
+                controls = _sampling_controls(sampling)
             with gr.Column(scale=4):
                 canvas = gr.Image(
                     label="Layout on the output canvas",
@@ -353,27 +374,6 @@ def build_demo(
                     buttons=[],
                 )
                 canvas_status = gr.Markdown(elem_id="canvas-status")
-                prompt = gr.Textbox(label="Prompt", value="a photo of a person in a sunny park", lines=2)
-                negative = gr.Textbox(label="Negative prompt", value=sampling.negative_prompt)
-                with gr.Accordion("Sampling", open=True):
-                    with gr.Row():
-                        width = gr.Slider(64, 2048, sampling.width, step=64, label="Width")
-                        height = gr.Slider(64, 2048, sampling.height, step=64, label="Height")
-                    with gr.Row():
-                        steps = gr.Slider(1, 100, sampling.steps, step=1, label="Steps")
-                        seed = gr.Number(sampling.seed, precision=0, label="Seed", minimum=0)
-                        num_images = gr.Slider(1, 4, sampling.num_images, step=1, label="Images")
-                    with gr.Row():
-                        text_scale = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t (text)")
-                        id_scale = gr.Slider(0, 15, sampling.id_scale, step=0.5, label="λ_i (identity)")
-                        id_start = gr.Slider(
-                            0,
-                            1,
-                            sampling.id_start,
-                            step=0.05,
-                            label="ID joins after",
-                            info="fraction of the steps",
-                        )
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
                 gallery = gr.Gallery(
                     label="Images, each with its layout",
@@ -382,6 +382,7 @@ def build_demo(
                     object_fit="contain",
                     elem_id="gallery",
                 )
+        width, height = controls["width"], controls["height"]
 
         person_inputs = {count} | set().union(*(panel.values for panel in panels))
 
@@ -439,18 +440,6 @@ def build_demo(
         resize_outputs = [count, *(panel.group for panel in panels), add, remove]
         add.click(lambda n: resize(n, 1), count, resize_outputs).then(**layout_event)
         remove.click(lambda n: resize(n, -1), count, resize_outputs).then(**layout_event)
-
-        controls = {
-            "negative_prompt": negative,
-            "width": width,
-            "height": height,
-            "steps": steps,
-            "text_scale": text_scale,
-            "id_scale": id_scale,
-            "id_start": id_start,
-            "seed": seed,
-            "num_images": num_images,
-        }
 
         def on_generate(
             values: dict,
