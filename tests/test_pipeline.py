@@ -201,6 +201,8 @@ def test_bad_input_gives_clear_errors(pipe, references, tmp_path):
         generate(pipe, [Person(references[0], box=(0.5, 0.5, 0.0))])
     with pytest.raises(RealisIDError, match="multiples of 8"):
         generate(pipe, [Person(references[0])], height=100)
+    with pytest.raises(RealisIDError, match="id_start"):
+        generate(pipe, [Person(references[0])], id_start=1.5)
     with pytest.raises(RealisIDError, match="at least one person"):
         generate(pipe, [])
     with pytest.raises(RealisIDError, match="no face"):

@@ -170,7 +170,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict``; a returned
                 ``"latents"`` replaces the current ones.
         """
-        self._check_call(prompt, height, width, num_inference_steps, text_scale, id_scale)
+        self._check_call(prompt, height, width, num_inference_steps, id_start)
         resolved = resolve_persons(persons, width, height)
         device = self._execution_device
         batch = (1 if isinstance(prompt, str) else len(prompt)) * num_images_per_prompt
@@ -195,9 +195,9 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
         null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
         slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
-        per_slot = lambda x: x.to(device, id_tokens.dtype).repeat(3 * batch, *([1] * x.ndim))  # noqa: E731
+        per_slot = lambda x, dtype=id_tokens.dtype: x.to(device, dtype).repeat(3 * batch, *([1] * x.ndim))  # noqa: E731
         boxes = torch.tensor([list(p.box) for p in resolved], dtype=torch.float32)
-        slot_boxes = per_slot(boxes)
+        slot_boxes = per_slot(boxes, torch.float32)  # pixel coordinates stay exact in fp16 runs
         slot_landmarks = per_slot(self.landmark_images(resolved))
         slot_masks = per_slot(location_mask(boxes, (height, width), (height, width)))
 
@@ -261,11 +261,13 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             self.vae.to(dtype=torch.float16)
         return self.image_processor.postprocess(image, output_type=output_type)
 
-    def _check_call(self, prompt, height, width, steps, text_scale, id_scale) -> None:
+    def _check_call(self, prompt, height, width, steps, id_start) -> None:
         if height % 8 or width % 8 or height <= 0 or width <= 0:
             raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
         if steps < 1:
             raise RealisIDError(f"num_inference_steps must be at least 1, got {steps}")
+        if not 0.0 <= id_start <= 1.0:
+            raise RealisIDError(f"id_start is a fraction of the steps, in [0, 1]; got {id_start}")
         if not isinstance(prompt, (str, list)):
             raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         for text in [prompt] if isinstance(prompt, str) else prompt:
