@@ -52,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(item) for item in args.set)
     overrides.update({key: getattr(args, key) for key in (*_FLAGS, "tiny") if getattr(args, key) is not None})
     result = train(load_config(args.config, overrides))
-    print(f"trained {result.step} steps; adapter written to {result.adapter_dir}")
+    if result.main_process:
+        print(f"trained {result.step} steps; adapter written to {result.adapter_dir}")
     return 0

@@ -46,8 +46,6 @@ class TrainConfig:
     mixed_precision: str = "no"
     """``no``, ``fp16`` or ``bf16``: the frozen models run in it, the trained weights stay fp32."""
     gradient_checkpointing: bool = False
-    precompute: bool = False
-    """Encode VAE latents, text and CLIP features once before training (frozen models, no flips)."""
     shuffle_buffer: int = 256
 
     checkpoint_every: int = 1000

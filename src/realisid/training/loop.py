@@ -43,6 +43,7 @@ class TrainResult:
     losses: list[float]
     """This process's loss at each optimizer step of this run."""
     skipped: dict[str, int]
+    main_process: bool
 
 
 def load_stack(config: TrainConfig) -> Stack:
@@ -181,7 +182,9 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
             accelerator.print(f"skipped: {dict(batches.skipped)}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(final, adapter, stack, step, losses, dict(batches.skipped))
+    return TrainResult(
+        final, adapter, stack, step, losses, dict(batches.skipped), accelerator.is_main_process
+    )
 
 
 def export_adapter(accelerator: Accelerator, model: torch.nn.Module, path: Path) -> None:

@@ -1,0 +1,181 @@
+"""The training loop on the tiny stack (CPU): overfitting, frozen weights, kill-and-resume, two processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+from safetensors.torch import load_file
+
+from realisid.cli import main
+from realisid.models import RealisIDAdapter
+from realisid.persons import Person
+from realisid.pipeline import RealisIDPipeline
+from realisid.presets import tiny_adapter_config, tiny_pipeline, tiny_stack
+from realisid.training import load_config, prepare, train
+from realisid.training.dataset import Batches, ShardStream, list_shards, validation_reference
+from realisid.training.samples import PrepareSettings
+from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
+
+from ._training_support import photo_folder
+
+RESOLUTION = 64  # 8×8 latents: the tiny loop runs at a few steps per second
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    out = root / "shards"
+    prepare(
+        photo_folder(root / "photos"),
+        out,
+        PrepareSettings(resolution=RESOLUTION, landmark_size=128),
+        4,
+        workers=1,
+    )
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(shards, out, **overrides):
+    values = dict(tiny=True, data=str(shards), output_dir=str(out), resolution=RESOLUTION, batch_size=2)
+    values.update(learning_rate=1e-4, max_steps=4, checkpoint_every=2, log_every=1, shuffle_buffer=4)
+    return load_config(overrides={**values, **overrides})
+
+
+def test_tiny_model_overfits_a_fixed_batch(shards):
+    stack = tiny_stack(0)
+    for module in (stack.unet, stack.vae, stack.text_encoder, stack.text_encoder_2, stack.image_encoder):
+        module.requires_grad_(False)
+    torch.manual_seed(0)
+    adapter = RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config())
+    pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
+    model = AdapterTrainingModule(adapter)
+    batch = next(Batches(ShardStream(list_shards(shards), seed=0), 1, adapter.config.landmark_size))
+    scheduler = DDPMScheduler.from_config(stack.scheduler.config)
+    no_dropout = StepSettings(drop_id=0, drop_text=0, drop_both=0)
+    inputs = frozen_inputs(pipe, scheduler, batch, torch.Generator().manual_seed(0), no_dropout)
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=1e-3, weight_decay=1e-2)
+    losses = []
+    for _ in range(120):
+        loss, _, face = training_loss(model, stack.unet, inputs, batch, lam=1.0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert face.item() > 0  # the face box is in the loss
+    assert losses[-1] < losses[0] / 5, f"loss {losses[0]:.3f} → {losses[-1]:.3f}"
+
+
+def test_only_the_adapter_trains_and_its_export_loads_into_the_pipeline(shards, tmp_path):
+    stack = tiny_stack(0)
+    frozen_before = {
+        name: {k: v.clone() for k, v in getattr(stack, name).state_dict().items()}
+        for name in ("unet", "vae", "text_encoder", "text_encoder_2", "image_encoder")
+    }
+    result = train(
+        tiny_config(shards, tmp_path, max_steps=2, validation_every=2, validation_steps=2), stack=stack
+    )
+    for name, before in frozen_before.items():
+        after = getattr(stack, name).state_dict()
+        assert all(torch.equal(before[k], after[k].cpu()) for k in before), f"{name} changed"
+    fresh = RealisIDAdapter.from_unet(tiny_stack(0).unet, tiny_adapter_config())
+    trained = RealisIDAdapter.from_pretrained(result.adapter_dir)
+    changed = {
+        part: any(
+            not torch.equal(a, b)
+            for a, b in zip(getattr(fresh, part).parameters(), getattr(trained, part).parameters())
+        )
+        for part in ("projection", "local_branch", "global_branch")
+    }
+    assert changed == {"projection": True, "local_branch": True, "global_branch": True}
+    assert (tmp_path / "validation" / "step-00000002-0.png").is_file()
+    assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    pipe = tiny_pipeline(0, adapter=result.adapter_dir)
+    image = pipe(
+        "a person",
+        persons=[Person(validation_reference(list_shards(shards)[0]))],
+        height=64,
+        width=64,
+        num_inference_steps=2,
+        output_type="np",
+    ).images
+    assert image.shape == (1, 64, 64, 3) and torch.isfinite(torch.from_numpy(image)).all()
+
+
+def _weights(path):
+    return {
+        k: v
+        for name in ("local_branch", "global_branch")
+        for k, v in load_file(path / name / "diffusion_pytorch_model.safetensors").items()
+    } | load_file(path / "projection.safetensors")
+
+
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(shards, tmp_path):
+    straight = train(tiny_config(shards, tmp_path / "straight", max_steps=5))
+    # Stopped after step 3: the checkpoint of step 2 survives, step 3's work is lost.
+    train(tiny_config(shards, tmp_path / "killed", max_steps=3))
+    (tmp_path / "killed" / "checkpoints" / ".tmp-step-00000004").mkdir()  # debris of a crash mid-save
+    resumed = train(tiny_config(shards, tmp_path / "killed", max_steps=5, resume="latest"))
+    assert resumed.losses == straight.losses[2:]
+    a, b = _weights(straight.adapter_dir), _weights(resumed.adapter_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_errors_are_one_line(shards, tmp_path, capsys):
+    assert main(["train", "--tiny", "--data", str(tmp_path / "none")]) == 2
+    assert main(["train", "--tiny", "--data", str(shards), "--set", "resolution=128"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "does not exist" in err[0] and "prepared at 64 px" in err[1]
+
+
+def test_two_processes_train_and_checkpoint(shards, tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "realisid.cli",
+        "train",
+        "--tiny",
+        "--data",
+        str(shards),
+        "--output-dir",
+        str(tmp_path),
+        "--max-steps",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--batch-size",
+        "2",
+        "--set",
+        f"resolution={RESOLUTION}",
+    ]
+    # torchrun's two processes; ACCELERATE_USE_CPU makes accelerate join them over gloo on the CPU.
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 2 steps") == 1  # reported by the main process only
+    checkpoint = tmp_path / "checkpoints" / "step-00000002"
+    assert {p.name for p in checkpoint.glob("data-*.json")} == {"data-0.json", "data-1.json"}
+    assert RealisIDAdapter.from_pretrained(tmp_path / "adapter").config == tiny_adapter_config()
