@@ -211,6 +211,8 @@ def test_bad_input_gives_clear_errors(pipe, references, tmp_path):
         generate(pipe, [Person(references[0], id_embedding=torch.zeros(3, 3))])
     with pytest.raises(CheckpointError, match="does not exist"):
         RealisIDPipeline.from_pretrained(tmp_path / "sdxl-missing", adapter=tmp_path / "no-adapter")
+    with pytest.warns(UserWarning, match="same place"):
+        generate(pipe, [Person(references[0]), Person(references[0])], steps=1)
     with pytest.warns(UserWarning, match="tokens long"):
         pipe(" ".join(["word"] * 90), [Person(references[0])], height=H, width=W, num_inference_steps=1)
 
