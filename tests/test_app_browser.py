@@ -130,6 +130,13 @@ def test_generate_without_reference_shows_message(page):
     expect(page.get_by_text("person 0 has no reference photo").first).to_be_visible()
 
 
+def test_oversized_upload_shows_message(page, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"0" * (10 * 1024 * 1024 + 1))
+    page.locator("#p0-photo input[type=file]").set_input_files(big)
+    expect(page.get_by_text('exceed the maximum allowed size of 10.0 Mb: "big.png"').first).to_be_visible()
+
+
 def test_server_refuses_big_uploads_and_server_paths(app_url):
     limit = int(MAX_FILE_SIZE.removesuffix("mb")) * 1024 * 1024
     response = httpx.post(f"{app_url}gradio_api/upload", files={"files": ("big.png", b"0" * (limit + 1))})
