@@ -46,6 +46,8 @@ class TrainConfig:
     mixed_precision: str = "no"
     """``no``, ``fp16`` or ``bf16``: the frozen models run in it, the trained weights stay fp32."""
     gradient_checkpointing: bool = False
+    precompute: bool = False
+    """Encode VAE posteriors, text and CLIP features once, into ``OUTPUT_DIR/precomputed/``, and train on those."""
     shuffle_buffer: int = 256
 
     checkpoint_every: int = 1000

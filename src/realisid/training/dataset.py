@@ -33,10 +33,10 @@ from .data import FORMAT, MANIFEST
 logger = logging.getLogger(__name__)
 
 FROZEN_KEYS = ("latent", "prompt", "pooled", "clip")
-"""Entries ``<name>.npy`` that ``precompute`` adds: VAE latent mean and std ``(2, 4, h, w)``, text
+"""Entries ``<name>.npy`` that :mod:`~realisid.training.precompute` adds: VAE latent mean and std ``(2, 4, h, w)``, text
 embeddings ``(77, C)``, pooled text ``(d,)`` and CLIP features of the masked crop ``(T, D)``."""
 _MAX_BAD_IN_A_ROW = 10_000
-_DECODE_ERRORS = (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError)
+DECODE_ERRORS = (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError)
 
 
 @dataclass
@@ -167,7 +167,7 @@ class Batches:
             try:
                 samples.append(decode_sample(raw, self.landmark_size))
                 bad_in_a_row = 0
-            except _DECODE_ERRORS as error:
+            except DECODE_ERRORS as error:
                 self.skipped["bad_sample"] += 1
                 bad_in_a_row += 1
                 logger.warning("skipping sample %s: %s: %s", raw.get("__key__"), type(error).__name__, error)

@@ -28,6 +28,7 @@ from ..presets import Stack, tiny_adapter_config, tiny_stack
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .dataset import Batches, ShardStream, list_shards, validation_reference
+from .precompute import precompute_shards
 from .step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,11 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
         else:
             step, position = load_checkpoint(accelerator, found)
             accelerator.print(f"resumed from {found} at step {step}")
+    if config.precompute:
+        rank, world = accelerator.process_index, accelerator.num_processes
+        precompute_shards(pipe, shards, out / "precomputed", adapter.config.landmark_size, rank, world)
+        accelerator.wait_for_everyone()
+        shards = list_shards(out / "precomputed", config.resolution)
     stream = ShardStream(
         shards, config.seed, accelerator.process_index, accelerator.num_processes, config.shuffle_buffer
     )
