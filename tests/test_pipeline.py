@@ -270,3 +270,11 @@ def test_null_slots_share_one_branch_pass_without_pooled_text(trained_pipe, refe
     monkeypatch.setattr(type(trained_pipe.adapter), "forward", zero_pooled)
     separate = generate(trained_pipe, persons, steps=4, id_start=0.5)
     np.testing.assert_allclose(shared, separate, atol=1e-5, rtol=0)  # batch-size rounding only
+
+
+def test_half_precision_runs_and_stays_close(trained_pipe, references):
+    """bf16 (CPU) follows fp32; box geometry is computed in float32 whatever the model dtype."""
+    persons = [Person(references[0], box=(0.5, 0.5, 0.3))]
+    full = generate(trained_pipe, persons, steps=2, id_start=0.0)
+    half = generate(trained_pipe.to(torch.bfloat16), persons, steps=2, id_start=0.0)
+    assert np.abs(half - full).mean() < 0.02

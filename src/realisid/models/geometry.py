@@ -1,6 +1,8 @@
 """Box geometry of RealisID as pure tensor functions.
 
-Boxes are square, ``(x0, y0, size)`` in *image pixels*, shape ``(..., 3)``. Every function maps a
+Boxes are square, ``(x0, y0, size)`` in *image pixels*, shape ``(..., 3)``; coordinates and
+resampling are computed in float32 whatever the features' dtype (a bf16 pixel coordinate is off by
+up to 4 px at 1024), and results are returned in the features' dtype. Every function maps a
 box into a feature grid through normalised image coordinates, so the same box serves the pixel
 image, the latent (1/8) and every U-Net level (1/16, 1/32, ...) without rounding. Boxes may be
 fractional and may extend past the image border; outside the image everything is zero.
@@ -26,10 +28,11 @@ def location_mask(boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, i
         grid: the resolution of the mask (``(H, W)`` for pixels, ``(H/8, W/8)`` for latents).
 
     Returns:
-        ``(N, 1, h, w)`` float mask. A box smaller than one cell still covers the cell holding
+        ``(N, 1, h, w)`` float32 mask. A box smaller than one cell still covers the cell holding
         its centre, so no box vanishes at a coarse level.
     """
     (H, W), (h, w) = image_size, grid
+    boxes = boxes.float()
     x0, y0, size = (boxes[:, i, None] for i in range(3))
     xs, ys = _cell_centres(w, W, boxes), _cell_centres(h, H, boxes)
     inside_x = (xs >= x0) & (xs < x0 + size)  # (N, w)
@@ -38,7 +41,7 @@ def location_mask(boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, i
     centre_y = ((y0 + size / 2) * (h / H)).floor().long().clamp(0, h - 1)
     inside_x |= torch.arange(w, device=boxes.device) == centre_x
     inside_y |= torch.arange(h, device=boxes.device) == centre_y
-    return (inside_y[:, :, None] & inside_x[:, None, :]).to(boxes.dtype)[:, None]
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
 
 
 def _cell_centres(cells: int, pixels: int, like: Tensor) -> Tensor:
@@ -69,9 +72,9 @@ def crop(x: Tensor, boxes: Tensor, image_size: tuple[int, int], size: int) -> Te
     Returns:
         ``(N, C, size, size)``; the parts of a box outside the image are zeros.
     """
-    theta = _box_to_image_theta(boxes.to(x.dtype), image_size)
+    theta = _box_to_image_theta(boxes.float(), image_size)
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], size, size], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(x.dtype)
 
 
 def relocate(residual: Tensor, boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]) -> Tensor:
@@ -91,16 +94,16 @@ def relocate(residual: Tensor, boxes: Tensor, image_size: tuple[int, int], grid:
         ``(N, C, h_k, w_k)``.
     """
     (H, W), (h, w) = image_size, grid
-    boxes = boxes.to(residual.dtype)
+    boxes, dtype = boxes.float(), residual.dtype
     cells = (boxes[:, 2] * max(h / H, w / W)).round().clamp(min=1).long()
-    placed = residual.new_empty(residual.shape[0], residual.shape[1], h, w)
+    placed = residual.new_empty(residual.shape[0], residual.shape[1], h, w, dtype=torch.float32)
     for n in cells.unique().tolist():  # one resize per distinct box size, not per person
         index = (cells == n).nonzero().squeeze(1)
-        resized = residual[index]
+        resized = residual[index].float()
         if n < resized.shape[-1]:
             resized = F.interpolate(resized, size=(n, n), mode="bilinear", antialias=True, align_corners=False)
         placed[index] = _paste(resized, boxes[index], image_size, grid)
-    return placed * location_mask(boxes, image_size, grid)
+    return (placed * location_mask(boxes, image_size, grid)).to(dtype)
 
 
 def _paste(residual: Tensor, boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]) -> Tensor:
