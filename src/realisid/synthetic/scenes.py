@@ -1,0 +1,86 @@
+"""Scene settings around a person: named backgrounds and clothing, and the caption of a scene."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .traits import RGB, Expression, Identity
+
+WALL_COLORS: dict[str, RGB] = {
+    "green": (90, 160, 90),
+    "blue": (80, 120, 200),
+    "yellow": (235, 210, 90),
+    "grey": (150, 150, 155),
+    "pink": (235, 160, 185),
+    "purple": (130, 90, 170),
+    "teal": (60, 150, 150),
+    "white": (235, 235, 230),
+}
+CLOTHING_COLORS: dict[str, RGB] = {
+    "red": (200, 40, 40),
+    "blue": (40, 70, 180),
+    "green": (40, 140, 60),
+    "yellow": (230, 200, 40),
+    "black": (30, 30, 35),
+    "white": (240, 240, 240),
+    "purple": (110, 50, 150),
+    "orange": (240, 130, 30),
+    "grey": (120, 120, 125),
+    "pink": (240, 130, 170),
+}
+CLOTHING_KINDS = ("shirt", "sweater", "t-shirt")
+BACKGROUNDS: dict[str, str] = {
+    "wall": "in front of a {color} wall",
+    "stripes": "in front of a {color} striped wall",
+    "sunset": "at sunset",
+    "sky": "under a blue sky",
+    "park": "in a park",
+    "beach": "at the beach",
+}
+"""Background kinds and their caption phrases."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything in the picture but the person: background kind and colour, clothing."""
+
+    background: str
+    wall_color: str
+    clothing_color: str
+    clothing_kind: str
+    seed: int
+
+    @classmethod
+    def sample(cls, seed: int) -> Scene:
+        """The scene of ``seed``."""
+        rng = np.random.default_rng([seed, 0x5C])
+        return cls(
+            background=str(rng.choice(list(BACKGROUNDS))),
+            wall_color=str(rng.choice(list(WALL_COLORS))),
+            clothing_color=str(rng.choice(list(CLOTHING_COLORS))),
+            clothing_kind=str(rng.choice(CLOTHING_KINDS)),
+            seed=seed,
+        )
+
+
+def caption(identity: Identity, expression: Expression, scene: Scene) -> str:
+    """A one-sentence caption: hair, glasses, beard, clothing, expression and background."""
+    if identity.hair_style == "bald":
+        person = "a bald person"
+    elif identity.hair_style in ("short", "long", "curly"):
+        person = f"a person with {identity.hair_style} {identity.hair_color} hair"
+    elif identity.hair_style == "bun":
+        person = f"a person with {identity.hair_color} hair in a bun"
+    else:
+        person = f"a person with a {identity.hair_color} mohawk"
+    extras = [words for words, has in (("glasses", identity.glasses), ("a beard", identity.beard)) if has]
+    if extras:
+        person += (" and " if identity.hair_style != "bald" else " with ") + " and ".join(extras)
+    article = "an" if scene.clothing_color[0] in "aeiou" else "a"
+    parts = [person, f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"]
+    if (mood := expression.words()) is not None:
+        parts.append(mood)
+    parts.append(BACKGROUNDS[scene.background].format(color=scene.wall_color))
+    return ", ".join(parts)
