@@ -1,8 +1,9 @@
 """Face-identity similarity behind one backend interface.
 
 A backend finds the largest face in an image and embeds it; its ``similarity`` maps two embeddings
-to a score where higher means more alike. Backends: ``"dlib"`` (offline, from registry packages)
-and ``"facenet"`` (the paper's metric, weights from a path).
+to a score where higher means more alike. Backends: ``"dlib"`` (offline, from registry packages),
+``"facenet"`` (the paper's metric, weights from a path) and ``"synthetic"`` (the toy world's
+metric, :mod:`realisid.synthetic.backend`, weights from a folder).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..boxes import Box
 from ..errors import RealisIDError
 from .images import ImageLike, load_rgb
 
-BACKENDS = ("dlib", "facenet")
+BACKENDS = ("dlib", "facenet", "synthetic")
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,21 @@ class IdentityBackend(Protocol):
         """Similarity of two embeddings ``(D,)``; higher means more alike."""
 
 
-def load_backend(name: str, facenet_path: str | Path | None = None) -> IdentityBackend:
-    """The backend called ``name``; ``"facenet"`` needs ``facenet_path`` (see ``FaceNetBackend``)."""
+def load_backend(
+    name: str, facenet_path: str | Path | None = None, synthetic_path: str | Path | None = None
+) -> IdentityBackend:
+    """The backend called ``name``; ``"facenet"`` needs ``facenet_path`` (see ``FaceNetBackend``),
+    ``"synthetic"`` needs ``synthetic_path`` (see ``SyntheticIdentityBackend``)."""
     if name == "dlib":
         return _dlib_backend()
     if name == "facenet":
         from .facenet_backend import FaceNetBackend
 
         return FaceNetBackend(facenet_path)
+    if name == "synthetic":
+        from ..synthetic.backend import SyntheticIdentityBackend
+
+        return SyntheticIdentityBackend.load(synthetic_path)
     raise RealisIDError(f"unknown identity backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
