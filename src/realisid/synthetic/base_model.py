@@ -1,0 +1,184 @@
+"""The toy base model: an SDXL-layout text-to-image model trained from scratch on rendered scenes.
+
+Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`): the 8x VAE is trained
+on renderings first, then the U-Net (ε-prediction, SDXL's DDPM schedule, captions dropped to the
+empty prompt for classifier-free guidance). The two text encoders and the CLIP vision encoder are
+*not* trained: they keep their seeded random weights (a random text encoder still separates tokens;
+a random image encoder was never taught identity, like CLIP in the paper). The result is written
+as a diffusers ``StableDiffusionXLPipeline`` folder plus ``image_encoder/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from torch import Tensor
+
+from ..presets import Stack, tiny_stack
+
+IMAGE_ENCODER = "image_encoder"
+"""Subfolder of the base folder holding the frozen ID image encoder."""
+
+
+@dataclass(frozen=True)
+class BaseTraining:
+    """Steps and optimisation of the VAE and the U-Net."""
+
+    vae_steps: int = 500
+    vae_batch: int = 16
+    vae_lr: float = 2e-3
+    kl_weight: float = 1e-6
+    unet_steps: int = 1600
+    unet_batch: int = 32
+    unet_lr: float = 1e-3
+    caption_dropout: float = 0.1
+    seed: int = 0
+
+
+def images_tensor(images: np.ndarray) -> Tensor:
+    """``(N, H, W, 3)`` uint8 → ``(N, 3, H, W)`` float in ``[-1, 1]``."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _cosine(step: int, steps: int, warmup: int = 50) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=print) -> AutoencoderKL:
+    """Trains ``vae`` to reconstruct ``images`` (L1 + MSE + a small KL); sets its ``scaling_factor``
+    to one over the standard deviation of the posterior means, as SDXL's is chosen."""
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.vae_steps))
+    vae.train()
+    for step in range(config.vae_steps):
+        index = torch.randint(0, len(images), (config.vae_batch,), generator=generator)
+        pixels = images_tensor(images[index.numpy()])
+        posterior = vae.encode(pixels).latent_dist
+        noise = torch.randn(posterior.mean.shape, generator=generator)
+        reconstruction = vae.decode(posterior.mean + posterior.std * noise).sample
+        loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
+        loss = loss + config.kl_weight * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        if step % 100 == 0 or step == config.vae_steps - 1:
+            log(f"vae step {step}: loss {loss.item():.4f}")
+    vae.eval().requires_grad_(False)
+    means, _ = encode_images(vae, images[: min(len(images), 512)])
+    vae.register_to_config(scaling_factor=float(1 / means.std()))
+    return vae
+
+
+@torch.no_grad()
+def encode_images(vae: AutoencoderKL, images: np.ndarray, batch: int = 64) -> tuple[Tensor, Tensor]:
+    """Posterior means and standard deviations ``(N, 4, h, w)`` (unscaled)."""
+    means, stds = [], []
+    for start in range(0, len(images), batch):
+        posterior = vae.encode(images_tensor(images[start : start + batch])).latent_dist
+        means.append(posterior.mean)
+        stds.append(posterior.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+@torch.no_grad()
+def encode_captions(pipe: StableDiffusionXLPipeline, captions: list[str], batch: int = 128) -> tuple[Tensor, Tensor]:
+    """SDXL text embeddings ``(N, 77, C)`` and pooled embeddings ``(N, d)`` of ``captions``."""
+    text, pooled = [], []
+    for start in range(0, len(captions), batch):
+        embeds, _, pooled_embeds, _ = pipe.encode_prompt(
+            captions[start : start + batch], device="cpu", do_classifier_free_guidance=False
+        )
+        text.append(embeds)
+        pooled.append(pooled_embeds)
+    return torch.cat(text), torch.cat(pooled)
+
+
+def train_unet(
+    unet: UNet2DConditionModel,
+    pipe: StableDiffusionXLPipeline,
+    images: np.ndarray,
+    captions: list[str],
+    config: BaseTraining,
+    log=print,
+) -> UNet2DConditionModel:
+    """ε-prediction training of ``unet`` on the VAE latents of ``images`` with their ``captions``."""
+    vae = pipe.vae
+    means, stds = encode_images(vae, images)
+    text, pooled = encode_captions(pipe, captions)
+    size = images.shape[1]
+    time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
+    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.unet_lr, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.unet_steps))
+    unet.train()
+    for step in range(config.unet_steps):
+        index = torch.randint(0, len(images), (config.unet_batch,), generator=generator)
+        latents = means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)
+        latents = latents * vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=generator)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
+        keep = (torch.rand(len(index), generator=generator) >= config.caption_dropout).float()
+        added = {"text_embeds": pooled[index] * keep[:, None], "time_ids": time_ids.expand(len(index), -1)}
+        pred = unet(
+            scheduler.add_noise(latents, noise, timesteps),
+            timesteps,
+            encoder_hidden_states=text[index] * keep[:, None, None],
+            added_cond_kwargs=added,
+        ).sample
+        loss = F.mse_loss(pred, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        if step % 100 == 0 or step == config.unet_steps - 1:
+            log(f"unet step {step}: loss {loss.item():.4f}")
+    return unet.eval().requires_grad_(False)
+
+
+def sdxl_pipeline(stack: Stack) -> StableDiffusionXLPipeline:
+    """The stack's text-to-image part as a diffusers SDXL pipeline (no image encoder)."""
+    return StableDiffusionXLPipeline(
+        vae=stack.vae,
+        text_encoder=stack.text_encoder,
+        text_encoder_2=stack.text_encoder_2,
+        tokenizer=stack.tokenizer,
+        tokenizer_2=stack.tokenizer_2,
+        unet=stack.unet,
+        scheduler=stack.scheduler,
+    )
+
+
+def load_unet(base: str | Path) -> UNet2DConditionModel:
+    """The U-Net of a base folder written by :func:`train_base_model`."""
+    return UNet2DConditionModel.from_pretrained(Path(base) / "unet")
+
+
+def train_base_model(
+    images: np.ndarray, captions: list[str], output: str | Path, config: BaseTraining | None = None, log=print
+) -> Path:
+    """VAE, then U-Net, from the tiny stack's seeded random init; saves the SDXL folder at ``output``
+    with the untrained (random, seeded) ID image encoder in ``output/image_encoder``."""
+    config = config or BaseTraining()
+    stack = tiny_stack(config.seed)
+    for module in (stack.text_encoder, stack.text_encoder_2, stack.image_encoder):
+        module.eval().requires_grad_(False)
+    train_vae(stack.vae, images, config, log)
+    pipe = sdxl_pipeline(stack)
+    train_unet(stack.unet, pipe, images, captions, config, log)
+    output = Path(output)
+    pipe.save_pretrained(output, safe_serialization=True)
+    stack.image_encoder.save_pretrained(output / IMAGE_ENCODER, safe_serialization=True)
+    return output

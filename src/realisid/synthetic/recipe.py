@@ -1,0 +1,283 @@
+"""The toy reproduction, end to end: data → identity metric → VAE + base U-Net → RealisID → tables.
+
+    python -m realisid.synthetic.recipe --out DIR [--smoke]      (or: realisid toy-reproduce ...)
+
+Each stage writes its results into ``DIR`` and a line to ``DIR/timings.json``; a stage whose
+results exist is not redone, so an interrupted run resumes. ``--smoke`` runs every stage with
+tiny step counts (a CI test); the default sizes fit well under an hour on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..commands.toy_reproduce import STAGES, add_arguments
+from ..training.samples import PrepareSettings
+from .base_model import IMAGE_ENCODER, BaseTraining, train_base_model
+from .identity_net import TrainingConfig
+
+IMAGE_SIZE = 128
+"""Side of every image of the toy world: 16×16 latents, so L = 16 up-samples every face box."""
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """The sizes of every stage (defaults: the full run)."""
+
+    scenes: int = 6000
+    rel_size: tuple[float, float] = (0.12, 0.5)
+    metric: TrainingConfig = field(default_factory=TrainingConfig)
+    segmenter_images: int = 1500
+    base: BaseTraining = field(default_factory=BaseTraining)
+    adapter_steps: int = 800
+    adapter_batch: int = 16
+    adapter_lr: float = 3e-4
+    eval_identities: int = 6
+    eval_prompts: int = 2
+    eval_seeds: tuple[int, ...] = (0, 1, 2)
+    inference_steps: int = 20
+
+    @classmethod
+    def smoke(cls) -> RecipeConfig:
+        return cls(
+            scenes=64,
+            metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
+            segmenter_images=40,
+            base=BaseTraining(vae_steps=2, vae_batch=4, unet_steps=2, unet_batch=4),
+            adapter_steps=2,
+            adapter_batch=2,
+            eval_identities=1,
+            eval_prompts=1,
+            eval_seeds=(0, 1, 2),
+            inference_steps=2,
+        )
+
+
+class Recipe:
+    """The stages over one output folder; :meth:`run` runs those not done yet."""
+
+    def __init__(
+        self, out: str | Path, config: RecipeConfig, ship_to: str | Path | None = None, log: Callable[[str], None] = print
+    ):
+        self.out, self.config, self.log = Path(out), config, log
+        self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
+        self.timings_path = self.out / "timings.json"
+
+    # ------------------------------------------------------------------------------------ stages
+    def data(self) -> None:
+        """Random scenes of random people: images and captions for the base model, shards for RealisID."""
+        from .sampling import sample_rendering
+        from .shards import write_shards
+
+        renderings = [
+            sample_rendering(seed, size=IMAGE_SIZE, rel_size=self.config.rel_size) for seed in range(self.config.scenes)
+        ]
+        np.save(self.out / "data" / "images.npy", np.stack([np.asarray(r.image) for r in renderings]))
+        captions = [r.caption for r in renderings]
+        (self.out / "data" / "captions.json").write_text(json.dumps(captions))
+        settings = PrepareSettings(resolution=IMAGE_SIZE, crop_size=128, landmark_size=8 * 16, min_face=0.0)
+        write_shards(renderings, self.out / "data" / "shards", settings)
+
+    def metric(self) -> None:
+        """The identity metric, trained on its own renderings; verification on held-out identities."""
+        from .backend import train_backend
+        from .identity_net import verification_accuracy
+
+        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images)
+        result = verification_accuracy(backend.embedder)
+        (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
+        self.log(f"identity metric verification on held-out identities: {result}")
+
+    def base(self) -> None:
+        """The toy SDXL: VAE, then U-Net, trained from scratch; sample images for a look."""
+        images = np.load(self.out / "data" / "images.npy")
+        captions = json.loads((self.out / "data" / "captions.json").read_text())
+        train_base_model(images, captions, self.out / "base", self.config.base, self.log)
+        save_base_samples(self.out / "base", self.out / "base-samples.png", captions[:8])
+
+    def adapter(self) -> None:
+        """RealisID trained by the project's own loop (``realisid train``) on the toy base model."""
+        from ..models import RealisIDAdapter
+        from ..presets import tiny_adapter_config
+        from ..training import load_config, train
+        from .base_model import load_unet
+
+        base = self.out / "base"
+        RealisIDAdapter.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(self.out / "adapter" / "init")
+        overrides = {
+            "data": str(self.out / "data" / "shards"),
+            "output_dir": str(self.out / "adapter" / "run"),
+            "base": str(base),
+            "image_encoder": str(base / IMAGE_ENCODER),
+            "init_adapter": str(self.out / "adapter" / "init"),
+            "resolution": IMAGE_SIZE,
+            "batch_size": self.config.adapter_batch,
+            "learning_rate": self.config.adapter_lr,
+            "max_steps": self.config.adapter_steps,
+            "precompute": True,
+            "checkpoint_every": self.config.adapter_steps,
+            "keep_checkpoints": 1,
+            "log_every": 50,
+        }
+        (self.out / "adapter" / "train.yaml").write_text(yaml.safe_dump(overrides))
+        result = train(load_config(overrides=overrides))
+        (self.out / "adapter" / "losses.json").write_text(json.dumps(result.losses) + "\n")
+
+    def instantid(self) -> None:
+        """The InstantID-style baseline, trained like RealisID on the same (precomputed) samples."""
+        from ..presets import tiny_adapter_config
+        from .instantid import train_instantid_style
+
+        train_instantid_style(
+            self.out / "base",
+            self.out / "adapter" / "run" / "precomputed",
+            self.out / "instantid" / "adapter",
+            tiny_adapter_config(),
+            self.config.adapter_steps,
+            self.config.adapter_batch,
+            self.config.adapter_lr,
+            IMAGE_SIZE,
+            log=self.log,
+        )
+
+    def evaluate(self) -> None:
+        """``realisid evaluate`` once per seed, then the tables with their spread over seeds."""
+        from ..cli import main as realisid
+        from ..evaluation import EvaluationConfig
+        from .proxies import DenoisingLoss
+        from .toy_eval import toy_prompts, write_references
+        from .toy_tables import scored_records, write_tables
+
+        folder = self.out / "evaluate"
+        write_references(folder / "identities", self.config.eval_identities)
+        (folder / "prompts.txt").write_text("\n".join(toy_prompts(self.config.eval_prompts)) + "\n")
+        configs = []
+        for seed in self.config.eval_seeds:
+            path = folder / f"seed-{seed}.yaml"
+            path.write_text(yaml.safe_dump(evaluation_config(self.out, seed, self.config.inference_steps)))
+            if realisid(["evaluate", "--config", str(path)]):
+                raise RuntimeError(f"realisid evaluate --config {path} failed")
+            configs.append(EvaluationConfig.from_yaml(path))
+        harmony = DenoisingLoss(self.out / "base")
+        runs = [scored_records(config, harmony) for config in configs]
+        self.log(write_tables(configs, runs, self.out))
+
+    def ship(self) -> None:
+        """The base model and adapter as fp16 safetensors, and the metric, into ``ship_to``."""
+        from .weights import export_weights
+
+        export_weights(self.out, self.ship_to)
+        self.log(f"weights written to {self.ship_to}")
+
+    STAGES = STAGES
+
+    # ------------------------------------------------------------------------------------ driver
+    def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
+        """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        timings = json.loads(self.timings_path.read_text()) if self.timings_path.is_file() else {}
+        for name in stages or self.STAGES:
+            if name in timings:
+                self.log(f"[{name}] done before ({timings[name]:.0f} s)")
+                continue
+            self.log(f"[{name}] ...")
+            (self.out / name).mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            getattr(self, name)()
+            timings[name] = time.perf_counter() - start
+            self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
+            self.log(f"[{name}] {timings[name]:.0f} s")
+        return timings
+
+
+METHODS = (
+    {"name": "renderer", "label": "renderer (ceiling)", "target": "realisid.synthetic.toy_eval:renderer_generator"},
+    {"name": "realisid", "label": "RealisID (full)"},
+    {"name": "local-only", "label": "w/o B_global (local only)", "global_scale": 0.0},
+    {"name": "global-only", "label": "w/o B_local (global only)", "local_scale": 0.0},
+    {"name": "no-id", "label": "no ID (id_scale 0)", "id_scale": 0.0},
+    {"name": "instantid", "label": "InstantID-style (one whole-latent ControlNet)", "adapter": "instantid/adapter"},
+)
+"""The rows: every RealisID row uses the one trained adapter, with a branch or the ID switched off."""
+
+
+def evaluation_config(out: Path, seed: int, steps: int) -> dict:
+    """The ``realisid evaluate`` YAML of one seed, written into ``out/evaluate``."""
+    out = out.resolve()
+    methods = []
+    for method in METHODS:
+        options = {"kind": "python", "target": "realisid.synthetic.toy_eval:toy_generator",
+                   "base": str(out / "base"), "adapter": str(out / "adapter" / "run" / "adapter"), "num_inference_steps": steps}
+        if "adapter" in method:
+            method = {**method, "adapter": str(out / method["adapter"])}
+        methods.append({**options, **method} if "target" not in method else {"kind": "python", **method})
+    return {
+        "identities": "identities",
+        "prompts": "prompts.txt",
+        "output_dir": f"seed-{seed}",
+        "n_per_prompt": 1,
+        "seed": seed,
+        "height": IMAGE_SIZE,
+        "width": IMAGE_SIZE,
+        "scenarios": {"small": ["1/7", "1/6"]},
+        "sizes": ["1/4", "1/5", "1/6", "1/7"],
+        "ablation_scenarios": ["small"],
+        "metrics": {"identity_backend": "synthetic", "synthetic": "../metric"},
+        "methods": methods,
+        "ablations": [{"name": m["name"]} for m in METHODS],
+    }
+
+
+@torch.no_grad()
+def save_base_samples(base: Path, path: Path, captions: list[str], steps: int = 30) -> None:
+    """A row of base-model samples for ``captions`` (seeded), saved as one image."""
+    from diffusers import DDIMScheduler, StableDiffusionXLPipeline
+    from PIL import Image
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(base)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(
+        captions,
+        height=IMAGE_SIZE,
+        width=IMAGE_SIZE,
+        num_inference_steps=steps,
+        guidance_scale=5.0,
+        generator=torch.Generator().manual_seed(0),
+    ).images
+    grid = Image.new("RGB", (IMAGE_SIZE * len(images), IMAGE_SIZE))
+    for index, image in enumerate(images):
+        grid.paste(image, (index * IMAGE_SIZE, 0))
+    grid.save(path)
+
+
+def run_recipe(args: argparse.Namespace) -> int:
+    """Runs the recipe as the ``toy-reproduce`` arguments ask."""
+    from .weights import WEIGHTS
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = RecipeConfig.smoke() if args.smoke else RecipeConfig()
+    ship_to = args.ship_to or (args.out / "weights" if args.smoke else WEIGHTS)
+    timings = Recipe(args.out, config, ship_to).run(tuple(args.stages.split(",")) if args.stages else None)
+    print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realisid.synthetic.recipe", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_recipe(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

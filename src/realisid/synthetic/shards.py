@@ -1,0 +1,87 @@
+"""Renderings → the training shards of ``realisid prepare``, with exact boxes and landmarks.
+
+``realisid prepare`` detects faces with MediaPipe; a rendering knows its face box, landmarks and
+face mask exactly, so its samples are written directly in the same format (see
+:func:`realisid.training.samples.make_sample` for the entries) and read by ``realisid train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..faces import FaceConditions, draw_landmarks
+from ..faces.photo import crop_square
+from ..models import location_mask
+from ..training.data import SETTINGS, shard_name, write_manifest
+from ..training.samples import PrepareSettings
+from .render import Rendering
+
+
+def rendering_conditions(rendering: Rendering, crop_size: int = 128) -> FaceConditions:
+    """The :class:`FaceConditions` of a rendering's face, from its exact box, landmarks and mask."""
+    crop = crop_square(rendering.image, rendering.box, crop_size)
+    mask_image = Image.fromarray(np.rint(rendering.face_mask * 255).astype(np.uint8))
+    mask = np.asarray(crop_square(mask_image, rendering.box, crop_size), dtype=np.float32) / 255.0
+    masked = Image.fromarray(np.rint(np.asarray(crop) * mask[..., None]).astype(np.uint8))
+    return FaceConditions(rendering.image.size, rendering.box, 1.0, crop, mask, masked, rendering.landmarks)
+
+
+def training_sample(key: str, rendering: Rendering, settings: PrepareSettings) -> dict[str, bytes]:
+    """The webdataset entries of one rendering, as ``make_sample`` writes them for a photo."""
+    size = rendering.image.size
+    conditions = rendering_conditions(rendering, settings.crop_size)
+    loc = location_mask(torch.tensor([list(rendering.box)], dtype=torch.float64), size, size)[0, 0].numpy()
+    meta = {
+        "source": f"synthetic:{key}",
+        "original_size": [size[1], size[0]],
+        "crop_top_left": [0, 0],
+        "box": [float(v) for v in rendering.box],
+        "score": 1.0,
+        "landmarks": rendering.landmarks.tolist(),
+    }
+    return {
+        "__key__": key,
+        "jpg": _encode(rendering.image, "JPEG", quality=95),
+        "txt": rendering.caption.encode("utf-8"),
+        "json": json.dumps(meta).encode("utf-8"),
+        "face.png": _encode(conditions.masked_crop, "PNG"),
+        "mask.png": _encode(Image.fromarray(np.rint(conditions.mask * 255).astype(np.uint8)), "PNG"),
+        "pe.png": _encode(draw_landmarks(rendering.landmarks, settings.landmark_size), "PNG"),
+        "loc.png": _encode(Image.fromarray((loc * 255).astype(np.uint8)), "PNG"),
+    }
+
+
+def write_shards(
+    renderings: Iterable[Rendering], out: str | Path, settings: PrepareSettings, shard_size: int = 1000
+) -> dict:
+    """Writes ``renderings`` as shards with a manifest into ``out``; returns the manifest."""
+    import webdataset as wds
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"settings": dataclasses.asdict(settings), "shard_size": shard_size}
+    (out / SETTINGS).write_text(json.dumps(record, indent=2) + "\n")
+    items = list(renderings)
+    shards = -(-len(items) // shard_size)
+    for index in range(shards):
+        chunk = items[index * shard_size : (index + 1) * shard_size]
+        with wds.TarWriter(str(out / f"{shard_name(index)}.tar"), encoder=False, mtime=0.0) as sink:
+            for offset, rendering in enumerate(chunk):
+                sink.write(training_sample(f"{index * shard_size + offset:09d}", rendering, settings))
+        counts = {"samples": len(chunk), "photos": len(chunk), "skipped": {}}
+        (out / f"{shard_name(index)}.json").write_text(json.dumps(counts) + "\n")
+    return write_manifest(out, shards)
+
+
+def _encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()

@@ -1,0 +1,119 @@
+"""The toy world in the evaluation harness: reference people, prompts and a ``kind: python`` generator.
+
+A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
+holding its identity seed; the generator re-renders it to get the exact box, landmarks and mask
+(MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
+(RealisID folder) and the sampling options of :data:`realisid.evaluation.generators.CALL_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..boxes import Box
+from ..evaluation.generators import CALL_OPTIONS
+from ..evaluation.protocol import SUBJECT, GenerationRequest, Generator
+from ..faces import FaceConditions
+from .base_model import IMAGE_ENCODER
+from .render import Rendering, render_scene
+from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene
+from .shards import rendering_conditions
+from .traits import Identity
+
+REFERENCE_SEED = 2_000_000
+"""Identities of the evaluation: seeds from here on, unseen by the base model, RealisID and the metric."""
+SIZE = 128
+
+
+def reference_rendering(identity_seed: int, size: int = SIZE) -> Rendering:
+    """A held-out identity, frontal and neutral, face at half the image side, on a plain wall."""
+    scene = Scene("wall", "white", "grey", "sweater", identity_seed)
+    box = Box(size * 0.25, size * 0.15, size * 0.5)
+    return render_scene(Identity.sample(identity_seed), box, scene=scene, size=size)
+
+
+def write_references(folder: str | Path, count: int) -> list[Path]:
+    """``count`` reference people as ``id-<seed>.png`` + ``.json`` in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(REFERENCE_SEED, REFERENCE_SEED + count):
+        path = folder / f"id-{seed}.png"
+        reference_rendering(seed).image.save(path)
+        path.with_suffix(".json").write_text(json.dumps({"identity_seed": seed}) + "\n")
+        paths.append(path)
+    return paths
+
+
+def reference_conditions(path: str | Path) -> FaceConditions:
+    """The exact conditions of a reference written by :func:`write_references`."""
+    seed = json.loads(Path(path).with_suffix(".json").read_text())["identity_seed"]
+    return rendering_conditions(reference_rendering(seed))
+
+
+def toy_prompts(count: int) -> list[str]:
+    """``count`` prompts naming a clothing colour and a wall colour (checked by the attribute proxy)."""
+    clothes, walls = list(CLOTHING_COLORS), list(WALL_COLORS)
+    return [
+        f"{SUBJECT}, wearing {_article(clothes[(3 * i) % len(clothes)])} {clothes[(3 * i) % len(clothes)]} "
+        f"sweater, in front of {_article(walls[(5 * i + 1) % len(walls)])} {walls[(5 * i + 1) % len(walls)]} wall"
+        for i in range(count)
+    ]
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def load_toy_pipeline(base: str | Path, adapter: str | Path, dtype: torch.dtype = torch.float32):
+    """RealisID (or the InstantID-style baseline) on the toy base model, with the base folder's
+    frozen ID image encoder."""
+    from ..pipeline import RealisIDPipeline
+    from .instantid import FORMAT, InstantIDStyleAdapter
+
+    if json.loads((Path(adapter) / "config.json").read_text()).get("format") == FORMAT:
+        adapter = InstantIDStyleAdapter.from_pretrained(adapter, torch_dtype=dtype)
+    pipe = RealisIDPipeline.from_pretrained(
+        base, adapter=adapter, image_encoder=Path(base) / IMAGE_ENCODER, torch_dtype=dtype
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def toy_generator(options: Mapping[str, Any]) -> Generator:
+    """``kind: python, target: realisid.synthetic.toy_eval:toy_generator`` (see the module docstring)."""
+    from ..persons import Person
+
+    pipe = load_toy_pipeline(options["base"], options["adapter"])
+    call = {k: options[k] for k in CALL_OPTIONS if k in options}
+
+    def generate(request: GenerationRequest) -> Image.Image:
+        person = Person(reference_conditions(request.reference), box=request.box)
+        generator = torch.Generator().manual_seed(request.seed)
+        return pipe(
+            request.prompt, persons=[person], height=request.height, width=request.width, generator=generator, **call
+        ).images[0]
+
+    return generate
+
+
+def renderer_generator(options: Mapping[str, Any]) -> Generator:
+    """The oracle: the renderer draws the reference identity itself at the box, in the colours the
+    prompt names (``target: realisid.synthetic.toy_eval:renderer_generator``). Its identity score at
+    each size is the ceiling the metric allows there."""
+    from .proxies import prompt_colors
+
+    def generate(request: GenerationRequest) -> Image.Image:
+        seed = json.loads(Path(request.reference).with_suffix(".json").read_text())["identity_seed"]
+        clothing, wall = prompt_colors(request.prompt)
+        scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
+        box = Box.from_relative(*request.box, request.width, request.height)
+        return render_scene(Identity.sample(seed), box, scene=scene, size=request.width).image
+
+    return generate

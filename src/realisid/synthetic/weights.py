@@ -1,0 +1,56 @@
+"""The trained toy weights that ship with the package (``realisid/synthetic/weights/``).
+
+Written by the ``ship`` stage of :mod:`realisid.synthetic.recipe` (``realisid toy-reproduce``):
+``base/`` (the toy SDXL folder with ``image_encoder/``) and ``realisid/`` (the adapter) in fp16,
+``metric/`` (the identity metric) as trained. Loaded in fp32 by :func:`toy_pipeline`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..errors import RealisIDError
+
+WEIGHTS = Path(__file__).with_name("weights")
+
+
+def export_weights(run: str | Path, dest: str | Path = WEIGHTS) -> Path:
+    """Copies a recipe run's base model and adapter (as fp16) and its metric into ``dest``."""
+    from diffusers import StableDiffusionXLPipeline
+    from transformers import CLIPVisionModelWithProjection
+
+    from ..models import RealisIDAdapter
+    from .base_model import IMAGE_ENCODER
+
+    run, dest = Path(run), Path(dest)
+    for part in ("base", "realisid", "metric"):
+        shutil.rmtree(dest / part, ignore_errors=True)
+    pipe = StableDiffusionXLPipeline.from_pretrained(run / "base").to(torch.float16)
+    pipe.save_pretrained(dest / "base", safe_serialization=True)
+    encoder = CLIPVisionModelWithProjection.from_pretrained(run / "base" / IMAGE_ENCODER)
+    encoder.to(torch.float16).save_pretrained(dest / "base" / IMAGE_ENCODER, safe_serialization=True)
+    RealisIDAdapter.from_pretrained(run / "adapter" / "run" / "adapter").half().save_pretrained(dest / "realisid")
+    shutil.copytree(run / "metric", dest / "metric")
+    return dest
+
+
+def toy_pipeline(weights: str | Path = WEIGHTS):
+    """RealisID on the shipped toy weights (fp32 on the CPU)."""
+    from .toy_eval import load_toy_pipeline
+
+    weights = Path(weights)
+    if not (weights / "realisid" / "config.json").is_file():
+        raise RealisIDError(
+            f"no toy weights in {weights}: run `realisid toy-reproduce --out DIR` (it writes them there)"
+        )
+    return load_toy_pipeline(weights / "base", weights / "realisid")
+
+
+def toy_metric(weights: str | Path = WEIGHTS):
+    """The shipped identity metric (``realisid.evaluation.load_backend("synthetic", ...)``)."""
+    from ..evaluation import load_backend
+
+    return load_backend("synthetic", synthetic_path=Path(weights) / "metric")

@@ -1,0 +1,87 @@
+"""The toy reproduction's parts: shards from renderings, proxies, the InstantID-style baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from realisid.boxes import Box
+from realisid.persons import Person
+from realisid.pipeline import RealisIDPipeline
+from realisid.presets import tiny_adapter_config
+from realisid.synthetic import Identity, Scene, render_scene, sample_rendering
+from realisid.synthetic.instantid import InstantIDStyleAdapter
+from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
+from realisid.synthetic.shards import rendering_conditions, write_shards
+from realisid.synthetic.toy_eval import reference_conditions, toy_prompts, write_references
+from realisid.training.dataset import Batches, ShardStream, list_shards
+from realisid.training.samples import PrepareSettings
+
+
+def test_shards_from_renderings_read_back_with_exact_boxes(tmp_path):
+    renderings = [sample_rendering(seed) for seed in range(5)]
+    settings = PrepareSettings(resolution=128, crop_size=64, landmark_size=128, min_face=0.0)
+    manifest = write_shards(renderings, tmp_path, settings, shard_size=3)
+    assert manifest["samples"] == 5 and len(manifest["shards"]) == 2
+    batch = next(Batches(ShardStream(list_shards(tmp_path, 128), seed=0, buffer=1), 5, 128))
+    by_key = dict(zip(batch.keys, range(5)))
+    for index, rendering in enumerate(renderings):
+        row = by_key[f"{index:09d}"]
+        assert torch.allclose(batch.boxes[row], torch.tensor(list(rendering.box)))
+        assert batch.captions[row] == rendering.caption
+    assert batch.landmark_images.shape == (5, 3, 128, 128) and batch.faces.shape == (5, 3, 64, 64)
+    assert batch.pixels.shape == (5, 3, 128, 128)
+
+
+def test_rendering_conditions_mask_the_face_only():
+    rendering = render_scene(Identity.sample(3), Box(32, 20, 64), size=128)
+    conditions = rendering_conditions(rendering, crop_size=64)
+    assert conditions.box == rendering.box and conditions.relative_box == pytest.approx((0.5, 0.40625, 0.5))
+    mask = conditions.mask
+    assert mask[32, 32] == 1.0 and mask[0, 0] == 0.0  # centre of the face, corner of the box
+    masked = np.asarray(conditions.masked_crop)
+    assert masked[0, 0].sum() == 0 and masked[32, 32].sum() > 0
+
+
+def test_attribute_proxy_reads_the_renderers_colours():
+    prompt = toy_prompts(3)[1]
+    clothing, wall = prompt_colors(prompt)
+    box = Box(40, 16, 40)
+    rendering = render_scene(Identity.sample(5), box, scene=Scene("wall", wall, clothing, "sweater", 1), size=128)
+    assert clothing_and_wall(rendering.image, box) == (clothing, wall)
+    assert attribute_agreement(rendering.image, box, prompt) == 1.0
+    other = render_scene(Identity.sample(5), box, scene=Scene("wall", "pink", "black", "sweater", 1), size=128)
+    assert attribute_agreement(other.image, box, prompt) == 0.0
+
+
+def test_references_round_trip_to_exact_conditions(tmp_path):
+    path = write_references(tmp_path, 2)[1]
+    conditions = reference_conditions(path)
+    assert conditions.image_size == (128, 128) and conditions.landmarks.shape == (478, 3)
+    assert conditions.crop.size == (128, 128) and conditions.box == Box(32.0, 19.2, 64.0)
+
+
+def test_fresh_instantid_style_adapter_leaves_the_base_model_alone_and_round_trips(stack, fresh_adapter, tmp_path):
+    torch.manual_seed(2)
+    baseline = InstantIDStyleAdapter.from_unet(stack.unet, tiny_adapter_config()).eval()
+    reference = rendering_conditions(render_scene(Identity.sample(1), Box(32, 20, 64), size=128))
+    images = []
+    for adapter in (fresh_adapter, baseline):
+        pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
+        pipe.set_progress_bar_config(disable=True)
+        images.append(pipe("a person", [Person(reference, box=(0.5, 0.5, 0.2))], height=64, width=64,
+                           num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt").images)
+    assert torch.equal(images[0], images[1])  # zero convolutions: both give the base model's image
+
+    with torch.no_grad():
+        for conv in baseline.global_branch.net.controlnet_down_blocks:
+            conv.weight.normal_(0, 0.05)
+    baseline.save_pretrained(tmp_path)
+    loaded = InstantIDStyleAdapter.from_pretrained(tmp_path, unet=stack.unet)
+    for (name, a), b in zip(baseline.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    latents = torch.randn(1, 4, 8, 8)
+    args = (latents, 10, loaded.null_id(1)[:, None], torch.rand(1, 1, 3, 128, 128), torch.tensor([[[8.0, 8.0, 24.0]]]),
+            {"text_embeds": torch.zeros(1, 32), "time_ids": torch.zeros(1, 6)})
+    assert loaded(*args).down[0].abs().sum() > 0 and loaded(*args, global_scale=0.0) is None
