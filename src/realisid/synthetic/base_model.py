@@ -34,6 +34,9 @@ class BaseTraining:
     vae_batch: int = 16
     vae_lr: float = 2e-3
     kl_weight: float = 1e-6
+    decoder_steps: int = 1000
+    """Decoder-only steps after the U-Net (encoder frozen: the latent space the U-Net and the
+    adapters learned is unchanged; only the pixels drawn from it get sharper)."""
     unet_steps: int = 1600
     unet_batch: int = 32
     unet_lr: float = 1e-3
@@ -78,6 +81,32 @@ def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=
     means, _ = encode_images(vae, images[: min(len(images), 512)])
     vae.register_to_config(scaling_factor=float(1 / means.std()))
     return vae
+
+
+def finetune_decoder(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=print) -> AutoencoderKL:
+    """Trains the decoder (and ``post_quant_conv``) further on posterior samples of the frozen encoder."""
+    generator = torch.Generator().manual_seed(config.seed + 2)
+    means, stds = encode_images(vae, images)
+    parameters = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(parameters, lr=config.vae_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.decoder_steps))
+    vae.decoder.train()
+    for step in range(config.decoder_steps):
+        index = torch.randint(0, len(images), (config.vae_batch,), generator=generator)
+        latents = means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)
+        pixels = images_tensor(images[index.numpy()])
+        reconstruction = vae.decode(latents).sample
+        loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        if step % 100 == 0 or step == config.decoder_steps - 1:
+            log(f"decoder step {step}: loss {loss.item():.4f}")
+    return vae.eval().requires_grad_(False)
 
 
 @torch.no_grad()

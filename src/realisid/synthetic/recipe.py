@@ -38,10 +38,10 @@ class RecipeConfig:
     metric: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter_images: int = 1500
     base: BaseTraining = field(default_factory=BaseTraining)
-    adapter_steps: int = 800
+    adapter_steps: int = 500
     adapter_batch: int = 16
     adapter_lr: float = 3e-4
-    eval_identities: int = 6
+    eval_identities: int = 5
     eval_prompts: int = 2
     eval_seeds: tuple[int, ...] = (0, 1, 2)
     inference_steps: int = 20
@@ -52,7 +52,7 @@ class RecipeConfig:
             scenes=64,
             metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
             segmenter_images=40,
-            base=BaseTraining(vae_steps=2, vae_batch=4, unet_steps=2, unet_batch=4),
+            base=BaseTraining(vae_steps=2, vae_batch=4, decoder_steps=2, unet_steps=2, unet_batch=4),
             adapter_steps=2,
             adapter_batch=2,
             eval_identities=1,
@@ -103,6 +103,21 @@ class Recipe:
         captions = json.loads((self.out / "data" / "captions.json").read_text())
         train_base_model(images, captions, self.out / "base", self.config.base, self.log)
         save_base_samples(self.out / "base", self.out / "base-samples.png", captions[:8])
+
+    def decoder(self) -> None:
+        """The VAE decoder trained further with the encoder frozen (latents, U-Net and adapters unchanged)."""
+        from diffusers import AutoencoderKL
+
+        from .base_model import finetune_decoder
+
+        images = np.load(self.out / "data" / "images.npy")
+        vae = finetune_decoder(AutoencoderKL.from_pretrained(self.out / "base" / "vae"), images, self.config.base, self.log)
+        vae.save_pretrained(self.out / "decoder" / "vae", safe_serialization=True)
+        (self.out / "decoder" / "vae").replace(self.out / "base" / "vae-new")
+        (self.out / "base" / "vae").rename(self.out / "decoder" / "vae-before")
+        (self.out / "base" / "vae-new").rename(self.out / "base" / "vae")
+        save_base_samples(self.out / "base", self.out / "base-samples.png", json.loads(
+            (self.out / "data" / "captions.json").read_text())[:8])
 
     def adapter(self) -> None:
         """RealisID trained by the project's own loop (``realisid train``) on the toy base model."""
@@ -155,7 +170,7 @@ class Recipe:
         from ..evaluation import EvaluationConfig
         from .proxies import DenoisingLoss
         from .toy_eval import toy_prompts, write_references
-        from .toy_tables import scored_records, write_tables
+        from .toy_tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
         write_references(folder / "identities", self.config.eval_identities)
@@ -170,6 +185,7 @@ class Recipe:
         harmony = DenoisingLoss(self.out / "base")
         runs = [scored_records(config, harmony) for config in configs]
         self.log(write_tables(configs, runs, self.out))
+        write_sample_sheet(configs[0], self.out / "samples.png")
 
     def ship(self) -> None:
         """The base model and adapter as fp16 safetensors, and the metric, into ``ship_to``."""
@@ -201,6 +217,8 @@ class Recipe:
 
 METHODS = (
     {"name": "renderer", "label": "renderer (ceiling)", "target": "realisid.synthetic.toy_eval:renderer_generator"},
+    {"name": "renderer-vae", "label": "renderer → VAE (ceiling in latent space)",
+     "target": "realisid.synthetic.toy_eval:renderer_generator", "vae": "base/vae"},
     {"name": "realisid", "label": "RealisID (full)"},
     {"name": "local-only", "label": "w/o B_global (local only)", "global_scale": 0.0},
     {"name": "global-only", "label": "w/o B_local (global only)", "local_scale": 0.0},
@@ -217,8 +235,9 @@ def evaluation_config(out: Path, seed: int, steps: int) -> dict:
     for method in METHODS:
         options = {"kind": "python", "target": "realisid.synthetic.toy_eval:toy_generator",
                    "base": str(out / "base"), "adapter": str(out / "adapter" / "run" / "adapter"), "num_inference_steps": steps}
-        if "adapter" in method:
-            method = {**method, "adapter": str(out / method["adapter"])}
+        for key in ("adapter", "vae"):
+            if key in method:
+                method = {**method, key: str(out / method[key])}
         methods.append({**options, **method} if "target" not in method else {"kind": "python", **method})
     return {
         "identities": "identities",

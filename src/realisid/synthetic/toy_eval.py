@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -106,14 +107,25 @@ def toy_generator(options: Mapping[str, Any]) -> Generator:
 def renderer_generator(options: Mapping[str, Any]) -> Generator:
     """The oracle: the renderer draws the reference identity itself at the box, in the colours the
     prompt names (``target: realisid.synthetic.toy_eval:renderer_generator``). Its identity score at
-    each size is the ceiling the metric allows there."""
+    each size is the ceiling the metric allows there. With ``vae: FOLDER`` the drawing goes through
+    that VAE (encode, decode): the ceiling of any image the base model's latents can hold."""
+    from diffusers import AutoencoderKL
+
+    from .base_model import images_tensor
     from .proxies import prompt_colors
+
+    vae = AutoencoderKL.from_pretrained(options["vae"]).eval() if options.get("vae") else None
 
     def generate(request: GenerationRequest) -> Image.Image:
         seed = json.loads(Path(request.reference).with_suffix(".json").read_text())["identity_seed"]
         clothing, wall = prompt_colors(request.prompt)
         scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
         box = Box.from_relative(*request.box, request.width, request.height)
-        return render_scene(Identity.sample(seed), box, scene=scene, size=request.width).image
+        image = render_scene(Identity.sample(seed), box, scene=scene, size=request.width).image
+        if vae is None:
+            return image
+        with torch.no_grad():
+            pixels = vae.decode(vae.encode(images_tensor(np.array(image)[None])).latent_dist.mean).sample
+        return Image.fromarray(((pixels[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy())
 
     return generate

@@ -103,6 +103,28 @@ def write_tables(configs: Sequence[EvaluationConfig], runs: Sequence[list[dict]]
     return text
 
 
+def write_sample_sheet(config: EvaluationConfig, path: Path, identities: int = 3) -> None:
+    """Reference, then one output per method, for the first ``identities`` at each size of the
+    sweep (first prompt, first sample): one row per (identity, size)."""
+    from PIL import Image
+
+    jobs = {(j.request.method, j.identity, j.scenario.name): j for j in plan(config) if j.prompt_index == 0
+            and j.sample == 0}
+    names = sorted({j.identity for j in jobs.values()})[:identities]
+    methods = [s.name for s in config.methods]
+    rows = [(name, size) for name in names for size in config.sizes]
+    side = config.width
+    sheet = Image.new("RGB", (side * (len(methods) + 1), side * len(rows)), "white")
+    for r, (name, size) in enumerate(rows):
+        reference = next(j.request.reference for j in jobs.values() if j.identity == name)
+        sheet.paste(load_rgb(reference).resize((side, side)), (0, r * side))
+        for c, method in enumerate(methods, start=1):
+            job = jobs.get((method, name, size.name))
+            if job is not None:
+                sheet.paste(load_rgb(config.output_dir / job.relpath), (c * side, r * side))
+    sheet.save(path)
+
+
 def _plot(stats: dict, methods: list[tuple[str, str]], sizes, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     xs = [s.size_range[0] for s in sizes]
