@@ -69,7 +69,7 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
 
 
 def test_demo_on_the_shipped_toy_weights_prints_identity_at_both_sizes(tmp_path, capsys):
-    assert main(["demo", "--steps", "3", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--toy", "--steps", "3", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.png", "image_1-4.png", "image_1-7.png", "layout_1-4.png", "layout_1-7.png",
             "README.txt"} <= names
@@ -81,7 +81,7 @@ def test_demo_on_the_shipped_toy_weights_prints_identity_at_both_sizes(tmp_path,
 
 
 def test_demo_writes_what_it_promises(tmp_path, capsys):
-    assert main(["demo", "--photos", *FAST, "--out", str(tmp_path)]) == 0
+    assert main(["demo", *FAST, "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
             "conditions_grace_hopper.png"} <= names

@@ -1,14 +1,15 @@
-"""``realisid demo``: the method on trained toy weights, offline; or real photos on random weights.
+"""``realisid demo``: two real people placed by boxes, offline; or the shipped toy weights.
 
-By default a synthetic person the models never saw is generated at 1/4 and at 1/7 relative face
-size with the toy weights shipped in ``realisid/synthetic/weights`` (a toy SDXL trained from
-scratch on rendered people, and RealisID trained on it; ``realisid toy-reproduce`` rebuilds them),
-and the toy world's identity metric compares each output with the reference.
+By default two real people from public-domain photos that ship inside installed packages
+(scikit-image's astronaut, matplotlib's Grace Hopper) are placed by boxes and generated on the
+offline tiny stack. Until trained SDXL weights are given (``--base``/``--adapter``) those models
+are random: the output shows the conditions and the pipeline working, not the method's quality.
 
-``--photos``: two real people from public-domain photos that ship inside installed packages
-(scikit-image's astronaut, matplotlib's Grace Hopper) placed by boxes on the offline tiny stack.
-Until trained SDXL weights are given (``--base``/``--adapter``) those models are random: the output
-shows the pipeline working, not the method's quality.
+``--toy``: a synthetic person the models never saw, generated at 1/4 and at 1/7 relative face size
+with the toy weights shipped in ``realisid/synthetic/weights`` (a toy SDXL trained from scratch on
+rendered people, and RealisID trained on it; ``realisid toy-reproduce`` rebuilds them), and the toy
+world's identity metric comparing each output with the reference. These toy weights do not yet
+transfer identity (docs/toy-reproduction.md): the default stays on real photos.
 """
 
 from __future__ import annotations
@@ -47,19 +48,17 @@ weights for real images.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="two persons from real photos, on the offline tiny stack",
+    parser = subparsers.add_parser("demo", help="two persons from real photos, placed by boxes, offline",
                                    description=__doc__)
     add_generation_arguments(parser)
-    parser.add_argument("--photos", action="store_true",
-                        help="two real people from photos on the tiny stack (random weights) or --base/--adapter")
+    parser.add_argument("--toy", action="store_true",
+                        help="a held-out synthetic person at 1/4 and 1/7 on the shipped toy weights, identity printed")
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
     parser.set_defaults(run=run, steps=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.photos or args.base or args.tiny:
-        return run_photos(args)
-    return run_toy(args)
+    return run_toy(args) if args.toy else run_photos(args)
 
 
 def run_toy(args: argparse.Namespace) -> int:
