@@ -187,13 +187,10 @@ class RealisIDAdapter(nn.Module):
         """
         B, P = id_tokens.shape[:2]
         image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
-        per_person = lambda t: t.repeat_interleave(P, dim=0)  # noqa: E731  (B, ...) → (B·P, ...)
-        timestep = torch.as_tensor(timestep, device=latents.device)
-        timestep = per_person(timestep.expand(B)) if timestep.ndim else timestep
-        cond = {k: per_person(v) for k, v in added_cond_kwargs.items()}
+        flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
         if not self.config.branch_pooled_text:
             cond["text_embeds"] = torch.zeros_like(cond["text_embeds"])
-        flat_latents, flat_ids, flat_boxes = per_person(latents), id_tokens.flatten(0, 1), boxes.flatten(0, 1)
+        flat_ids, flat_boxes = id_tokens.flatten(0, 1), boxes.flatten(0, 1)
 
         total = None
         if local_scale:
@@ -209,6 +206,16 @@ class RealisIDAdapter(nn.Module):
             glob = self.global_branch(flat_latents, timestep, flat_ids, masks, cond, global_scale)
             total = glob.map(lambda r: r.unflatten(0, (B, P)).mean(1)).plus(total)
         return total
+
+    @staticmethod
+    def per_person_inputs(
+        latents: Tensor, timestep: Tensor | float, added_cond_kwargs: dict[str, Tensor], persons: int
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Per-image inputs ``(B, ...)`` repeated for each of ``persons``: ``(B·P, ...)``, row ``b·P + p``."""
+        repeat = lambda t: t.repeat_interleave(persons, dim=0)  # noqa: E731
+        timestep = torch.as_tensor(timestep, device=latents.device)
+        timestep = repeat(timestep.expand(latents.shape[0])) if timestep.ndim else timestep
+        return repeat(latents), timestep, {k: repeat(v) for k, v in added_cond_kwargs.items()}
 
     @contextmanager
     def reusing_conditions(self) -> Iterator[None]:

@@ -62,14 +62,11 @@ class InstantIDStyleAdapter(RealisIDAdapter):
             return None
         B, P = id_tokens.shape[:2]
         image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
-        per_person = lambda t: t.repeat_interleave(P, dim=0)
-        timestep = torch.as_tensor(timestep, device=latents.device)
-        timestep = per_person(timestep.expand(B)) if timestep.ndim else timestep
-        cond = {k: per_person(v) for k, v in added_cond_kwargs.items()}
+        flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
         flat_boxes = boxes.flatten(0, 1)
         drawings = relocate(landmark_images.flatten(0, 1), flat_boxes, image_size, image_size)
         residuals = self.global_branch(
-            per_person(latents), timestep, id_tokens.flatten(0, 1), drawings.to(latents.dtype), cond, global_scale
+            flat_latents, timestep, id_tokens.flatten(0, 1), drawings.to(latents.dtype), cond, global_scale
         )
         return residuals.map(lambda r: r.unflatten(0, (B, P)).mean(1))
 
