@@ -8,20 +8,17 @@ face mask exactly, so its samples are written directly in the same format (see
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from ..faces import FaceConditions, draw_landmarks
+from ..faces import FaceConditions
 from ..faces.photo import crop_square
-from ..models import location_mask
 from ..training.data import SETTINGS, shard_name, write_manifest
-from ..training.samples import PrepareSettings
+from ..training.samples import PrepareSettings, sample_entries
 from .render import Rendering
 
 
@@ -36,27 +33,10 @@ def rendering_conditions(rendering: Rendering, crop_size: int = 128) -> FaceCond
 
 def training_sample(key: str, rendering: Rendering, settings: PrepareSettings) -> dict[str, bytes]:
     """The webdataset entries of one rendering, as ``make_sample`` writes them for a photo."""
-    size = rendering.image.size
+    width, height = rendering.image.size
+    meta = {"source": f"synthetic:{key}", "original_size": [height, width], "crop_top_left": [0, 0], "score": 1.0}
     conditions = rendering_conditions(rendering, settings.crop_size)
-    loc = location_mask(torch.tensor([list(rendering.box)], dtype=torch.float64), size, size)[0, 0].numpy()
-    meta = {
-        "source": f"synthetic:{key}",
-        "original_size": [size[1], size[0]],
-        "crop_top_left": [0, 0],
-        "box": [float(v) for v in rendering.box],
-        "score": 1.0,
-        "landmarks": rendering.landmarks.tolist(),
-    }
-    return {
-        "__key__": key,
-        "jpg": _encode(rendering.image, "JPEG", quality=95),
-        "txt": rendering.caption.encode("utf-8"),
-        "json": json.dumps(meta).encode("utf-8"),
-        "face.png": _encode(conditions.masked_crop, "PNG"),
-        "mask.png": _encode(Image.fromarray(np.rint(conditions.mask * 255).astype(np.uint8)), "PNG"),
-        "pe.png": _encode(draw_landmarks(rendering.landmarks, settings.landmark_size), "PNG"),
-        "loc.png": _encode(Image.fromarray((loc * 255).astype(np.uint8)), "PNG"),
-    }
+    return sample_entries(key, rendering.image, rendering.caption, rendering.box, conditions, meta, settings)
 
 
 def write_shards(
@@ -81,7 +61,3 @@ def write_shards(
     return write_manifest(out, shards)
 
 
-def _encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from ..boxes import Box
-from ..faces import PhotoError, detect_faces, draw_landmarks, face_conditions, load_photo
+from ..faces import FaceConditions, PhotoError, detect_faces, draw_landmarks, face_conditions, load_photo
 from ..models import location_mask
 from .sources import SourceItem
 
@@ -80,19 +80,33 @@ def make_sample(key: str, item: SourceItem, settings: PrepareSettings) -> dict[s
         size, Image.Resampling.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=3.0
     )
     conditions = face_conditions(photo, face, crop_size=settings.crop_size)
-    loc = location_mask(torch.tensor([list(box)], dtype=torch.float64), size, size)[0, 0].numpy()
     meta = {
         "source": str(item.path),
         "original_size": [photo.height, photo.width],
         "crop_top_left": [round(top * scale), round(left * scale)],
-        "box": [float(v) for v in box],
         "score": float(face.score),
-        "landmarks": conditions.landmarks.tolist(),
     }
+    return sample_entries(key, image, item.caption, box, conditions, meta, settings)
+
+
+def sample_entries(
+    key: str,
+    image: Image.Image,
+    caption: str,
+    box: Box,
+    conditions: FaceConditions,
+    meta: dict,
+    settings: PrepareSettings,
+) -> dict[str, bytes]:
+    """The webdataset entries of one training image: the image, caption, metadata (``meta`` plus
+    box and landmarks), masked face crop, face mask, ``c_p&e`` drawing and ``c_loc``."""
+    size = image.size[::-1]
+    loc = location_mask(torch.tensor([list(box)], dtype=torch.float64), size, size)[0, 0].numpy()
+    meta = {**meta, "box": [float(v) for v in box], "landmarks": conditions.landmarks.tolist()}
     return {
         "__key__": key,
         "jpg": _encode(image, "JPEG", quality=95),
-        "txt": item.caption.encode("utf-8"),
+        "txt": caption.encode("utf-8"),
         "json": json.dumps(meta).encode("utf-8"),
         "face.png": _encode(conditions.masked_crop, "PNG"),
         "mask.png": _encode(Image.fromarray(np.rint(conditions.mask * 255).astype(np.uint8)), "PNG"),
