@@ -16,6 +16,8 @@ from realisid.synthetic.identity_net import (
     HELD_OUT_SEED,
     IdentityNet,
     TrainingConfig,
+    face_crop,
+    softened,
     train_identity_net,
     verification_accuracy,
 )
@@ -60,3 +62,18 @@ def test_backend_scores_a_rendered_face_and_finds_none_in_a_blank_image(backend)
     score = backend.similarity(face.embedding, face.embedding)
     assert isinstance(score, float) and score == pytest.approx(1.0, abs=1e-5)
     assert backend.find_face(Image.new("RGB", (128, 128))) is None
+
+
+def testsoftened_crops_lose_detail_and_keep_colour():
+    rendering = sample_rendering(5, size=128)
+    crop = face_crop(rendering.image, rendering.box)
+    rng = np.random.default_rng(0)
+    sharp = np.asarray(crop, dtype=np.float32)
+    softs = [np.asarray(softened(crop, rng, 16), dtype=np.float32) for _ in range(8)]
+
+    def detail(x: np.ndarray) -> float:
+        return float(np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean())
+
+    assert np.mean([detail(s) for s in softs]) < 0.8 * detail(sharp)
+    assert all(np.abs(s.mean((0, 1)) - sharp.mean((0, 1))).max() < 4 for s in softs)
+    assert all(s.shape == sharp.shape for s in softs)

@@ -23,6 +23,7 @@ def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, caps
 
     base = StableDiffusionXLPipeline.from_pretrained(out / "base")
     assert base.unet.config.sample_size == 16 and base.vae.config.scaling_factor != 0.13025  # set from the data
+    assert base.vae.config.latent_channels == base.unet.config.in_channels == 16
     assert (out / "base-samples.png").is_file()
 
     tables = (out / "tables.md").read_text()

@@ -1,4 +1,4 @@
-"""The toy reproduction's parts: shards from renderings, proxies, the InstantID-style baseline."""
+"""The toy reproduction's parts: shards from renderings, proxies, the InstantID-style baseline, the toy VAE."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config
 from realisid.synthetic import Identity, Scene, render_scene, sample_rendering
+from realisid.synthetic.base_model import BaseTraining, images_tensor, random_crops, toy_stack, train_vae
 from realisid.synthetic.instantid import InstantIDStyleAdapter
 from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
 from realisid.synthetic.shards import rendering_conditions, write_shards
@@ -85,3 +86,25 @@ def test_fresh_instantid_style_adapter_leaves_the_base_model_alone_and_round_tri
     args = (latents, 10, loaded.null_id(1)[:, None], torch.rand(1, 1, 3, 128, 128), torch.tensor([[[8.0, 8.0, 24.0]]]),
             {"text_embeds": torch.zeros(1, 32), "time_ids": torch.zeros(1, 6)})
     assert loaded(*args).down[0].abs().sum() > 0 and loaded(*args, global_scale=0.0) is None
+
+
+def test_vae_training_crops_are_latent_aligned_windows():
+    pixels = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    generator = torch.Generator().manual_seed(0)
+    crops = random_crops(pixels, 16, generator)
+    assert crops.shape == (2, 3, 16, 16)
+    for image, crop in zip(pixels, crops):
+        y, x = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 32)
+        assert y % 8 == 0 and x % 8 == 0 and torch.equal(crop, image[:, y : y + 16, x : x + 16])
+    assert random_crops(pixels, 32, generator) is pixels
+
+
+def test_toy_stack_latents_have_sixteen_channels_and_start_nearly_deterministic():
+    stack = toy_stack(0)
+    assert stack.vae.config.latent_channels == stack.unet.config.in_channels == stack.unet.config.out_channels == 16
+    images = np.stack([np.asarray(sample_rendering(seed, size=64).image) for seed in range(2)])
+    vae = train_vae(stack.vae, images, BaseTraining(vae_steps=0))
+    posterior = vae.encode(images_tensor(images)).latent_dist
+    assert posterior.mean.shape == (2, 16, 8, 8)
+    assert posterior.logvar.mean().item() == pytest.approx(-10, abs=0.5) and posterior.std.max() < 0.02
+    assert vae.config.scaling_factor == pytest.approx(1 / posterior.mean.std().item(), rel=1e-4)

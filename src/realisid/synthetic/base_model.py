@@ -1,7 +1,9 @@
 """The toy base model: an SDXL-layout text-to-image model trained from scratch on rendered scenes.
 
-Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`): the 8x VAE is trained
-on renderings first, then the U-Net (ε-prediction, SDXL's DDPM schedule, captions dropped to the
+Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`), except that the 8x VAE
+has 16 latent channels (as SD3's) instead of 4 and is wider (:data:`TOY_VAE`): with SDXL's 4 channels
+a toy VAE trainable on a CPU turns a 1/7-size face into a featureless disc. The VAE is trained on
+crops of renderings first, then the U-Net (ε-prediction, SDXL's DDPM schedule, captions dropped to the
 empty prompt for classifier-free guidance). The two text encoders and the CLIP vision encoder are
 *not* trained: they keep their seeded random weights (a random text encoder still separates tokens;
 a random image encoder was never taught identity, like CLIP in the paper). The result is written
@@ -10,6 +12,7 @@ as a diffusers ``StableDiffusionXLPipeline`` folder plus ``image_encoder/``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,23 +23,35 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from torch import Tensor
 
-from ..presets import Stack, tiny_stack
+from ..presets import TINY_UNET, TINY_VAE, Stack, tiny_stack
 
 IMAGE_ENCODER = "image_encoder"
 """Subfolder of the base folder holding the frozen ID image encoder."""
+
+TOY_VAE = dict(TINY_VAE, block_out_channels=(16, 32, 64, 64), latent_channels=16)
+"""The toy world's VAE: 8x down-sampling as SDXL's, 16 latent channels (as SD3's)."""
+TOY_UNET = dict(TINY_UNET, in_channels=TOY_VAE["latent_channels"], out_channels=TOY_VAE["latent_channels"])
+"""The tiny SDXL U-Net on the toy VAE's latents."""
+
+
+def toy_stack(seed: int = 0) -> Stack:
+    """:func:`~realisid.presets.tiny_stack` with the toy world's VAE and U-Net (seeded, untrained)."""
+    stack = tiny_stack(seed)
+    torch.manual_seed(seed)
+    return dataclasses.replace(stack, vae=AutoencoderKL(**TOY_VAE), unet=UNet2DConditionModel(**TOY_UNET))
 
 
 @dataclass(frozen=True)
 class BaseTraining:
     """Steps and optimisation of the VAE and the U-Net."""
 
-    vae_steps: int = 500
+    vae_steps: int = 2000
     vae_batch: int = 16
-    vae_lr: float = 2e-3
+    vae_crop: int = 64
+    """Side of the random crops the VAE trains on (a quarter of the pixels of a whole image)."""
+    vae_lr: float = 5e-4
     kl_weight: float = 1e-6
-    decoder_steps: int = 1000
-    """Decoder-only steps after the U-Net (encoder frozen: the latent space the U-Net and the
-    adapters learned is unchanged; only the pixels drawn from it get sharper)."""
+    initial_logvar: float = -10.0
     unet_steps: int = 1600
     unet_batch: int = 32
     unet_lr: float = 1e-3
@@ -55,16 +70,32 @@ def _cosine(step: int, steps: int, warmup: int = 50) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
+def random_crops(pixels: Tensor, size: int, generator: torch.Generator, step: int = 8) -> Tensor:
+    """One ``size×size`` crop of each image of ``pixels (N, 3, H, W)``, at a multiple of ``step``
+    (the VAE's down-sampling), so a crop's latents are a window of the whole image's."""
+    if size >= pixels.shape[-1]:
+        return pixels
+    starts = torch.randint(0, (pixels.shape[-1] - size) // step + 1, (len(pixels), 2), generator=generator) * step
+    return torch.stack([image[:, y : y + size, x : x + size] for image, (y, x) in zip(pixels, starts.tolist())])
+
+
 def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=print) -> AutoencoderKL:
-    """Trains ``vae`` to reconstruct ``images`` (L1 + MSE + a small KL); sets its ``scaling_factor``
-    to one over the standard deviation of the posterior means, as SDXL's is chosen."""
+    """Trains ``vae`` to reconstruct random crops of ``images`` (L1 + MSE + a small KL); sets its
+    ``scaling_factor`` to one over the standard deviation of the posterior means, as SDXL's is chosen.
+
+    The posterior's log-variance starts at ``config.initial_logvar`` (bias of ``quant_conv``), so the
+    decoder is not first fed latents drowned in unit-variance posterior noise.
+    """
     generator = torch.Generator().manual_seed(config.seed)
+    channels = vae.config.latent_channels
+    with torch.no_grad():
+        vae.quant_conv.bias[channels:].fill_(config.initial_logvar)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.vae_steps))
     vae.train()
     for step in range(config.vae_steps):
         index = torch.randint(0, len(images), (config.vae_batch,), generator=generator)
-        pixels = images_tensor(images[index.numpy()])
+        pixels = random_crops(images_tensor(images[index.numpy()]), config.vae_crop, generator)
         posterior = vae.encode(pixels).latent_dist
         noise = torch.randn(posterior.mean.shape, generator=generator)
         reconstruction = vae.decode(posterior.mean + posterior.std * noise).sample
@@ -83,35 +114,9 @@ def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=
     return vae
 
 
-def finetune_decoder(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=print) -> AutoencoderKL:
-    """Trains the decoder (and ``post_quant_conv``) further on posterior samples of the frozen encoder."""
-    generator = torch.Generator().manual_seed(config.seed + 2)
-    means, stds = encode_images(vae, images)
-    parameters = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
-    for parameter in parameters:
-        parameter.requires_grad_(True)
-    optimizer = torch.optim.AdamW(parameters, lr=config.vae_lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.decoder_steps))
-    vae.decoder.train()
-    for step in range(config.decoder_steps):
-        index = torch.randint(0, len(images), (config.vae_batch,), generator=generator)
-        latents = means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)
-        pixels = images_tensor(images[index.numpy()])
-        reconstruction = vae.decode(latents).sample
-        loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
-        if step % 100 == 0 or step == config.decoder_steps - 1:
-            log(f"decoder step {step}: loss {loss.item():.4f}")
-    return vae.eval().requires_grad_(False)
-
-
 @torch.no_grad()
 def encode_images(vae: AutoencoderKL, images: np.ndarray, batch: int = 64) -> tuple[Tensor, Tensor]:
-    """Posterior means and standard deviations ``(N, 4, h, w)`` (unscaled)."""
+    """Posterior means and standard deviations ``(N, c, h, w)`` (unscaled)."""
     means, stds = [], []
     for start in range(0, len(images), batch):
         posterior = vae.encode(images_tensor(images[start : start + batch])).latent_dist
@@ -201,7 +206,7 @@ def train_base_model(
     """VAE, then U-Net, from the tiny stack's seeded random init; saves the SDXL folder at ``output``
     with the untrained (random, seeded) ID image encoder in ``output/image_encoder``."""
     config = config or BaseTraining()
-    stack = tiny_stack(config.seed)
+    stack = toy_stack(config.seed)
     for module in (stack.text_encoder, stack.text_encoder_2, stack.image_encoder):
         module.eval().requires_grad_(False)
     train_vae(stack.vae, images, config, log)

@@ -93,20 +93,34 @@ def _jittered(box: Box, rng: np.random.Generator, amount: float) -> Box:
     return expand(Box(box.x0 + dx, box.y0 + dy, box.size), float(np.exp(rng.uniform(-amount, amount))))
 
 
+def softened(crop: Image.Image, rng: np.random.Generator, smallest: int) -> Image.Image:
+    """``crop`` resampled down to a random side in ``[smallest, its side]`` and back: the detail a
+    smaller, softer or decoded face has lost."""
+    side = int(rng.integers(smallest, crop.width + 1))
+    return crop.resize((side, side), Image.BILINEAR).resize(crop.size, Image.BILINEAR)
+
+
 def render_faces(
-    identity_seeds: Sequence[int], per_identity: int, seed: int, crop_size: int = 64, jitter: float = 0.08
+    identity_seeds: Sequence[int],
+    per_identity: int,
+    seed: int,
+    crop_size: int = 64,
+    jitter: float = 0.08,
+    soften: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Face crops ``(N, 3, S, S)`` and identity labels ``(N,)`` (positions in ``identity_seeds``)
-    from random scenes of each identity; boxes jittered by ``jitter``."""
+    from random scenes of each identity; boxes jittered by ``jitter``; a fraction ``soften`` of the
+    crops loses detail (:func:`softened`, down to a quarter of the side)."""
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     for label, identity_seed in enumerate(identity_seeds):
         identity = Identity.sample(identity_seed)
         for _ in range(per_identity):
             rendering = sample_rendering(int(rng.integers(2**31)), identity, size=128, supersample=2)
-            crops.append(
-                to_tensor(face_crop(rendering.image, _jittered(rendering.box, rng, jitter), crop_size))
-            )
+            crop = face_crop(rendering.image, _jittered(rendering.box, rng, jitter), crop_size)
+            if rng.random() < soften:
+                crop = softened(crop, rng, crop_size // 4)
+            crops.append(to_tensor(crop))
             labels.append(label)
     return torch.stack(crops), torch.tensor(labels)
 
@@ -124,6 +138,8 @@ class TrainingConfig:
     scale: float = 16.0
     dim: int = 64
     width: int = 16
+    soften: float = 0.5
+    """Fraction of training crops that lose detail (so a soft decoded face is judged by its traits)."""
     seed: int = 0
 
 
@@ -132,7 +148,9 @@ def train_identity_net(config: TrainingConfig | None = None, output: str | Path 
     saved to ``output`` (safetensors) when given."""
     config = config or TrainingConfig()
     torch.manual_seed(config.seed)
-    faces, labels = render_faces(range(config.identities), config.per_identity, config.seed)
+    faces, labels = render_faces(
+        range(config.identities), config.per_identity, config.seed, soften=config.soften
+    )
     net = IdentityNet(config.dim, config.width)
     classes = nn.Parameter(torch.randn(config.identities, config.dim) * 0.01)
     optimizer = torch.optim.AdamW([*net.parameters(), classes], lr=config.lr, weight_decay=5e-4)

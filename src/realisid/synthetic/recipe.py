@@ -26,7 +26,7 @@ from .base_model import IMAGE_ENCODER, BaseTraining, train_base_model
 from .identity_net import TrainingConfig
 
 IMAGE_SIZE = 128
-"""Side of every image of the toy world: 16×16 latents, so L = 16 up-samples every face box."""
+"""Side of every image of the toy world: 16×16 latents (16 channels), so L = 16 up-samples every face box."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RecipeConfig:
     metric: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter_images: int = 1500
     base: BaseTraining = field(default_factory=BaseTraining)
-    adapter_steps: int = 500
+    adapter_steps: int = 1000
     adapter_batch: int = 16
     adapter_lr: float = 3e-4
     eval_identities: int = 5
@@ -52,7 +52,7 @@ class RecipeConfig:
             scenes=64,
             metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
             segmenter_images=40,
-            base=BaseTraining(vae_steps=2, vae_batch=4, decoder_steps=2, unet_steps=2, unet_batch=4),
+            base=BaseTraining(vae_steps=2, vae_batch=4, unet_steps=2, unet_batch=4),
             adapter_steps=2,
             adapter_batch=2,
             eval_identities=1,
@@ -103,21 +103,6 @@ class Recipe:
         captions = json.loads((self.out / "data" / "captions.json").read_text())
         train_base_model(images, captions, self.out / "base", self.config.base, self.log)
         save_base_samples(self.out / "base", self.out / "base-samples.png", captions[:8])
-
-    def decoder(self) -> None:
-        """The VAE decoder trained further with the encoder frozen (latents, U-Net and adapters unchanged)."""
-        from diffusers import AutoencoderKL
-
-        from .base_model import finetune_decoder
-
-        images = np.load(self.out / "data" / "images.npy")
-        vae = finetune_decoder(AutoencoderKL.from_pretrained(self.out / "base" / "vae"), images, self.config.base, self.log)
-        vae.save_pretrained(self.out / "decoder" / "vae", safe_serialization=True)
-        (self.out / "decoder" / "vae").replace(self.out / "base" / "vae-new")
-        (self.out / "base" / "vae").rename(self.out / "decoder" / "vae-before")
-        (self.out / "base" / "vae-new").rename(self.out / "base" / "vae")
-        save_base_samples(self.out / "base", self.out / "base-samples.png", json.loads(
-            (self.out / "data" / "captions.json").read_text())[:8])
 
     def adapter(self) -> None:
         """RealisID trained by the project's own loop (``realisid train``) on the toy base model."""
