@@ -11,8 +11,10 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+from PIL import Image
 
 from realisid.app import (
+    RANDOM_WEIGHTS_NOTICE,
     Sampling,
     box_legend,
     build_demo,
@@ -26,6 +28,7 @@ from realisid.app import (
     upload_pose,
 )
 from realisid.cli import build_parser
+from realisid.commands.app import example_people
 from realisid.errors import RealisIDError
 from realisid.faces import NoFaceError, draw_landmarks, rotate_landmarks
 from realisid.faces.detection import overlap
@@ -208,13 +211,16 @@ def test_generate_in_page_shows_pipeline_warnings(pipe, astronaut_face):
     assert any("CLIP reads 77" in str(w.message) for w in shown)
 
 
-def test_build_demo_labels_random_weights(pipe):
+def test_build_demo_shows_its_notice_and_example_people(pipe, tmp_path):
     def elem_ids(demo: gr.Blocks) -> set[str]:
         return {block.elem_id for block in demo.blocks.values() if block.elem_id}
 
-    tiny = elem_ids(build_demo(pipe, FAST, random_weights=True))
-    assert {"random-weights", "canvas", "gallery", "generate", "p0-photo", "p3-size"} <= tiny
-    assert "random-weights" not in elem_ids(build_demo(pipe, FAST))
+    examples = example_people(tmp_path, count=2)
+    assert [Image.open(path).size for path in examples] == [(256, 256)] * 2
+    page = elem_ids(build_demo(pipe, FAST, RANDOM_WEIGHTS_NOTICE, examples))
+    assert {"weights-notice", "canvas", "gallery", "generate", "p0-photo", "p3-size", "p0-examples"} <= page
+    bare = elem_ids(build_demo(pipe, FAST))
+    assert "weights-notice" not in bare and "p0-examples" not in bare
 
 
 def test_app_command_defaults_to_local_host():

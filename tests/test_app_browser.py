@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from realisid.app import MAX_FILE_SIZE, Sampling, build_demo, serve
+from realisid.app import MAX_FILE_SIZE, RANDOM_WEIGHTS_NOTICE, Sampling, build_demo, serve
+from realisid.commands.app import example_people
 from realisid.faces.samples import astronaut, background
 from realisid.presets import tiny_pipeline
 
@@ -41,8 +42,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    demo = build_demo(tiny_pipeline(0), Sampling(width=192, height=128, steps=3), random_weights=True)
+def app_url(tmp_path_factory):
+    examples = example_people(tmp_path_factory.mktemp("examples"), count=2)
+    demo = build_demo(tiny_pipeline(0), Sampling(width=192, height=128, steps=3), RANDOM_WEIGHTS_NOTICE, examples)
     url = serve(demo, "127.0.0.1", free_port(), block=False)
     yield url
     demo.close()
@@ -74,7 +76,7 @@ def page(browser, app_url) -> Page:
         "**/*", lambda route: route.continue_() if route.request.url.startswith(app_url) else route.abort()
     )
     page.goto(app_url)
-    expect(page.locator("#random-weights")).to_contain_text("random weights")
+    expect(page.locator("#weights-notice")).to_contain_text("random weights")
     yield page
     page.close()
 
@@ -116,6 +118,11 @@ def test_two_persons_placed_posed_and_generated(page, photos):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOT, full_page=True)
     print(f"screenshot: {SCREENSHOT}")
+
+
+def test_example_person_loads_as_reference(page):
+    page.locator("#p0-examples").get_by_role("button").first.click()
+    expect(page.locator("#p0-status")).to_contain_text("1 face(s) found")
 
 
 def test_photo_without_face_shows_message(page, photos):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -68,20 +69,24 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_demo_on_the_shipped_toy_weights_prints_identity_at_both_sizes(tmp_path, capsys):
-    assert main(["demo", "--toy", "--steps", "3", "--out", str(tmp_path)]) == 0
+def test_demo_runs_the_shipped_toy_weights_by_default_and_prints_identity(tmp_path, capsys):
+    assert main(["demo", "--steps", "3", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"reference.png", "image_1-4.png", "image_1-7.png", "layout_1-4.png", "layout_1-7.png",
-            "README.txt"} <= names
+    assert {"reference.png", "driving.png", "image_1-4.png", "image_1-7.png", "image_1-4-posed.png",
+            "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "README.txt"} <= names
     assert Image.open(tmp_path / "image_1-7.png").size == (128, 128)
+    assert Image.open(tmp_path / "demo.png").size == (5 * 256, 256 + 18)
+    # The driven shot draws the driving face's landmarks at the same box.
+    posed, plain = (np.asarray(Image.open(tmp_path / f"layout_{n}.png")) for n in ("1-4-posed", "1-4"))
+    assert posed.shape == plain.shape and (posed != plain).any()
     out = capsys.readouterr().out
-    for size in ("1/4", "1/7"):
-        assert f"identity similarity to the reference at {size} relative size: " in out
+    for words in ("1/4 relative size", "1/7 relative size", "1/4, pose and expression of the driving face"):
+        assert f"identity similarity to the reference at {words}: " in out
     assert "RANDOM" not in out
 
 
 def test_demo_writes_what_it_promises(tmp_path, capsys):
-    assert main(["demo", *FAST, "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--photos", *FAST, "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
             "conditions_grace_hopper.png"} <= names

@@ -8,8 +8,9 @@ canvas, and generation. The second builds the Gradio page on top of it and serve
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -39,6 +40,18 @@ SMALL_FACE = 1 / 6
 
 DEFAULT_BOXES = ((0.5, 0.4, 0.3), (0.25, 0.45, 0.2), (0.75, 0.45, 0.14), (0.5, 0.75, 0.1))
 """Initial ``(cx, cy, size)`` of each panel's box, so added persons do not start on one spot."""
+
+RANDOM_WEIGHTS_NOTICE = (
+    "**Tiny stack with random weights.** Every model here is random, so images are noise shaped by the "
+    "real pipeline; face conditions and layout are real. Start `realisid app --base SDXL --adapter "
+    "ADAPTER` for real images."
+)
+TOY_WEIGHTS_NOTICE = (
+    "**Toy weights.** A toy SDXL (128 px) trained from scratch on rendered people, and RealisID trained "
+    "on it: it draws people of that world, not photographs. Pick a reference from the example people "
+    "(never seen in training) and place them by their box. Start `realisid app --base SDXL --adapter "
+    "ADAPTER` for real images."
+)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -255,7 +268,7 @@ def generate_in_page(
     return items
 
 
-def _person_panel(index: int, visible: bool) -> PersonPanel:
+def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> PersonPanel:
     red, green, blue = BOX_COLORS[index % len(BOX_COLORS)]
     cx, cy, size = DEFAULT_BOXES[index]
     with gr.Group(visible=visible, elem_id=f"person-{index}") as group:
@@ -274,6 +287,14 @@ def _person_panel(index: int, visible: bool) -> PersonPanel:
                 elem_id=f"p{index}-photo",
             )
             face = gr.Image(label="Detected face", interactive=False, height=200)
+        if examples:
+            gr.Examples(
+                [[str(path)] for path in examples],
+                [photo],
+                label="Example people",
+                examples_per_page=len(examples),
+                elem_id=f"p{index}-examples",
+            )
         status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
         with gr.Row():
             cx = gr.Slider(-0.2, 1.2, cx, step=0.01, label="Centre x", elem_id=f"p{index}-cx")
@@ -338,27 +359,27 @@ def _sampling_controls(sampling: Sampling) -> dict[str, gr.components.Component]
 
 
 def build_demo(
-    pipe: RealisIDPipeline, sampling: Sampling = Sampling(), random_weights: bool = False
+    pipe: RealisIDPipeline,
+    sampling: Sampling = Sampling(),
+    notice: str | None = None,
+    examples: Sequence[str | Path] = (),
+    prompt: str = "a photo of a person in a sunny park",
 ) -> gr.Blocks:
-    """The page, serving ``pipe``. ``random_weights`` labels a pipeline whose outputs are noise."""
+    """The page, serving ``pipe``. ``notice`` (Markdown) says what the weights are, e.g.
+    :data:`RANDOM_WEIGHTS_NOTICE`; ``examples`` are reference photos offered in every person panel;
+    ``prompt`` is the initial prompt."""
     with gr.Blocks(title="RealisID", analytics_enabled=False) as demo:
         gr.Markdown(
             "# RealisID\nZero-shot identity customization for SDXL: place each person by a face box "
             "(location and size), with pose and expression from landmarks."
         )
-        if random_weights:
-            gr.Markdown(
-                "**Tiny stack with random weights.** Every model here is random, so images are noise "
-                "shaped by the real pipeline; face conditions and layout are real. Start `realisid app "
-                "--base SDXL --adapter ADAPTER` for real images.",
-                elem_id="random-weights",
-                container=True,
-            )
+        if notice:
+            gr.Markdown(notice, elem_id="weights-notice", container=True)
         count = gr.State(1)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                prompt = gr.Textbox(label="Prompt", value="a photo of a person in a sunny park", lines=2)
-                panels = [_person_panel(index, visible=index == 0) for index in range(MAX_PERSONS)]
+                prompt = gr.Textbox(label="Prompt", value=prompt, lines=2)
+                panels = [_person_panel(index, index == 0, examples) for index in range(MAX_PERSONS)]
                 with gr.Row():
                     add = gr.Button("Add person", size="sm", elem_id="add-person")
                     remove = gr.Button(

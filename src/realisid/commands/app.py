@@ -1,13 +1,17 @@
-"""``realisid app``: the web UI, on the offline tiny stack (random weights) or on real weights.
+"""``realisid app``: the web UI, on the shipped toy weights, the offline tiny stack or real weights.
 
-Serves on 127.0.0.1 unless ``--host`` says otherwise. Without ``--base`` every model is random and
-the images are noise; the page says so.
+Serves on 127.0.0.1 unless ``--host`` says otherwise. Without ``--base``/``--adapter``/``--tiny`` it
+serves RealisID on the toy weights that ship with the package (128 px, rendered people), offering
+held-out rendered people as example references. ``--tiny``: every model is random and the images are
+noise; the page says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+from pathlib import Path
 
 from .generate import add_generation_arguments
 
@@ -27,19 +31,29 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ..app import Sampling, build_demo, serve
+    from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling, build_demo, serve
     from ..presets import load_pipeline
 
-    tiny = args.tiny or args.base is None
-    side = 256 if tiny else 1024
-    pipe = load_pipeline(
-        None if tiny else args.base,
-        args.adapter,
-        args.image_encoder,
-        args.device,
-        torch.float16 if args.fp16 else None,
-        seed=args.seed,
-    )
+    toy = not (args.tiny or args.base or args.adapter)
+    tiny = args.tiny or (args.base is None and not toy)
+    page = {}
+    if toy:
+        from ..synthetic.weights import toy_pipeline
+        from .demo import TOY_PROMPT
+
+        pipe, side, notice = toy_pipeline().to(args.device), 128, TOY_WEIGHTS_NOTICE
+        page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
+    else:
+        side = 256 if tiny else 1024
+        notice = RANDOM_WEIGHTS_NOTICE if tiny else None
+        pipe = load_pipeline(
+            None if tiny else args.base,
+            args.adapter,
+            args.image_encoder,
+            args.device,
+            torch.float16 if args.fp16 else None,
+            seed=args.seed,
+        )
     sampling = Sampling(
         width=args.width or side,
         height=args.height or side,
@@ -50,5 +64,16 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_images=args.num_images,
     )
-    serve(build_demo(pipe, sampling, random_weights=tiny), args.host, args.port)
+    serve(build_demo(pipe, sampling, notice, **page), args.host, args.port)
     return 0
+
+
+def example_people(folder: Path, count: int = 6, size: int = 256) -> list[Path]:
+    """Renderings of held-out toy-world people (frontal, neutral) saved in ``folder`` as references."""
+    from ..synthetic.toy_eval import REFERENCE_SEED, reference_rendering
+
+    paths = []
+    for seed in range(REFERENCE_SEED + 100, REFERENCE_SEED + 100 + count):
+        paths.append(folder / f"person-{seed}.png")
+        reference_rendering(seed, size).image.save(paths[-1])
+    return paths
