@@ -12,6 +12,7 @@ from diffusers import DDPMScheduler
 from safetensors.torch import load_file
 
 from realisid.cli import main
+from realisid.errors import RealisIDError
 from realisid.models import RealisIDAdapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
@@ -118,6 +119,24 @@ def test_only_the_adapter_trains_and_its_export_loads_into_the_pipeline(shards, 
         output_type="np",
     ).images
     assert image.shape == (1, 64, 64, 3) and torch.isfinite(torch.from_numpy(image)).all()
+
+
+@pytest.mark.parametrize("branch, other", [("local", "global"), ("global", "local")])
+def test_one_branch_alone_trains_and_the_other_stays_at_zero(shards, tmp_path, branch, other):
+    result = train(tiny_config(shards, tmp_path, max_steps=2, branches=[branch]), stack=tiny_stack(0))
+    fresh = RealisIDAdapter.from_unet(tiny_stack(0).unet, tiny_adapter_config())
+    trained = RealisIDAdapter.from_pretrained(result.adapter_dir)
+
+    def changed(part: str) -> bool:
+        pairs = zip(getattr(fresh, part).parameters(), getattr(trained, part).parameters())
+        return any(not torch.equal(a, b) for a, b in pairs)
+
+    assert changed("projection") and changed(f"{branch}_branch") and not changed(f"{other}_branch")
+
+
+def test_unknown_branch_is_a_config_error(shards, tmp_path):
+    with pytest.raises(RealisIDError, match="branches must be one or both of local, global"):
+        tiny_config(shards, tmp_path, branches=["middle"])
 
 
 def _weights(path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,19 +108,36 @@ class Recipe:
 
     def adapter(self) -> None:
         """RealisID trained by the project's own loop (``realisid train``) on the toy base model."""
+        self._train_adapter("adapter", ["local", "global"])
+
+    def local_only(self) -> None:
+        """The local branch trained alone (the global one stays at zero): "w/o B_global"."""
+        self._train_adapter("local_only", ["local"])
+
+    def global_only(self) -> None:
+        """The global branch trained alone (the local one stays at zero): "w/o B_local"."""
+        self._train_adapter("global_only", ["global"])
+
+    def _train_adapter(self, stage: str, branches: list[str]) -> None:
+        """``realisid train`` of a fresh adapter with ``branches`` into ``OUT/stage/run``, reusing the
+        frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
         from ..models import RealisIDAdapter
         from ..presets import tiny_adapter_config
         from ..training import load_config, train
         from .base_model import load_unet
 
-        base = self.out / "base"
-        RealisIDAdapter.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(self.out / "adapter" / "init")
+        base, folder = self.out / "base", self.out / stage
+        RealisIDAdapter.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
+        precomputed = self.out / "adapter" / "run" / "precomputed"
+        if stage != "adapter" and not (folder / "run" / "precomputed").exists():
+            shutil.copytree(precomputed, folder / "run" / "precomputed", copy_function=os.link)
         overrides = {
             "data": str(self.out / "data" / "shards"),
-            "output_dir": str(self.out / "adapter" / "run"),
+            "output_dir": str(folder / "run"),
             "base": str(base),
             "image_encoder": str(base / IMAGE_ENCODER),
-            "init_adapter": str(self.out / "adapter" / "init"),
+            "init_adapter": str(folder / "init"),
+            "branches": branches,
             "resolution": IMAGE_SIZE,
             "batch_size": self.config.adapter_batch,
             "learning_rate": self.config.adapter_lr,
@@ -128,9 +147,9 @@ class Recipe:
             "keep_checkpoints": 1,
             "log_every": 50,
         }
-        (self.out / "adapter" / "train.yaml").write_text(yaml.safe_dump(overrides))
+        (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
         result = train(load_config(overrides=overrides))
-        (self.out / "adapter" / "losses.json").write_text(json.dumps(result.losses) + "\n")
+        (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
 
     def instantid(self) -> None:
         """The InstantID-style baseline, trained like RealisID on the same (precomputed) samples."""
@@ -205,12 +224,15 @@ METHODS = (
     {"name": "renderer-vae", "label": "renderer → VAE (ceiling in latent space)",
      "target": "realisid.synthetic.toy_eval:renderer_generator", "vae": "base/vae"},
     {"name": "realisid", "label": "RealisID (full)"},
-    {"name": "local-only", "label": "w/o B_global (local only)", "global_scale": 0.0},
-    {"name": "global-only", "label": "w/o B_local (global only)", "local_scale": 0.0},
+    {"name": "local-trained", "label": "w/o B_global (local branch trained alone)", "adapter": "local_only/run/adapter"},
+    {"name": "global-trained", "label": "w/o B_local (global branch trained alone)", "adapter": "global_only/run/adapter"},
+    {"name": "local-only", "label": "full, global branch switched off", "global_scale": 0.0},
+    {"name": "global-only", "label": "full, local branch switched off", "local_scale": 0.0},
     {"name": "no-id", "label": "no ID (id_scale 0)", "id_scale": 0.0},
     {"name": "instantid", "label": "InstantID-style (one whole-latent ControlNet)", "adapter": "instantid/adapter"},
 )
-"""The rows: every RealisID row uses the one trained adapter, with a branch or the ID switched off."""
+"""The rows: the full adapter, each branch trained alone, the full adapter with a branch or the ID
+switched off at sampling, the InstantID-style baseline, and the renderer's ceilings."""
 
 
 def evaluation_config(out: Path, seed: int, steps: int) -> dict:

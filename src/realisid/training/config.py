@@ -12,6 +12,8 @@ import yaml
 from ..errors import RealisIDError
 from ..presets import CLIP_VIT_H, SDXL_BASE
 
+BRANCHES = ("local", "global")
+
 
 @dataclass
 class TrainConfig:
@@ -43,6 +45,9 @@ class TrainConfig:
     drop_id: float = 0.05
     drop_text: float = 0.05
     drop_both: float = 0.05
+    branches: list[str] = field(default_factory=lambda: list(BRANCHES))
+    """The branches trained and used: both (the paper), or one alone for the Table 2 ablation (the
+    other stays at its zero initialisation, so the saved adapter is the ablated model)."""
     mixed_precision: str = "no"
     """``no``, ``fp16`` or ``bf16``: the frozen models run in it, the trained weights stay fp32."""
     gradient_checkpointing: bool = False
@@ -144,5 +149,7 @@ def _check(config: TrainConfig) -> None:
         raise RealisIDError(f"mixed_precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     if not 0 <= config.drop_id + config.drop_text + config.drop_both <= 1:
         raise RealisIDError("drop_id + drop_text + drop_both must lie in [0, 1]")
+    if not config.branches or not set(config.branches) <= set(BRANCHES):
+        raise RealisIDError(f"branches must be one or both of {', '.join(BRANCHES)}, got {config.branches}")
     if config.keep_checkpoints < 1:
         raise RealisIDError(f"keep_checkpoints must be at least 1, got {config.keep_checkpoints}")

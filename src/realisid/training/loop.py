@@ -103,9 +103,9 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
         for net in (stack.unet, adapter.local_branch.net, adapter.global_branch.net):
             net.enable_gradient_checkpointing()
     adapter.train()
-    model = AdapterTrainingModule(adapter)
+    model = AdapterTrainingModule(adapter, config.branches)
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=config.learning_rate,
         betas=config.adam_betas,
         eps=config.adam_epsilon,

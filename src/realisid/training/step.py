@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,12 +18,17 @@ from .loss import realisid_loss
 
 
 class AdapterTrainingModule(nn.Module):
-    """The trained part (projection + both branches) behind one ``forward``, so DDP, FSDP and
-    DeepSpeed see every trained parameter used in the call they wrap."""
+    """The trained part (projection + the ``branches``) behind one ``forward``, so DDP, FSDP and
+    DeepSpeed see every trained parameter used in the call they wrap. A branch not in ``branches``
+    is frozen and skipped (scale 0)."""
 
-    def __init__(self, adapter: RealisIDAdapter):
+    def __init__(self, adapter: RealisIDAdapter, branches: Sequence[str] = ("local", "global")):
         super().__init__()
         self.adapter = adapter
+        self.scales = {f"{name}_scale": float(name in branches) for name in ("local", "global")}
+        for name in ("local", "global"):
+            if name not in branches:
+                getattr(adapter, f"{name}_branch").requires_grad_(False)
 
     def forward(
         self,
@@ -42,6 +48,7 @@ class AdapterTrainingModule(nn.Module):
             landmark_images[:, None],
             boxes[:, None],
             added_cond_kwargs,
+            **self.scales,
         )
 
 
