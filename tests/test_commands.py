@@ -69,8 +69,8 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_demo_runs_the_shipped_toy_weights_by_default_and_prints_identity(tmp_path, capsys):
-    assert main(["demo", "--steps", "3", "--out", str(tmp_path)]) == 0
+def test_toy_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys):
+    assert main(["demo", "--toy", "--steps", "3", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.png", "driving.png", "image_1-4.png", "image_1-7.png", "image_1-4-posed.png",
             "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "README.txt"} <= names
@@ -86,7 +86,7 @@ def test_demo_runs_the_shipped_toy_weights_by_default_and_prints_identity(tmp_pa
 
 
 def test_demo_writes_what_it_promises(tmp_path, capsys):
-    assert main(["demo", "--photos", *FAST, "--out", str(tmp_path)]) == 0
+    assert main(["demo", *FAST, "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
             "conditions_grace_hopper.png"} <= names

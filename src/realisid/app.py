@@ -48,9 +48,9 @@ RANDOM_WEIGHTS_NOTICE = (
 )
 TOY_WEIGHTS_NOTICE = (
     "**Toy weights.** A toy SDXL (128 px) trained from scratch on rendered people, and RealisID trained "
-    "on it: it draws people of that world, not photographs. Pick a reference from the example people "
-    "(never seen in training) and place them by their box. Start `realisid app --base SDXL --adapter "
-    "ADAPTER` for real images."
+    "on it: pick a reference from the example people (never seen in training) and place them by their "
+    "box. These small CPU-trained models do not yet draw people well or keep identity "
+    "(docs/toy-reproduction.md). Start `realisid app --base SDXL --adapter ADAPTER` for real images."
 )
 
 ProgressCallback = Callable[[int, int], None]

@@ -1,9 +1,8 @@
-"""``realisid app``: the web UI, on the shipped toy weights, the offline tiny stack or real weights.
+"""``realisid app``: the web UI, on the offline tiny stack, the shipped toy weights or real weights.
 
-Serves on 127.0.0.1 unless ``--host`` says otherwise. Without ``--base``/``--adapter``/``--tiny`` it
-serves RealisID on the toy weights that ship with the package (128 px, rendered people), offering
-held-out rendered people as example references. ``--tiny``: every model is random and the images are
-noise; the page says so.
+Serves on 127.0.0.1 unless ``--host`` says otherwise. Without ``--base`` every model is random and
+the images are noise; the page says so. ``--toy`` serves RealisID on the toy weights that ship with
+the package (128 px, rendered people), offering held-out rendered people as example references.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "app", help="the web UI: compose a multi-person scene in the browser", description=__doc__
     )
     add_generation_arguments(parser)
+    parser.add_argument("--toy", action="store_true",
+                        help="the shipped toy weights, with held-out rendered people as example references")
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     server.add_argument("--port", type=int, default=7860)
@@ -34,10 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling, build_demo, serve
     from ..presets import load_pipeline
 
-    toy = not (args.tiny or args.base or args.adapter)
-    tiny = args.tiny or (args.base is None and not toy)
+    tiny = args.tiny or args.base is None
     page = {}
-    if toy:
+    if args.toy:
         from ..synthetic.weights import toy_pipeline
         from .demo import TOY_PROMPT
 
