@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling, build_demo, serve
     from ..presets import load_pipeline
 
-    tiny = args.tiny or args.base is None
     page = {}
     if args.toy:
         from ..synthetic.weights import toy_pipeline
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         pipe, side, notice = toy_pipeline().to(args.device), 128, TOY_WEIGHTS_NOTICE
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
     else:
+        tiny = args.tiny or args.base is None
         side = 256 if tiny else 1024
         notice = RANDOM_WEIGHTS_NOTICE if tiny else None
         pipe = load_pipeline(
@@ -69,11 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def example_people(folder: Path, count: int = 6, size: int = 256) -> list[Path]:
-    """Renderings of held-out toy-world people (frontal, neutral) saved in ``folder`` as references."""
-    from ..synthetic.toy_eval import REFERENCE_SEED, reference_rendering
+    """Renderings of held-out toy-world people (frontal, neutral) saved in ``folder`` as references;
+    identities from ``REFERENCE_SEED + 100`` on, apart from those the evaluation and demo use."""
+    from ..synthetic.toy_eval import REFERENCE_SEED, write_references
 
-    paths = []
-    for seed in range(REFERENCE_SEED + 100, REFERENCE_SEED + 100 + count):
-        paths.append(folder / f"person-{seed}.png")
-        reference_rendering(seed, size).image.save(paths[-1])
-    return paths
+    return write_references(folder, count, first=REFERENCE_SEED + 100, size=size)

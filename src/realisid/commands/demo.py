@@ -77,13 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
 def driving_rendering(size: int = 128):
     """The driving face: another held-out person, turned 25° to the image right, smiling, mouth open."""
-    from ..boxes import Box
-    from ..synthetic import Identity, Scene, render_scene
+    from ..synthetic.toy_eval import reference_rendering
     from ..synthetic.traits import Expression, Pose
 
-    scene = Scene("wall", "white", "grey", "sweater", TOY_DRIVER)
-    return render_scene(Identity.sample(TOY_DRIVER), Box(size * 0.25, size * 0.15, size * 0.5), Pose(yaw=25.0),
-                        Expression(smile=1.0, mouth_open=0.6), scene=scene, size=size)
+    return reference_rendering(TOY_DRIVER, size, Pose(yaw=25.0), Expression(smile=1.0, mouth_open=0.6))
 
 
 def run_toy(args: argparse.Namespace) -> int:
@@ -104,9 +101,9 @@ def run_toy(args: argparse.Namespace) -> int:
     size = args.height or args.width or 128
     print(TOY_NOTE)
     tiles = [(reference.image, "reference"), (driving.image, "driving face")]
+    identity, pose = rendering_conditions(reference), rendering_conditions(driving)
     for label, words, rel_size, driven in TOY_SHOTS:
-        person = Person(rendering_conditions(reference), box=(0.5, 0.4, rel_size),
-                        pose=rendering_conditions(driving) if driven else None)
+        person = Person(identity, box=(0.5, 0.4, rel_size), pose=pose if driven else None)
         output = pipe(
             TOY_PROMPT, [person], height=size, width=size, num_inference_steps=args.steps or 30,
             text_scale=args.text_scale, id_scale=args.id_scale, id_start=args.id_start,

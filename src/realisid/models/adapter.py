@@ -212,7 +212,7 @@ class RealisIDAdapter(nn.Module):
         latents: Tensor, timestep: Tensor | float, added_cond_kwargs: dict[str, Tensor], persons: int
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Per-image inputs ``(B, ...)`` repeated for each of ``persons``: ``(B·P, ...)``, row ``b·P + p``."""
-        repeat = lambda t: t.repeat_interleave(persons, dim=0)  # noqa: E731
+        repeat = lambda t: t.repeat_interleave(persons, dim=0)
         timestep = torch.as_tensor(timestep, device=latents.device)
         timestep = repeat(timestep.expand(latents.shape[0])) if timestep.ndim else timestep
         return repeat(latents), timestep, {k: repeat(v) for k, v in added_cond_kwargs.items()}

@@ -31,6 +31,10 @@ IMAGE_SIZE = 128
 """Side of every image of the toy world: 16×16 latents (16 channels), so L = 16 up-samples every face box."""
 
 
+PRECOMPUTED = Path("adapter", "run", "precomputed")
+"""Where the ``adapter`` stage's ``realisid train`` encodes the frozen outputs every adapter trains on."""
+
+
 @dataclass(frozen=True)
 class RecipeConfig:
     """The sizes of every stage (defaults: the full run)."""
@@ -128,9 +132,9 @@ class Recipe:
 
         base, folder = self.out / "base", self.out / stage
         RealisIDAdapter.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
-        precomputed = self.out / "adapter" / "run" / "precomputed"
-        if stage != "adapter" and not (folder / "run" / "precomputed").exists():
-            shutil.copytree(precomputed, folder / "run" / "precomputed", copy_function=os.link)
+        shared, own = self.out / PRECOMPUTED, folder / "run" / "precomputed"
+        if shared.is_dir() and not own.exists():
+            shutil.copytree(shared, own, copy_function=os.link)
         overrides = {
             "data": str(self.out / "data" / "shards"),
             "output_dir": str(folder / "run"),
@@ -158,7 +162,7 @@ class Recipe:
 
         train_instantid_style(
             self.out / "base",
-            self.out / "adapter" / "run" / "precomputed",
+            self.out / PRECOMPUTED,
             self.out / "instantid" / "adapter",
             tiny_adapter_config(),
             self.config.adapter_steps,

@@ -59,5 +59,3 @@ def write_shards(
         counts = {"samples": len(chunk), "photos": len(chunk), "skipped": {}}
         (out / f"{shard_name(index)}.json").write_text(json.dumps(counts) + "\n")
     return write_manifest(out, shards)
-
-

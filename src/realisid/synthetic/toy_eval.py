@@ -25,37 +25,43 @@ from .base_model import IMAGE_ENCODER
 from .render import Rendering, render_scene
 from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene
 from .shards import rendering_conditions
-from .traits import Identity
+from .traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
 
 REFERENCE_SEED = 2_000_000
 """Identities of the evaluation: seeds from here on, unseen by the base model, RealisID and the metric."""
 SIZE = 128
 
 
-def reference_rendering(identity_seed: int, size: int = SIZE) -> Rendering:
-    """A held-out identity, frontal and neutral, face at half the image side, on a plain wall."""
+def reference_rendering(
+    identity_seed: int, size: int = SIZE, pose: Pose = FRONTAL, expression: Expression = NEUTRAL
+) -> Rendering:
+    """A held-out identity (frontal and neutral unless asked), face at half the image side, on a
+    plain wall."""
     scene = Scene("wall", "white", "grey", "sweater", identity_seed)
     box = Box(size * 0.25, size * 0.15, size * 0.5)
-    return render_scene(Identity.sample(identity_seed), box, scene=scene, size=size)
+    return render_scene(Identity.sample(identity_seed), box, pose, expression, scene=scene, size=size)
 
 
-def write_references(folder: str | Path, count: int) -> list[Path]:
-    """``count`` reference people as ``id-<seed>.png`` + ``.json`` in ``folder``."""
+def write_references(
+    folder: str | Path, count: int, first: int = REFERENCE_SEED, size: int = SIZE
+) -> list[Path]:
+    """``count`` reference people from identity ``first`` on, as ``id-<seed>.png`` + ``.json`` in
+    ``folder`` (the JSON holds seed and size, for :func:`reference_conditions`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for seed in range(REFERENCE_SEED, REFERENCE_SEED + count):
+    for seed in range(first, first + count):
         path = folder / f"id-{seed}.png"
-        reference_rendering(seed).image.save(path)
-        path.with_suffix(".json").write_text(json.dumps({"identity_seed": seed}) + "\n")
+        reference_rendering(seed, size).image.save(path)
+        path.with_suffix(".json").write_text(json.dumps({"identity_seed": seed, "size": size}) + "\n")
         paths.append(path)
     return paths
 
 
 def reference_conditions(path: str | Path) -> FaceConditions:
     """The exact conditions of a reference written by :func:`write_references`."""
-    seed = json.loads(Path(path).with_suffix(".json").read_text())["identity_seed"]
-    return rendering_conditions(reference_rendering(seed))
+    record = json.loads(Path(path).with_suffix(".json").read_text())
+    return rendering_conditions(reference_rendering(record["identity_seed"], record.get("size", SIZE)))
 
 
 def toy_prompts(count: int) -> list[str]:
@@ -110,6 +116,7 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
     each size is the ceiling the metric allows there. With ``vae: FOLDER`` the drawing goes through
     that VAE (encode, decode): the ceiling of any image the base model's latents can hold."""
     from diffusers import AutoencoderKL
+    from diffusers.image_processor import VaeImageProcessor
 
     from .base_model import images_tensor
     from .proxies import prompt_colors
@@ -126,6 +133,6 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
             return image
         with torch.no_grad():
             pixels = vae.decode(vae.encode(images_tensor(np.array(image)[None])).latent_dist.mean).sample
-        return Image.fromarray(((pixels[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy())
+        return VaeImageProcessor().postprocess(pixels)[0]
 
     return generate
