@@ -66,8 +66,8 @@ def test_local_residuals_summed_and_global_averaged_over_persons(trained_adapter
     """Fig. 2(c) in one batched call equals a per-person loop with the paper's sum/mean rule."""
     x = inputs(persons=3)
     batched = trained_adapter(**x)
-    local_only = lambda **kw: trained_adapter(**kw, global_scale=0.0)  # noqa: E731
-    global_only = lambda **kw: trained_adapter(**kw, local_scale=0.0)  # noqa: E731
+    local_only = lambda **kw: trained_adapter(**kw, global_scale=0.0)
+    global_only = lambda **kw: trained_adapter(**kw, local_scale=0.0)
     per_person = [
         {**x, "id_tokens": x["id_tokens"][:, p : p + 1], "landmark_images": x["landmark_images"][:, p : p + 1],
          "boxes": x["boxes"][:, p : p + 1]}

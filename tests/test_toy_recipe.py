@@ -6,11 +6,13 @@ import json
 
 import torch
 from diffusers import StableDiffusionXLPipeline
+from transformers import CLIPVisionModelWithProjection
 
 from realisid.cli import main
 from realisid.commands.toy_reproduce import STAGES
 from realisid.evaluation import face_similarity
 from realisid.persons import Person
+from realisid.synthetic.base_model import toy_stack
 from realisid.synthetic.shards import rendering_conditions
 from realisid.synthetic.toy_eval import reference_rendering
 from realisid.synthetic.weights import toy_metric, toy_pipeline
@@ -24,6 +26,12 @@ def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, caps
     base = StableDiffusionXLPipeline.from_pretrained(out / "base")
     assert base.unet.config.sample_size == 16 and base.vae.config.scaling_factor != 0.13025  # set from the data
     assert base.vae.config.latent_channels == base.unet.config.in_channels == 16
+    assert base.scheduler.config.prediction_type == "v_prediction" and base.scheduler.config.rescale_betas_zero_snr
+    untrained = toy_stack(0)  # the text encoders learn with the U-Net; the ID image encoder stays random
+    for trained, seeded in ((base.text_encoder, untrained.text_encoder), (base.text_encoder_2, untrained.text_encoder_2)):
+        assert any(not torch.equal(a, b) for a, b in zip(trained.parameters(), seeded.parameters()))
+    image_encoder = CLIPVisionModelWithProjection.from_pretrained(out / "base" / "image_encoder")
+    assert all(torch.equal(a, b) for a, b in zip(image_encoder.parameters(), untrained.image_encoder.parameters()))
     assert (out / "base-samples.png").is_file()
 
     tables = (out / "tables.md").read_text()

@@ -13,6 +13,7 @@ from realisid.models import location_mask
 from realisid.training import apply_dropout, load_config, realisid_loss, sample_dropout
 from realisid.training.checkpoints import list_checkpoints, resolve_checkpoint, save_checkpoint
 from realisid.training.config import parse_override
+from realisid.training.loss import diffusion_target
 
 
 def test_face_term_is_zero_for_an_empty_mask():
@@ -32,6 +33,22 @@ def test_loss_equals_a_hand_computation():
     assert diffusion.item() == pytest.approx(35 / 8)
     assert face.item() == pytest.approx(17 / 8)
     assert loss.item() == pytest.approx(35 / 8 + 0.5 * 17 / 8)
+
+
+def test_diffusion_target_is_the_noise_or_the_velocity_of_the_schedule():
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    g = torch.Generator().manual_seed(0)
+    latents, noise = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
+    timesteps = torch.tensor([0, 500, 999])
+    alphas = scheduler.alphas_cumprod
+    assert diffusion_target("epsilon", latents, noise, alphas, timesteps) is noise
+    v = diffusion_target("v_prediction", latents, noise, alphas, timesteps)
+    assert torch.allclose(v, scheduler.get_velocity(latents, noise, timesteps))
+    assert torch.allclose(v[2], -latents[2])  # zero terminal SNR: at the last step v is −z₀
+    with pytest.raises(ValueError, match="prediction_type"):
+        diffusion_target("sample", latents, noise, alphas, timesteps)
 
 
 def test_loss_mask_at_latent_resolution_is_the_box():

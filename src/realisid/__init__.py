@@ -19,7 +19,7 @@ _EXPORTS = {
     "RealisIDPipeline": "realisid.pipeline",
     "tiny_pipeline": "realisid.presets",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):

@@ -23,13 +23,13 @@ class Box(NamedTuple):
         return (self.x0 + self.size / 2, self.y0 + self.size / 2)
 
     @classmethod
-    def square(cls, x0: float, y0: float, x1: float, y1: float) -> "Box":
+    def square(cls, x0: float, y0: float, x1: float, y1: float) -> Box:
         """The square box around a detector rectangle: its longer edge, same centre."""
         size = max(x1 - x0, y1 - y0)
         return cls((x0 + x1 - size) / 2, (y0 + y1 - size) / 2, size)
 
     @classmethod
-    def from_relative(cls, cx: float, cy: float, rel_size: float, width: int, height: int) -> "Box":
+    def from_relative(cls, cx: float, cy: float, rel_size: float, width: int, height: int) -> Box:
         """A box given by its centre as fractions of width/height and its size relative to the long edge."""
         size = rel_size * max(width, height)
         return cls(cx * width - size / 2, cy * height - size / 2, size)
@@ -39,11 +39,11 @@ class Box(NamedTuple):
         cx, cy = self.center
         return (cx / width, cy / height, self.size / max(width, height))
 
-    def scaled(self, factor: float) -> "Box":
+    def scaled(self, factor: float) -> Box:
         """The same box in an image resized by ``factor``."""
         return Box(self.x0 * factor, self.y0 * factor, self.size * factor)
 
-    def validate(self, width: int, height: int) -> "Box":
+    def validate(self, width: int, height: int) -> Box:
         """Raise a clear error for a box that cannot place a face in a ``width×height`` image."""
         if not self.size > 0:
             raise RealisIDError(f"box size must be positive, got {self.size}")

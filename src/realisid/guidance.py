@@ -11,7 +11,8 @@ def realisid_guidance(
     """``ε_prd = ε_none + λ_t (ε_t − ε_none) + λ_i (ε_t&i − ε_t)``.
 
     ``eps_text_id`` is ``None`` while the ID is delayed (or ``λ_i = 0``): the identity term vanishes
-    and this is plain text guidance. All tensors are ``(B, 4, h, w)``.
+    and this is plain text guidance. All tensors are ``(B, C, h, w)``: the U-Net's outputs, ε or v
+    (guidance is linear, so Eq. 8 holds for either).
     """
     eps = eps_none + text_scale * (eps_text - eps_none)
     if eps_text_id is not None:

@@ -14,9 +14,10 @@ denoising loop differs:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,13 @@ from diffusers import (
 )
 from diffusers.utils import BaseOutput
 from PIL import Image
-from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer, CLIPVisionModelWithProjection
+from transformers import (
+    CLIPImageProcessor,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    CLIPVisionModelWithProjection,
+)
 
 from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
@@ -51,7 +58,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
     """Zero-shot identity customization with location, size, pose and expression control."""
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->adapter->unet->vae"
-    _optional_components = ["feature_extractor"]
+    _optional_components = ["feature_extractor"]  # noqa: RUF012 (diffusers' class attribute)
 
     def __init__(
         self,
@@ -84,7 +91,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         image_encoder: str | Path | CLIPVisionModelWithProjection = CLIP_VIT_H,
         torch_dtype: torch.dtype | None = None,
         **kwargs: Any,
-    ) -> "RealisIDPipeline":
+    ) -> RealisIDPipeline:
         """Loads SDXL from ``base`` (hub id or folder), the adapter and the CLIP ViT-H/14 ID encoder.
 
         ``image_encoder`` is a folder or hub id of a ``CLIPVisionModelWithProjection``; the default
@@ -153,7 +160,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "pil",
         return_layout: bool = False,
-        callback_on_step_end: Callable[["RealisIDPipeline", int, int, dict], dict] | None = None,
+        callback_on_step_end: Callable[[RealisIDPipeline, int, int, dict], dict] | None = None,
         return_dict: bool = True,
     ) -> RealisIDPipelineOutput | tuple:
         """Generates images of ``persons`` as described by ``prompt``.
@@ -195,7 +202,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
         null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
         slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
-        per_slot = lambda x, dtype=id_tokens.dtype: x.to(device, dtype).repeat(3 * batch, *([1] * x.ndim))  # noqa: E731
+        per_slot = lambda x, dtype=id_tokens.dtype: x.to(device, dtype).repeat(3 * batch, *([1] * x.ndim))
         boxes = torch.tensor([list(p.box) for p in resolved], dtype=torch.float32)
         slot_boxes = per_slot(boxes, torch.float32)  # pixel coordinates stay exact in fp16 runs
         slot_landmarks = per_slot(self.landmark_images(resolved))
@@ -230,7 +237,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                 )
                 if first and residuals is not None:
                     residuals = residuals.map(lambda r: torch.cat([r[:batch], r]))
-                eps = self.unet(
+                noise_pred = self.unet(
                     model_input,
                     t,
                     encoder_hidden_states=slot_text[:rows],
@@ -238,8 +245,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     return_dict=False,
                     **(residuals.unet_kwargs() if residuals is not None else {}),
                 )[0].chunk(slots)
-                eps = realisid_guidance(eps[0], eps[1], eps[2] if slots == 3 else None, text_scale, id_scale)
-                latents = self.scheduler.step(eps, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                noise_pred = realisid_guidance(*noise_pred[:2], noise_pred[2] if slots == 3 else None, text_scale, id_scale)
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
                 progress.update()

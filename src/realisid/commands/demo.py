@@ -36,14 +36,16 @@ TOY_SHOTS = (
 
 TOY_NOTE = """\
 realisid demo on the shipped toy weights: a toy SDXL (same classes and layout, 128 px, 16-channel
-VAE, trained from scratch on rendered people) and RealisID trained on it with `realisid train`.
+VAE, zero-terminal-SNR v-prediction, trained from scratch on rendered people) and RealisID trained
+on it with `realisid train`.
 The reference person (reference.png) is a held-out identity; image_1-4.png and image_1-7.png place
 it at 1/4 and 1/7 relative face size, image_1-4-posed.png with the head pose and expression of
 driving.png (another held-out person). demo.png shows them side by side with their identity
 similarity (the toy world's metric, an embedding network trained on renderings; 1 = same face).
 The ID encoder is a random, frozen CLIP vision model (never taught identity).
-These small CPU-trained models do not yet keep identity: the similarities are at the level of an
-unrelated person. See docs/toy-reproduction.md for what they can and cannot show.
+These small CPU-trained models follow the prompt and the box but do not yet draw a face that keeps
+identity: expect similarities at the level of an unrelated person, or no face found. See
+docs/toy-reproduction.md for what they can and cannot show.
 """
 
 RANDOM_WEIGHTS_NOTE = """\

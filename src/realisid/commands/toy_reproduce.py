@@ -1,6 +1,6 @@
 """``realisid toy-reproduce``: the toy reproduction, end to end (see ``realisid.synthetic.recipe``).
 
-data → identity metric → VAE + base U-Net → RealisID, each branch alone and the InstantID-style baseline → tables
+data → identity metric → VAE → base U-Net and text encoders → RealisID, each branch alone and the InstantID-style baseline → tables
 (``realisid evaluate`` at three seeds) → the shipped weights. Resumable: finished stages are kept.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-STAGES = ("data", "metric", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
+STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
@@ -78,7 +79,7 @@ class RealisIDConfig:
         return self.local_size * VAE_SCALE
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RealisIDConfig":
+    def from_dict(cls, data: dict) -> RealisIDConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - fields
         if unknown:
@@ -126,7 +127,7 @@ class RealisIDAdapter(nn.Module):
         unet: UNet2DConditionModel,
         config: RealisIDConfig | None = None,
         image_encoder: nn.Module | None = None,
-    ) -> "RealisIDAdapter":
+    ) -> RealisIDAdapter:
         """Fresh adapter whose branches copy the U-Net encoder (zero convolutions: zero residuals).
 
         Without ``config``, the widths come from the U-Net (and from ``image_encoder``, if given).
@@ -247,7 +248,7 @@ class RealisIDAdapter(nn.Module):
     @classmethod
     def from_pretrained(
         cls, directory: str | Path, unet: UNet2DConditionModel | None = None, torch_dtype: torch.dtype | None = None
-    ) -> "RealisIDAdapter":
+    ) -> RealisIDAdapter:
         """Loads a folder written by :meth:`save_pretrained`; with ``unet``, checks that it fits."""
         directory = Path(directory)
         if not directory.is_dir():

@@ -11,10 +11,9 @@ convolutions at their outputs) prompted with the ID tokens ``p_id``; they differ
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, NamedTuple
-
-import torch
+from typing import NamedTuple
 
 from diffusers import ControlNetModel, UNet2DConditionModel
 from torch import Tensor, nn
@@ -28,10 +27,10 @@ class Residuals(NamedTuple):
     down: tuple[Tensor, ...]
     mid: Tensor
 
-    def map(self, fn: Callable[[Tensor], Tensor]) -> "Residuals":
+    def map(self, fn: Callable[[Tensor], Tensor]) -> Residuals:
         return Residuals(tuple(fn(r) for r in self.down), fn(self.mid))
 
-    def plus(self, other: "Residuals | None") -> "Residuals":
+    def plus(self, other: Residuals | None) -> Residuals:
         if other is None:
             return self
         return Residuals(tuple(a + b for a, b in zip(self.down, other.down)), self.mid + other.mid)
@@ -105,7 +104,7 @@ class LocalBranch(nn.Module):
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, size: int, condition_channels: tuple[int, ...]) -> "LocalBranch":
+    def from_unet(cls, unet: UNet2DConditionModel, size: int, condition_channels: tuple[int, ...]) -> LocalBranch:
         net = ControlNetModel.from_unet(unet, conditioning_channels=3, conditioning_embedding_out_channels=condition_channels)
         return cls(net, size)
 
@@ -155,7 +154,7 @@ class GlobalBranch(nn.Module):
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, condition_channels: tuple[int, ...]) -> "GlobalBranch":
+    def from_unet(cls, unet: UNet2DConditionModel, condition_channels: tuple[int, ...]) -> GlobalBranch:
         return cls(ControlNetModel.from_unet(unet, conditioning_channels=1, conditioning_embedding_out_channels=condition_channels))
 
     def forward(

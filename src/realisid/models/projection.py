@@ -26,7 +26,7 @@ class PerceiverAttention(nn.Module):
         """``features (B, T, dim)``, ``latents (B, n, dim)`` → ``(B, n, dim)``."""
         latents = self.norm_latents(latents)
         context = torch.cat([self.norm_features(features), latents], dim=1)
-        split = lambda t: t.unflatten(-1, (self.heads, -1)).transpose(1, 2)  # noqa: E731
+        split = lambda t: t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
         q = split(self.to_q(latents))
         k, v = map(split, self.to_kv(context).chunk(2, dim=-1))
         out = nn.functional.scaled_dot_product_attention(q, k, v)

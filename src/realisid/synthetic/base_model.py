@@ -1,13 +1,21 @@
 """The toy base model: an SDXL-layout text-to-image model trained from scratch on rendered scenes.
 
-Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`), except that the 8x VAE
-has 16 latent channels (as SD3's) instead of 4 and is wider (:data:`TOY_VAE`): with SDXL's 4 channels
-a toy VAE trainable on a CPU turns a 1/7-size face into a featureless disc. The VAE is trained on
-crops of renderings first, then the U-Net (ε-prediction, SDXL's DDPM schedule, captions dropped to the
-empty prompt for classifier-free guidance). The two text encoders and the CLIP vision encoder are
-*not* trained: they keep their seeded random weights (a random text encoder still separates tokens;
-a random image encoder was never taught identity, like CLIP in the paper). The result is written
-as a diffusers ``StableDiffusionXLPipeline`` folder plus ``image_encoder/``.
+Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`), with three changes a
+toy world this small needs:
+
+* the 8x VAE has 16 latent channels (as SD3's) instead of 4 and is wider (:data:`TOY_VAE`): with
+  SDXL's 4 channels a toy VAE trainable on a CPU turns a 1/7-size face into a featureless disc;
+* the noise schedule ends at zero SNR and the U-Net predicts ``v`` (:data:`TOY_SCHEDULER`, Lin et
+  al. 2024): on 16×16 latents SDXL's schedule leaves so much of the image in its last step that a
+  U-Net trained on it learns to read the layout from that leak, and sampling from pure noise gives
+  colour soup;
+* the two text encoders are trained with the U-Net (a random text encoder's outputs barely change
+  with the caption), and the U-Net is sampled from an exponential moving average of its weights.
+
+The VAE is trained first (:func:`train_vae`), then the U-Net and the text encoders (captions dropped
+to the empty prompt for classifier-free guidance). The CLIP vision encoder is *not* trained: a random
+image encoder was never taught identity, like CLIP in the paper. The result is written as a diffusers
+``StableDiffusionXLPipeline`` folder plus ``image_encoder/``.
 """
 
 from __future__ import annotations
@@ -20,10 +28,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-from torch import Tensor
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DDPMScheduler,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from diffusers.training_utils import EMAModel
+from torch import Tensor, nn
 
-from ..presets import TINY_UNET, TINY_VAE, Stack, tiny_stack
+from ..presets import SDXL_SCHEDULER, TINY_UNET, TINY_VAE, Stack, tiny_stack
+from ..training.loss import diffusion_target
 
 IMAGE_ENCODER = "image_encoder"
 """Subfolder of the base folder holding the frozen ID image encoder."""
@@ -32,13 +48,20 @@ TOY_VAE = dict(TINY_VAE, block_out_channels=(16, 32, 64, 64), latent_channels=16
 """The toy world's VAE: 8x down-sampling as SDXL's, 16 latent channels (as SD3's)."""
 TOY_UNET = dict(TINY_UNET, in_channels=TOY_VAE["latent_channels"], out_channels=TOY_VAE["latent_channels"])
 """The tiny SDXL U-Net on the toy VAE's latents."""
+TOY_SCHEDULER = dict(SDXL_SCHEDULER, prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing")
+"""SDXL's betas rescaled to zero terminal SNR, v-prediction, trailing timesteps (Lin et al. 2024)."""
 
 
 def toy_stack(seed: int = 0) -> Stack:
-    """:func:`~realisid.presets.tiny_stack` with the toy world's VAE and U-Net (seeded, untrained)."""
+    """:func:`~realisid.presets.tiny_stack` with the toy world's VAE, U-Net and schedule (seeded, untrained)."""
     stack = tiny_stack(seed)
     torch.manual_seed(seed)
-    return dataclasses.replace(stack, vae=AutoencoderKL(**TOY_VAE), unet=UNet2DConditionModel(**TOY_UNET))
+    return dataclasses.replace(
+        stack,
+        vae=AutoencoderKL(**TOY_VAE),
+        unet=UNet2DConditionModel(**TOY_UNET),
+        scheduler=DDIMScheduler(**TOY_SCHEDULER),
+    )
 
 
 @dataclass(frozen=True)
@@ -52,9 +75,10 @@ class BaseTraining:
     vae_lr: float = 5e-4
     kl_weight: float = 1e-6
     initial_logvar: float = -10.0
-    unet_steps: int = 1600
+    unet_steps: int = 4000
     unet_batch: int = 32
     unet_lr: float = 1e-3
+    ema_decay: float = 0.999
     caption_dropout: float = 0.1
     seed: int = 0
 
@@ -125,38 +149,23 @@ def encode_images(vae: AutoencoderKL, images: np.ndarray, batch: int = 64) -> tu
     return torch.cat(means), torch.cat(stds)
 
 
-@torch.no_grad()
-def encode_captions(pipe: StableDiffusionXLPipeline, captions: list[str], batch: int = 128) -> tuple[Tensor, Tensor]:
-    """SDXL text embeddings ``(N, 77, C)`` and pooled embeddings ``(N, d)`` of ``captions``."""
-    text, pooled = [], []
-    for start in range(0, len(captions), batch):
-        embeds, _, pooled_embeds, _ = pipe.encode_prompt(
-            captions[start : start + batch], device="cpu", do_classifier_free_guidance=False
-        )
-        text.append(embeds)
-        pooled.append(pooled_embeds)
-    return torch.cat(text), torch.cat(pooled)
-
-
 def train_unet(
-    unet: UNet2DConditionModel,
-    pipe: StableDiffusionXLPipeline,
-    images: np.ndarray,
-    captions: list[str],
-    config: BaseTraining,
-    log=print,
-) -> UNet2DConditionModel:
-    """ε-prediction training of ``unet`` on the VAE latents of ``images`` with their ``captions``."""
-    vae = pipe.vae
+    pipe: StableDiffusionXLPipeline, images: np.ndarray, captions: list[str], config: BaseTraining, log=print
+) -> None:
+    """Trains ``pipe``'s U-Net and two text encoders together on the VAE latents of ``images`` with
+    their ``captions``, towards the target of its scheduler's ``prediction_type``; leaves the
+    exponential moving average of the weights in the modules."""
+    vae, unet = pipe.vae, pipe.unet
+    trained = nn.ModuleList([unet, pipe.text_encoder, pipe.text_encoder_2])
     means, stds = encode_images(vae, images)
-    text, pooled = encode_captions(pipe, captions)
     size = images.shape[1]
     time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     generator = torch.Generator().manual_seed(config.seed + 1)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.unet_lr, weight_decay=1e-2)
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=config.unet_lr, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.unet_steps))
-    unet.train()
+    ema = EMAModel(trained.parameters(), decay=config.ema_decay)
+    trained.train().requires_grad_(True)
     for step in range(config.unet_steps):
         index = torch.randint(0, len(images), (config.unet_batch,), generator=generator)
         latents = means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)
@@ -164,22 +173,28 @@ def train_unet(
         noise = torch.randn(latents.shape, generator=generator)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
         keep = (torch.rand(len(index), generator=generator) >= config.caption_dropout).float()
-        added = {"text_embeds": pooled[index] * keep[:, None], "time_ids": time_ids.expand(len(index), -1)}
+        text, _, pooled, _ = pipe.encode_prompt(
+            [captions[i] for i in index.tolist()], device="cpu", do_classifier_free_guidance=False
+        )
+        added = {"text_embeds": pooled * keep[:, None], "time_ids": time_ids.expand(len(index), -1)}
         pred = unet(
             scheduler.add_noise(latents, noise, timesteps),
             timesteps,
-            encoder_hidden_states=text[index] * keep[:, None, None],
+            encoder_hidden_states=text * keep[:, None, None],
             added_cond_kwargs=added,
         ).sample
-        loss = F.mse_loss(pred, noise)
+        target = diffusion_target(scheduler.config.prediction_type, latents, noise, scheduler.alphas_cumprod, timesteps)
+        loss = F.mse_loss(pred, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+        ema.step(trained.parameters())
         if step % 100 == 0 or step == config.unet_steps - 1:
             log(f"unet step {step}: loss {loss.item():.4f}")
-    return unet.eval().requires_grad_(False)
+    ema.copy_to(trained.parameters())
+    trained.eval().requires_grad_(False)
 
 
 def sdxl_pipeline(stack: Stack) -> StableDiffusionXLPipeline:
@@ -201,17 +216,18 @@ def load_unet(base: str | Path) -> UNet2DConditionModel:
 
 
 def train_base_model(
-    images: np.ndarray, captions: list[str], output: str | Path, config: BaseTraining | None = None, log=print
+    images: np.ndarray, captions: list[str], vae: str | Path, output: str | Path, config: BaseTraining | None = None,
+    log=print,
 ) -> Path:
-    """VAE, then U-Net, from the tiny stack's seeded random init; saves the SDXL folder at ``output``
-    with the untrained (random, seeded) ID image encoder in ``output/image_encoder``."""
+    """U-Net and text encoders from the toy stack's seeded random init, on the trained ``vae`` folder
+    (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained (random, seeded) ID
+    image encoder in ``output/image_encoder``."""
     config = config or BaseTraining()
-    stack = toy_stack(config.seed)
-    for module in (stack.text_encoder, stack.text_encoder_2, stack.image_encoder):
-        module.eval().requires_grad_(False)
-    train_vae(stack.vae, images, config, log)
+    stack = dataclasses.replace(toy_stack(config.seed), vae=AutoencoderKL.from_pretrained(vae))
+    stack.vae.eval().requires_grad_(False)
+    stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)
-    train_unet(stack.unet, pipe, images, captions, config, log)
+    train_unet(pipe, images, captions, config, log)
     output = Path(output)
     pipe.save_pretrained(output, safe_serialization=True)
     stack.image_encoder.save_pretrained(output / IMAGE_ENCODER, safe_serialization=True)

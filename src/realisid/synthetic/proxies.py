@@ -3,8 +3,8 @@
 * **Attribute agreement** (for text alignment): the prompt names a clothing colour and a wall
   colour; the output's pixels below the face box and at the top corners away from it are matched to
   the renderer's nearest palette colour. Renderings of the prompt itself give the proxy's ceiling.
-* **Base denoising loss** (for harmony): the toy base model's own ε-prediction error on the output
-  at fixed timesteps and noise, given the prompt. Lower = the image is more like what the base
+* **Base denoising loss** (for harmony): the toy base model's own denoising error (ε or v, as the
+  base predicts) on the output at fixed timesteps and noise, given the prompt. Lower = the image is more like what the base
   model draws; it does not know which image is "harmonious".
 """
 
@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ..boxes import Box
+from ..training.loss import diffusion_target
 from .scenes import CLOTHING_COLORS, WALL_COLORS
 
 _CLOTHING = re.compile(r"wearing an? (\w+) ")
@@ -62,7 +63,8 @@ def attribute_agreement(image: Image.Image, box: Box, prompt: str) -> float | No
 
 
 class DenoisingLoss:
-    """The toy base model's mean ε-prediction error on an image, at fixed timesteps and noise."""
+    """The toy base model's mean denoising error (ε or v, its ``prediction_type``) on an image, at fixed
+    timesteps and noise."""
 
     def __init__(self, base: str | Path, timesteps: tuple[int, ...] = (100, 300, 500, 700), seed: int = 0):
         from diffusers import DDPMScheduler, StableDiffusionXLPipeline
@@ -85,10 +87,13 @@ class DenoisingLoss:
         size = image.height
         time_ids = torch.tensor([[size, image.width, 0, 0, size, image.width]], dtype=torch.float32)
         added = {"text_embeds": pooled.expand(len(latents), -1), "time_ids": time_ids.expand(len(latents), -1)}
+        target = diffusion_target(
+            self.scheduler.config.prediction_type, latents, noise, self.scheduler.alphas_cumprod, self.timesteps
+        )
         pred = pipe.unet(
             self.scheduler.add_noise(latents, noise, self.timesteps),
             self.timesteps,
             encoder_hidden_states=text.expand(len(latents), -1, -1),
             added_cond_kwargs=added,
         ).sample
-        return float(torch.mean((pred - noise) ** 2))
+        return float(torch.mean((pred - target) ** 2))

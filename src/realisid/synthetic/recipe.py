@@ -1,4 +1,4 @@
-"""The toy reproduction, end to end: data → identity metric → VAE + base U-Net → RealisID → tables.
+"""The toy reproduction, end to end: data → identity metric → VAE → base U-Net → RealisID → tables.
 
     python -m realisid.synthetic.recipe --out DIR [--smoke]      (or: realisid toy-reproduce ...)
 
@@ -24,7 +24,7 @@ import yaml
 
 from ..commands.toy_reproduce import STAGES, add_arguments
 from ..training.samples import PrepareSettings
-from .base_model import IMAGE_ENCODER, BaseTraining, train_base_model
+from .base_model import IMAGE_ENCODER, BaseTraining, toy_stack, train_base_model, train_vae
 from .identity_net import TrainingConfig
 
 IMAGE_SIZE = 128
@@ -103,11 +103,17 @@ class Recipe:
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self.log(f"identity metric verification on held-out identities: {result}")
 
+    def vae(self) -> None:
+        """The toy SDXL's VAE, trained from scratch on crops of the scenes."""
+        vae = toy_stack(self.config.base.seed).vae
+        train_vae(vae, np.load(self.out / "data" / "images.npy"), self.config.base, self.log)
+        vae.save_pretrained(self.out / "vae", safe_serialization=True)
+
     def base(self) -> None:
-        """The toy SDXL: VAE, then U-Net, trained from scratch; sample images for a look."""
+        """The toy SDXL's U-Net and text encoders, trained from scratch on the VAE; samples for a look."""
         images = np.load(self.out / "data" / "images.npy")
         captions = json.loads((self.out / "data" / "captions.json").read_text())
-        train_base_model(images, captions, self.out / "base", self.config.base, self.log)
+        train_base_model(images, captions, self.out / "vae", self.out / "base", self.config.base, self.log)
         save_base_samples(self.out / "base", self.out / "base-samples.png", captions[:8])
 
     def adapter(self) -> None:

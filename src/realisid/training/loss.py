@@ -1,8 +1,20 @@
-"""The training objective of RealisID (paper Eq. 7) as a pure function."""
+"""The training objective of RealisID (paper Eq. 7) and the denoiser's regression target, as pure functions."""
 
 from __future__ import annotations
 
 from torch import Tensor
+
+
+def diffusion_target(prediction_type: str, latents: Tensor, noise: Tensor, alphas_cumprod: Tensor, timesteps: Tensor) -> Tensor:
+    """What the denoiser regresses at ``z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε``: ``ε`` (``"epsilon"``, SDXL's
+    and the paper's) or ``v = √ᾱ_t·ε − √(1−ᾱ_t)·z_0`` (``"v_prediction"``, needed by a zero-terminal-SNR
+    schedule). ``latents, noise (B, C, h, w)``, ``alphas_cumprod (T,)``, ``timesteps (B,)``."""
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        alpha = alphas_cumprod.to(latents.device, latents.dtype)[timesteps].view(-1, 1, 1, 1)
+        return alpha.sqrt() * noise - (1 - alpha).sqrt() * latents
+    raise ValueError(f"unsupported prediction_type {prediction_type!r}: expected 'epsilon' or 'v_prediction'")
 
 
 def realisid_loss(
@@ -10,7 +22,8 @@ def realisid_loss(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Eq. 7: the diffusion loss plus ``λ`` times the same loss restricted to the face box.
 
-    The paper writes ``‖ε̂ − ε‖₂ + λ‖(ε̂ − ε) ⊙ c_loc‖₂``; as in Stable Diffusion's own training
+    The paper writes ``‖ε̂ − ε‖₂ + λ‖(ε̂ − ε) ⊙ c_loc‖₂``; a v-prediction base model puts ``v̂ − v`` in
+    place of ``ε̂ − ε`` (:func:`diffusion_target`). As in Stable Diffusion's own training
     (and every diffusers training script) each norm is taken as the mean squared error over all
     elements, so the two terms share one scale::
 
@@ -20,8 +33,8 @@ def realisid_loss(
     than a large one, exactly as the masked norm of Eq. 7 does.
 
     Args:
-        pred: ``(B, C, h, w)`` predicted noise ``ε̂``.
-        target: ``(B, C, h, w)`` true noise ``ε``.
+        pred: ``(B, C, h, w)`` the denoiser's output ``ε̂`` (or ``v̂``).
+        target: ``(B, C, h, w)`` its target ``ε`` (or ``v``).
         mask: ``(B, 1, h, w)`` location mask ``c_loc`` at latent resolution (broadcast over ``C``).
         lam: ``λ`` (paper: 1.0).
 

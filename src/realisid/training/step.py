@@ -14,7 +14,7 @@ from ..models.adapter import VAE_SCALE
 from ..pipeline import RealisIDPipeline
 from .dataset import Batch
 from .dropout import apply_dropout, sample_dropout
-from .loss import realisid_loss
+from .loss import diffusion_target, realisid_loss
 
 
 class AdapterTrainingModule(nn.Module):
@@ -65,7 +65,8 @@ class Inputs:
     """What the trained module and the U-Net see in one step (all on the device)."""
 
     noisy: Tensor
-    noise: Tensor
+    target: Tensor
+    """What the U-Net regresses: the noise ``ε``, or ``v`` for a v-prediction base (:func:`diffusion_target`)."""
     timesteps: Tensor
     features: Tensor
     text: Tensor
@@ -104,7 +105,8 @@ def frozen_inputs(
     features, text, pooled = apply_dropout(features, text, pooled, keep_id, keep_text)
     added = {"text_embeds": pooled.to(dtype), "time_ids": batch.time_ids.to(device, dtype)}
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    return Inputs(noisy.to(dtype), noise, timesteps, features.float(), text.to(dtype), added)
+    target = diffusion_target(scheduler.config.prediction_type, latents, noise, scheduler.alphas_cumprod, timesteps)
+    return Inputs(noisy.to(dtype), target, timesteps, features.float(), text.to(dtype), added)
 
 
 def _latents(vae: AutoencoderKL, batch: Batch, generator: torch.Generator) -> Tensor:
@@ -142,4 +144,4 @@ def training_loss(
     )[0]
     grid = tuple(pred.shape[-2:])
     mask = location_mask(batch.boxes.to(device), (grid[0] * VAE_SCALE, grid[1] * VAE_SCALE), grid)
-    return realisid_loss(pred, inputs.noise, mask, lam)
+    return realisid_loss(pred, inputs.target, mask, lam)
