@@ -26,12 +26,15 @@ def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, caps
     base = StableDiffusionXLPipeline.from_pretrained(out / "base")
     assert base.unet.config.sample_size == 16 and base.vae.config.scaling_factor != 0.13025  # set from the data
     assert base.vae.config.latent_channels == base.unet.config.in_channels == 16
-    assert base.scheduler.config.prediction_type == "v_prediction" and base.scheduler.config.rescale_betas_zero_snr
+    schedule = base.scheduler.config
+    assert schedule.prediction_type == "v_prediction" and schedule.rescale_betas_zero_snr
     untrained = toy_stack(0)  # the text encoders learn with the U-Net; the ID image encoder stays random
-    for trained, seeded in ((base.text_encoder, untrained.text_encoder), (base.text_encoder_2, untrained.text_encoder_2)):
-        assert any(not torch.equal(a, b) for a, b in zip(trained.parameters(), seeded.parameters()))
+    for name in ("text_encoder", "text_encoder_2"):
+        pairs = zip(getattr(base, name).parameters(), getattr(untrained, name).parameters())
+        assert any(not torch.equal(a, b) for a, b in pairs)
     image_encoder = CLIPVisionModelWithProjection.from_pretrained(out / "base" / "image_encoder")
-    assert all(torch.equal(a, b) for a, b in zip(image_encoder.parameters(), untrained.image_encoder.parameters()))
+    pairs = zip(image_encoder.parameters(), untrained.image_encoder.parameters())
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert (out / "base-samples.png").is_file()
 
     tables = (out / "tables.md").read_text()

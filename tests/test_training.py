@@ -38,17 +38,20 @@ def test_loss_equals_a_hand_computation():
 def test_diffusion_target_is_the_noise_or_the_velocity_of_the_schedule():
     from diffusers import DDPMScheduler
 
-    scheduler = DDPMScheduler(beta_schedule="scaled_linear", rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    scheduler = DDPMScheduler(
+        beta_schedule="scaled_linear", rescale_betas_zero_snr=True, prediction_type="v_prediction"
+    )
+    with_type = lambda kind: DDPMScheduler.from_config(scheduler.config, prediction_type=kind)
     g = torch.Generator().manual_seed(0)
     latents, noise = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
     timesteps = torch.tensor([0, 500, 999])
-    alphas = scheduler.alphas_cumprod
-    assert diffusion_target("epsilon", latents, noise, alphas, timesteps) is noise
-    v = diffusion_target("v_prediction", latents, noise, alphas, timesteps)
-    assert torch.allclose(v, scheduler.get_velocity(latents, noise, timesteps))
+    assert diffusion_target(with_type("epsilon"), latents, noise, timesteps) is noise
+    v = diffusion_target(scheduler, latents, noise, timesteps)
+    alpha = scheduler.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
+    assert torch.allclose(v, alpha.sqrt() * noise - (1 - alpha).sqrt() * latents)
     assert torch.allclose(v[2], -latents[2])  # zero terminal SNR: at the last step v is −z₀
     with pytest.raises(ValueError, match="prediction_type"):
-        diffusion_target("sample", latents, noise, alphas, timesteps)
+        diffusion_target(with_type("sample"), latents, noise, timesteps)
 
 
 def test_loss_mask_at_latent_resolution_is_the_box():

@@ -245,7 +245,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     return_dict=False,
                     **(residuals.unet_kwargs() if residuals is not None else {}),
                 )[0].chunk(slots)
-                noise_pred = realisid_guidance(*noise_pred[:2], noise_pred[2] if slots == 3 else None, text_scale, id_scale)
+                with_id = noise_pred[2] if slots == 3 else None
+                noise_pred = realisid_guidance(*noise_pred[:2], with_id, text_scale, id_scale)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)

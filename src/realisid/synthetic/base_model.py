@@ -48,7 +48,9 @@ TOY_VAE = dict(TINY_VAE, block_out_channels=(16, 32, 64, 64), latent_channels=16
 """The toy world's VAE: 8x down-sampling as SDXL's, 16 latent channels (as SD3's)."""
 TOY_UNET = dict(TINY_UNET, in_channels=TOY_VAE["latent_channels"], out_channels=TOY_VAE["latent_channels"])
 """The tiny SDXL U-Net on the toy VAE's latents."""
-TOY_SCHEDULER = dict(SDXL_SCHEDULER, prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing")
+TOY_SCHEDULER = dict(
+    SDXL_SCHEDULER, prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing"
+)
 """SDXL's betas rescaled to zero terminal SNR, v-prediction, trailing timesteps (Lin et al. 2024)."""
 
 
@@ -183,7 +185,7 @@ def train_unet(
             encoder_hidden_states=text * keep[:, None, None],
             added_cond_kwargs=added,
         ).sample
-        target = diffusion_target(scheduler.config.prediction_type, latents, noise, scheduler.alphas_cumprod, timesteps)
+        target = diffusion_target(scheduler, latents, noise, timesteps)
         loss = F.mse_loss(pred, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,8 +4,8 @@
   colour; the output's pixels below the face box and at the top corners away from it are matched to
   the renderer's nearest palette colour. Renderings of the prompt itself give the proxy's ceiling.
 * **Base denoising loss** (for harmony): the toy base model's own denoising error (ε or v, as the
-  base predicts) on the output at fixed timesteps and noise, given the prompt. Lower = the image is more like what the base
-  model draws; it does not know which image is "harmonious".
+  base predicts) on the output at fixed timesteps and noise, given the prompt. Lower = the image is
+  more like what the base model draws; it does not know which image is "harmonious".
 """
 
 from __future__ import annotations
@@ -87,9 +87,7 @@ class DenoisingLoss:
         size = image.height
         time_ids = torch.tensor([[size, image.width, 0, 0, size, image.width]], dtype=torch.float32)
         added = {"text_embeds": pooled.expand(len(latents), -1), "time_ids": time_ids.expand(len(latents), -1)}
-        target = diffusion_target(
-            self.scheduler.config.prediction_type, latents, noise, self.scheduler.alphas_cumprod, self.timesteps
-        )
+        target = diffusion_target(self.scheduler, latents, noise, self.timesteps)
         pred = pipe.unet(
             self.scheduler.add_noise(latents, noise, self.timesteps),
             self.timesteps,

@@ -1,19 +1,20 @@
-"""The training objective of RealisID (paper Eq. 7) and the denoiser's regression target, as pure functions."""
+"""The training objective of RealisID (paper Eq. 7) and the denoiser's regression target."""
 
 from __future__ import annotations
 
+from diffusers import DDPMScheduler
 from torch import Tensor
 
 
-def diffusion_target(prediction_type: str, latents: Tensor, noise: Tensor, alphas_cumprod: Tensor, timesteps: Tensor) -> Tensor:
-    """What the denoiser regresses at ``z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε``: ``ε`` (``"epsilon"``, SDXL's
-    and the paper's) or ``v = √ᾱ_t·ε − √(1−ᾱ_t)·z_0`` (``"v_prediction"``, needed by a zero-terminal-SNR
-    schedule). ``latents, noise (B, C, h, w)``, ``alphas_cumprod (T,)``, ``timesteps (B,)``."""
+def diffusion_target(scheduler: DDPMScheduler, latents: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
+    """What the denoiser regresses at ``z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε``, by the scheduler's
+    ``prediction_type``: ``ε`` (``"epsilon"``, SDXL's and the paper's) or ``v = √ᾱ_t·ε − √(1−ᾱ_t)·z_0`` (``"v_prediction"``,
+    needed by a zero-terminal-SNR schedule). ``latents, noise (B, C, h, w)``, ``timesteps (B,)``."""
+    prediction_type = scheduler.config.prediction_type
     if prediction_type == "epsilon":
         return noise
     if prediction_type == "v_prediction":
-        alpha = alphas_cumprod.to(latents.device, latents.dtype)[timesteps].view(-1, 1, 1, 1)
-        return alpha.sqrt() * noise - (1 - alpha).sqrt() * latents
+        return scheduler.get_velocity(latents, noise, timesteps)
     raise ValueError(f"unsupported prediction_type {prediction_type!r}: expected 'epsilon' or 'v_prediction'")
 
 

@@ -66,7 +66,7 @@ class Inputs:
 
     noisy: Tensor
     target: Tensor
-    """What the U-Net regresses: the noise ``ε``, or ``v`` for a v-prediction base (:func:`diffusion_target`)."""
+    """What the U-Net regresses: ``ε``, or ``v`` for a v-prediction base (:func:`diffusion_target`)."""
     timesteps: Tensor
     features: Tensor
     text: Tensor
@@ -105,7 +105,7 @@ def frozen_inputs(
     features, text, pooled = apply_dropout(features, text, pooled, keep_id, keep_text)
     added = {"text_embeds": pooled.to(dtype), "time_ids": batch.time_ids.to(device, dtype)}
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    target = diffusion_target(scheduler.config.prediction_type, latents, noise, scheduler.alphas_cumprod, timesteps)
+    target = diffusion_target(scheduler, latents, noise, timesteps)
     return Inputs(noisy.to(dtype), target, timesteps, features.float(), text.to(dtype), added)
 
 
