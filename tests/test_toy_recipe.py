@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 from diffusers import StableDiffusionXLPipeline
 from transformers import CLIPVisionModelWithProjection
@@ -22,6 +23,8 @@ def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, caps
     out = tmp_path / "toy"
     assert main(["toy-reproduce", "--out", str(out), "--smoke"]) == 0
     assert list(json.loads((out / "timings.json").read_text())) == list(STAGES)
+    images, masks = np.load(out / "data" / "images.npy"), np.load(out / "data" / "face_masks.npy")
+    assert masks.shape == images.shape[:3] and masks.dtype == np.uint8 and (masks.reshape(len(masks), -1).max(1) == 255).all()
 
     base = StableDiffusionXLPipeline.from_pretrained(out / "base")
     assert base.unet.config.sample_size == 16 and base.vae.config.scaling_factor != 0.13025  # set from the data

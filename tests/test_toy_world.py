@@ -11,7 +11,14 @@ from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config
 from realisid.synthetic import Identity, Scene, render_scene, sample_rendering
-from realisid.synthetic.base_model import BaseTraining, images_tensor, random_crops, toy_stack, train_vae
+from realisid.synthetic.base_model import (
+    BaseTraining,
+    images_tensor,
+    random_crops,
+    reconstruction_loss,
+    toy_stack,
+    train_vae,
+)
 from realisid.synthetic.instantid import InstantIDStyleAdapter
 from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
 from realisid.synthetic.shards import rendering_conditions, write_shards
@@ -97,6 +104,32 @@ def test_vae_training_crops_are_latent_aligned_windows():
         y, x = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 32)
         assert y % 8 == 0 and x % 8 == 0 and torch.equal(crop, image[:, y : y + 16, x : x + 16])
     assert random_crops(pixels, 32, generator) is pixels
+
+
+def test_vae_loss_weights_the_face_region():
+    pixels = torch.zeros(1, 3, 8, 8)
+    face = torch.zeros(1, 1, 8, 8)
+    face[..., 2:4, 2:4] = 1  # 4 of 64 pixels
+    uniform = torch.ones(1, 1, 8, 8)
+    error_in_face, error_outside = pixels.clone(), pixels.clone()
+    error_in_face[..., 2, 2] = 0.5
+    error_outside[..., 6, 6] = 0.5
+    plain = torch.nn.functional.l1_loss(error_in_face, pixels) + torch.nn.functional.mse_loss(error_in_face, pixels)
+    assert reconstruction_loss(error_in_face, pixels, uniform) == pytest.approx(plain.item())
+    weights = 1 + 10 * face  # mean weight 1 + 10 * 4 / 64
+    mean = 1 + 10 * 4 / 64
+    assert reconstruction_loss(error_in_face, pixels, weights) == pytest.approx(plain.item() * 11 / mean)
+    assert reconstruction_loss(error_outside, pixels, weights) == pytest.approx(plain.item() / mean)
+
+
+def test_vae_training_crops_carry_the_face_weights_with_the_pixels():
+    rendering = sample_rendering(3, size=64, rel_size=(0.4, 0.5))
+    pixels = images_tensor(np.asarray(rendering.image)[None])
+    weights = torch.from_numpy(rendering.face_mask)[None, None]
+    crops = random_crops(torch.cat([pixels, weights], 1), 32, torch.Generator().manual_seed(0))
+    y, x = next((y, x) for y in range(0, 33, 8) for x in range(0, 33, 8)
+                if torch.equal(crops[0, :3], pixels[0, :, y : y + 32, x : x + 32]))
+    assert torch.equal(crops[0, 3], weights[0, 0, y : y + 32, x : x + 32])
 
 
 def test_toy_stack_latents_have_sixteen_channels_and_start_nearly_deterministic():

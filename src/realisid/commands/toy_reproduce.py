@@ -25,12 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
-    parser.add_argument("--smoke", action="store_true", help="tiny step counts: checks the recipe runs")
+    parser.add_argument("--preset", choices=("cpu", "gpu", "smoke"), default="cpu",
+                        help="stage sizes: cpu (default, under 3 h on 2 cores), gpu (the shipped weights: "
+                             "a longer VAE run), smoke (tiny step counts: checks the recipe runs)")
+    parser.add_argument("--smoke", action="store_true", help="same as --preset smoke")
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "
-                             "folder, or OUT/weights with --smoke)")
+                             "folder, or OUT/weights with the smoke preset)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
+                        "(default: cuda when there is one, else cpu)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -75,6 +75,9 @@ class BaseTraining:
     vae_crop: int = 64
     """Side of the random crops the VAE trains on (a quarter of the pixels of a whole image)."""
     vae_lr: float = 5e-4
+    vae_face_weight: float = 10.0
+    """Extra weight of the face region's pixels in the VAE's reconstruction loss (identity lives
+    in a few pixels: unweighted, an 8x VAE blurs a small face to a disc)."""
     kl_weight: float = 1e-6
     initial_logvar: float = -10.0
     unet_steps: int = 4000
@@ -97,7 +100,7 @@ def _cosine(step: int, steps: int, warmup: int = 50) -> float:
 
 
 def random_crops(pixels: Tensor, size: int, generator: torch.Generator, step: int = 8) -> Tensor:
-    """One ``size×size`` crop of each image of ``pixels (N, 3, H, W)``, at a multiple of ``step``
+    """One ``size×size`` crop of each image of ``pixels (N, C, H, W)``, at a multiple of ``step``
     (the VAE's down-sampling), so a crop's latents are a window of the whole image's."""
     if size >= pixels.shape[-1]:
         return pixels
@@ -105,9 +108,25 @@ def random_crops(pixels: Tensor, size: int, generator: torch.Generator, step: in
     return torch.stack([image[:, y : y + size, x : x + size] for image, (y, x) in zip(pixels, starts.tolist())])
 
 
-def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=print) -> AutoencoderKL:
-    """Trains ``vae`` to reconstruct random crops of ``images`` (L1 + MSE + a small KL); sets its
-    ``scaling_factor`` to one over the standard deviation of the posterior means, as SDXL's is chosen.
+def reconstruction_loss(reconstruction: Tensor, pixels: Tensor, weights: Tensor) -> Tensor:
+    """L1 + MSE of ``reconstruction`` against ``pixels (N, 3, H, W)``, each pixel weighted by
+    ``weights (N, 1, H, W)`` and normalised by their mean (uniform weights: plain L1 + MSE)."""
+    error = (reconstruction - pixels).abs()
+    return (weights * (error + error**2)).mean() / weights.mean()
+
+
+def train_vae(
+    vae: AutoencoderKL,
+    images: np.ndarray,
+    config: BaseTraining,
+    log=print,
+    face_masks: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+) -> AutoencoderKL:
+    """Trains ``vae`` on ``device`` to reconstruct random crops of ``images (N, H, W, 3)`` (L1 + MSE,
+    weighted ``1 + config.vae_face_weight`` inside ``face_masks (N, H, W)`` in ``[0, 255]``, + a
+    small KL); sets its ``scaling_factor`` to one over the standard deviation of the posterior means,
+    as SDXL's is chosen.
 
     The posterior's log-variance starts at ``config.initial_logvar`` (bias of ``quant_conv``), so the
     decoder is not first fed latents drowned in unit-variance posterior noise.
@@ -116,17 +135,20 @@ def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=
     channels = vae.config.latent_channels
     with torch.no_grad():
         vae.quant_conv.bias[channels:].fill_(config.initial_logvar)
+    vae.to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.vae_steps))
     vae.train()
     for step in range(config.vae_steps):
-        index = torch.randint(0, len(images), (config.vae_batch,), generator=generator)
-        pixels = random_crops(images_tensor(images[index.numpy()]), config.vae_crop, generator)
+        index = torch.randint(0, len(images), (config.vae_batch,), generator=generator).numpy()
+        masks = np.zeros((len(index), *images.shape[1:3]), np.uint8) if face_masks is None else face_masks[index]
+        weights = 1 + config.vae_face_weight * torch.from_numpy(masks)[:, None].float() / 255
+        stacked = torch.cat([images_tensor(images[index]), weights], 1)
+        pixels, weights = random_crops(stacked, config.vae_crop, generator).to(device).split([3, 1], 1)
         posterior = vae.encode(pixels).latent_dist
-        noise = torch.randn(posterior.mean.shape, generator=generator)
+        noise = torch.randn(posterior.mean.shape, generator=generator).to(device)
         reconstruction = vae.decode(posterior.mean + posterior.std * noise).sample
-        loss = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
-        loss = loss + config.kl_weight * posterior.kl().mean()
+        loss = reconstruction_loss(reconstruction, pixels, weights) + config.kl_weight * posterior.kl().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -137,31 +159,37 @@ def train_vae(vae: AutoencoderKL, images: np.ndarray, config: BaseTraining, log=
     vae.eval().requires_grad_(False)
     means, _ = encode_images(vae, images[: min(len(images), 512)])
     vae.register_to_config(scaling_factor=float(1 / means.std()))
-    return vae
+    return vae.cpu()
 
 
 @torch.no_grad()
 def encode_images(vae: AutoencoderKL, images: np.ndarray, batch: int = 64) -> tuple[Tensor, Tensor]:
-    """Posterior means and standard deviations ``(N, c, h, w)`` (unscaled)."""
+    """Posterior means and standard deviations ``(N, c, h, w)`` (unscaled, on the VAE's device)."""
     means, stds = [], []
     for start in range(0, len(images), batch):
-        posterior = vae.encode(images_tensor(images[start : start + batch])).latent_dist
+        posterior = vae.encode(images_tensor(images[start : start + batch]).to(vae.device)).latent_dist
         means.append(posterior.mean)
         stds.append(posterior.std)
     return torch.cat(means), torch.cat(stds)
 
 
 def train_unet(
-    pipe: StableDiffusionXLPipeline, images: np.ndarray, captions: list[str], config: BaseTraining, log=print
+    pipe: StableDiffusionXLPipeline,
+    images: np.ndarray,
+    captions: list[str],
+    config: BaseTraining,
+    log=print,
+    device: str | torch.device = "cpu",
 ) -> None:
-    """Trains ``pipe``'s U-Net and two text encoders together on the VAE latents of ``images`` with
-    their ``captions``, towards the target of its scheduler's ``prediction_type``; leaves the
-    exponential moving average of the weights in the modules."""
+    """Trains ``pipe``'s U-Net and two text encoders together on ``device``, on the VAE latents of
+    ``images`` with their ``captions``, towards the target of its scheduler's ``prediction_type``;
+    leaves the exponential moving average of the weights in the modules (moved back to the CPU)."""
+    pipe.to(device)
     vae, unet = pipe.vae, pipe.unet
     trained = nn.ModuleList([unet, pipe.text_encoder, pipe.text_encoder_2])
     means, stds = encode_images(vae, images)
     size = images.shape[1]
-    time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32)
+    time_ids = torch.tensor([[size, size, 0, 0, size, size]], dtype=torch.float32, device=device)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     generator = torch.Generator().manual_seed(config.seed + 1)
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.unet_lr, weight_decay=1e-2)
@@ -170,13 +198,13 @@ def train_unet(
     trained.train().requires_grad_(True)
     for step in range(config.unet_steps):
         index = torch.randint(0, len(images), (config.unet_batch,), generator=generator)
-        latents = means[index] + stds[index] * torch.randn(means[index].shape, generator=generator)
-        latents = latents * vae.config.scaling_factor
-        noise = torch.randn(latents.shape, generator=generator)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator)
-        keep = (torch.rand(len(index), generator=generator) >= config.caption_dropout).float()
+        sample = torch.randn(means[index].shape, generator=generator).to(device)
+        latents = (means[index] + stds[index] * sample) * vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=generator).to(device)
+        keep = (torch.rand(len(index), generator=generator) >= config.caption_dropout).float().to(device)
         text, _, pooled, _ = pipe.encode_prompt(
-            [captions[i] for i in index.tolist()], device="cpu", do_classifier_free_guidance=False
+            [captions[i] for i in index.tolist()], device=device, do_classifier_free_guidance=False
         )
         added = {"text_embeds": pooled * keep[:, None], "time_ids": time_ids.expand(len(index), -1)}
         pred = unet(
@@ -197,6 +225,7 @@ def train_unet(
             log(f"unet step {step}: loss {loss.item():.4f}")
     ema.copy_to(trained.parameters())
     trained.eval().requires_grad_(False)
+    pipe.to("cpu")
 
 
 def sdxl_pipeline(stack: Stack) -> StableDiffusionXLPipeline:
@@ -218,18 +247,23 @@ def load_unet(base: str | Path) -> UNet2DConditionModel:
 
 
 def train_base_model(
-    images: np.ndarray, captions: list[str], vae: str | Path, output: str | Path, config: BaseTraining | None = None,
+    images: np.ndarray,
+    captions: list[str],
+    vae: str | Path,
+    output: str | Path,
+    config: BaseTraining | None = None,
     log=print,
+    device: str | torch.device = "cpu",
 ) -> Path:
-    """U-Net and text encoders from the toy stack's seeded random init, on the trained ``vae`` folder
-    (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained (random, seeded) ID
+    """U-Net and text encoders from the toy stack's seeded random init, trained on ``device`` on the
+    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained (random, seeded) ID
     image encoder in ``output/image_encoder``."""
     config = config or BaseTraining()
     stack = dataclasses.replace(toy_stack(config.seed), vae=AutoencoderKL.from_pretrained(vae))
     stack.vae.eval().requires_grad_(False)
     stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)
-    train_unet(pipe, images, captions, config, log)
+    train_unet(pipe, images, captions, config, log, device)
     output = Path(output)
     pipe.save_pretrained(output, safe_serialization=True)
     stack.image_encoder.save_pretrained(output / IMAGE_ENCODER, safe_serialization=True)

@@ -126,9 +126,11 @@ def train_instantid_style(
     resolution: int,
     seed: int = 0,
     log=print,
+    device: str | torch.device = "cpu",
 ) -> InstantIDStyleAdapter:
-    """Trains the baseline with RealisID's own training step (Eq. 7, ID/text dropout 0.05, frozen
-    base, AdamW) on ``shards`` (prepared or precomputed by ``realisid train``); saves it to ``output``."""
+    """Trains the baseline on ``device`` with RealisID's own training step (Eq. 7, ID/text dropout
+    0.05, frozen base, AdamW) on ``shards`` (prepared or precomputed by ``realisid train``); saves it
+    to ``output``."""
     from ..pipeline import RealisIDPipeline
     from ..training import load_config
     from ..training.dataset import Batches, ShardStream, list_shards
@@ -141,7 +143,7 @@ def train_instantid_style(
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
         module.requires_grad_(False).eval()
     adapter = InstantIDStyleAdapter.from_unet(stack.unet, config)
-    pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
+    pipe = RealisIDPipeline(**vars(stack), adapter=adapter).to(device)
     model = AdapterTrainingModule(adapter).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-2)
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
@@ -158,5 +160,5 @@ def train_instantid_style(
         optimizer.step()
         if step % 50 == 0 or step == steps - 1:
             log(f"instantid-style step {step}: loss {loss.item():.4f}")
-    adapter.eval().save_pretrained(output)
+    adapter.cpu().eval().save_pretrained(output)
     return adapter

@@ -3,7 +3,7 @@
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
 holding its identity seed; the generator re-renders it to get the exact box, landmarks and mask
 (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
-(RealisID folder) and the sampling options of :data:`realisid.evaluation.generators.CALL_OPTIONS`.
+(RealisID folder), ``device`` (default ``cpu``) and the sampling options of :data:`realisid.evaluation.generators.CALL_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def toy_generator(options: Mapping[str, Any]) -> Generator:
     """``kind: python, target: realisid.synthetic.toy_eval:toy_generator`` (see the module docstring)."""
     from ..persons import Person
 
-    pipe = load_toy_pipeline(options["base"], options["adapter"])
+    pipe = load_toy_pipeline(options["base"], options["adapter"]).to(options.get("device", "cpu"))
     call = {k: options[k] for k in CALL_OPTIONS if k in options}
 
     def generate(request: GenerationRequest) -> Image.Image:
