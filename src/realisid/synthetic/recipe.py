@@ -180,6 +180,8 @@ class Recipe:
             "log_every": 50,
         }
         (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
+        if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
+            os.environ["ACCELERATE_USE_CPU"] = "true"
         result = train(load_config(overrides=overrides))
         (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
 
