@@ -59,7 +59,7 @@ class RecipeConfig:
     @classmethod
     def gpu(cls) -> RecipeConfig:
         """The shipped weights' sizes: the VAE trained 2.5x longer on twice the crops (3 min on one
-        H200, too long for the CPU budget); every other stage as the default."""
+        H200, about 50 min on 2 CPU cores); every other stage as the default."""
         return cls(base=BaseTraining(vae_steps=5000, vae_batch=32))
 
     @classmethod
