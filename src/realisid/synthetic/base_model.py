@@ -124,7 +124,7 @@ def train_vae(
     device: str | torch.device = "cpu",
 ) -> AutoencoderKL:
     """Trains ``vae`` on ``device`` to reconstruct random crops of ``images (N, H, W, 3)`` (L1 + MSE,
-    weighted ``1 + config.vae_face_weight`` inside ``face_masks (N, H, W)`` in ``[0, 255]``, + a
+    weighted ``1 + config.vae_face_weight`` inside ``face_masks (N, H, W)`` in ``[0, 255]`` if given, + a
     small KL); sets its ``scaling_factor`` to one over the standard deviation of the posterior means,
     as SDXL's is chosen.
 
@@ -135,14 +135,15 @@ def train_vae(
     channels = vae.config.latent_channels
     with torch.no_grad():
         vae.quant_conv.bias[channels:].fill_(config.initial_logvar)
+    if face_masks is None:
+        face_masks = np.zeros(images.shape[:3], np.uint8)
     vae.to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.vae_steps))
     vae.train()
     for step in range(config.vae_steps):
         index = torch.randint(0, len(images), (config.vae_batch,), generator=generator).numpy()
-        masks = np.zeros((len(index), *images.shape[1:3]), np.uint8) if face_masks is None else face_masks[index]
-        weights = 1 + config.vae_face_weight * torch.from_numpy(masks)[:, None].float() / 255
+        weights = 1 + config.vae_face_weight * torch.from_numpy(face_masks[index])[:, None].float() / 255
         stacked = torch.cat([images_tensor(images[index]), weights], 1)
         pixels, weights = random_crops(stacked, config.vae_crop, generator).to(device).split([3, 1], 1)
         posterior = vae.encode(pixels).latent_dist
@@ -256,8 +257,8 @@ def train_base_model(
     device: str | torch.device = "cpu",
 ) -> Path:
     """U-Net and text encoders from the toy stack's seeded random init, trained on ``device`` on the
-    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained (random, seeded) ID
-    image encoder in ``output/image_encoder``."""
+    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the
+    untrained (random, seeded) ID image encoder in ``output/image_encoder``."""
     config = config or BaseTraining()
     stack = dataclasses.replace(toy_stack(config.seed), vae=AutoencoderKL.from_pretrained(vae))
     stack.vae.eval().requires_grad_(False)

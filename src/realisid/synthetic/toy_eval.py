@@ -3,7 +3,8 @@
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
 holding its identity seed; the generator re-renders it to get the exact box, landmarks and mask
 (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
-(RealisID folder), ``device`` (default ``cpu``) and the sampling options of :data:`realisid.evaluation.generators.CALL_OPTIONS`.
+(RealisID folder), ``device`` (default ``cpu``) and the sampling options of
+:data:`realisid.evaluation.generators.CALL_OPTIONS`.
 """
 
 from __future__ import annotations
