@@ -105,10 +105,12 @@ def test_caption_names_clothing_expression_and_background():
     scene = Scene(
         background="wall", wall_color="green", clothing_color="orange", clothing_kind="shirt", seed=0
     )
-    text = render_scene(Identity.sample(0), BOX, expression=Expression(smile=1.0), scene=scene).caption
+    rendering = render_scene(Identity.sample(0), BOX, expression=Expression(smile=1.0), scene=scene)
+    text = rendering.caption
     assert (
         "wearing an orange shirt" in text and "smiling" in text and text.endswith("in front of a green wall")
     )
+    assert rendering.scene_caption == "a person, wearing an orange shirt, in front of a green wall"
 
 
 def test_landmark_drawing_is_the_real_photo_drawing():

@@ -37,7 +37,7 @@ def test_shards_from_renderings_read_back_with_exact_boxes(tmp_path):
     for index, rendering in enumerate(renderings):
         row = by_key[f"{index:09d}"]
         assert torch.allclose(batch.boxes[row], torch.tensor(list(rendering.box)))
-        assert batch.captions[row] == rendering.caption
+        assert batch.captions[row] == rendering.scene_caption  # the face's traits left to the ID
     assert batch.landmark_images.shape == (5, 3, 128, 128) and batch.faces.shape == (5, 3, 64, 64)
     assert batch.pixels.shape == (5, 3, 128, 128)
 

@@ -43,8 +43,9 @@ it at 1/4 and 1/7 relative face size, image_1-4-posed.png with the head pose and
 driving.png (another held-out person). demo.png shows them side by side with their identity
 similarity (the toy world's metric, an embedding network trained on renderings; 1 = same face).
 The ID encoder is a random, frozen CLIP vision model (never taught identity).
-These small CPU-trained models follow the prompt and the box but do not yet draw a face that keeps
-identity: expect similarities at the level of an unrelated person, or no face found. See
+These small CPU-trained models follow the prompt and the box and give the head the reference's skin
+tone, but do not yet draw a face with features: expect similarities at the level of an unrelated
+person, or no face found. See
 docs/toy-reproduction.md for what they can and cannot show.
 """
 

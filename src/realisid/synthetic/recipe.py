@@ -264,10 +264,12 @@ METHODS = (
     {"name": "local-only", "label": "full, global branch switched off", "global_scale": 0.0},
     {"name": "global-only", "label": "full, local branch switched off", "local_scale": 0.0},
     {"name": "no-id", "label": "no ID (id_scale 0)", "id_scale": 0.0},
+    {"name": "id-from-start", "label": "full, ID from the first step (id_start 0)", "id_start": 0.0},
     {"name": "instantid", "label": "InstantID-style (one whole-latent ControlNet)", "adapter": "instantid/adapter"},
 )
 """The rows: the full adapter, each branch trained alone, the full adapter with a branch or the ID
-switched off at sampling, the InstantID-style baseline, and the renderer's ceilings."""
+switched off at sampling or the ID joining from the first step (no delayed subject conditioning),
+the InstantID-style baseline, and the renderer's ceilings."""
 
 
 def evaluation_config(out: Path, seed: int, steps: int, device: str = "cpu") -> dict:

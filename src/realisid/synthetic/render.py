@@ -33,7 +33,8 @@ class Rendering:
     * ``landmarks``: ``(478, 3)`` ``float32`` in MediaPipe face-mesh layout normalised to ``box``, as
       :mod:`realisid.faces` returns them (see :mod:`realisid.synthetic.mesh` for which are exact).
     * ``face_mask``: ``(size, size)`` ``float32`` in ``[0, 1]``: the face-oval region in image pixels.
-    * ``caption``: a sentence describing the person and the scene.
+    * ``caption``: a sentence describing the person and the scene (what the base model learns from);
+      :attr:`scene_caption` leaves the face out.
     """
 
     image: Image.Image
@@ -45,6 +46,11 @@ class Rendering:
     pose: Pose
     expression: Expression
     scene: Scene
+
+    @property
+    def scene_caption(self) -> str:
+        """The caption without the face's traits and expression ("a person, wearing …, <background>")."""
+        return caption(self.identity, self.expression, self.scene, face=False)
 
 
 def _shade(color: RGB, factor: float) -> RGB:

@@ -3,6 +3,11 @@
 ``realisid prepare`` detects faces with MediaPipe; a rendering knows its face box, landmarks and
 face mask exactly, so its samples are written directly in the same format (see
 :func:`realisid.training.samples.make_sample` for the entries) and read by ``realisid train``.
+
+Their caption is the rendering's :attr:`~realisid.synthetic.render.Rendering.scene_caption`, which
+leaves the face out: a caption that names the person's hair, glasses and beard explains those
+traits by itself, and an adapter trained on it learns to take nothing from the ID (measured in
+docs/toy-reproduction.md). The evaluation prompts name only clothing and background too.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def training_sample(key: str, rendering: Rendering, settings: PrepareSettings) -
     width, height = rendering.image.size
     meta = {"source": f"synthetic:{key}", "original_size": [height, width], "crop_top_left": [0, 0], "score": 1.0}
     conditions = rendering_conditions(rendering, settings.crop_size)
-    return sample_entries(key, rendering.image, rendering.caption, rendering.box, conditions, meta, settings)
+    return sample_entries(key, rendering.image, rendering.scene_caption, rendering.box, conditions, meta, settings)
 
 
 def write_shards(
