@@ -68,8 +68,17 @@ class Scene:
 def caption(identity: Identity, expression: Expression, scene: Scene, face: bool = True) -> str:
     """A one-sentence caption: hair, glasses, beard, clothing, expression and background; with
     ``face=False`` only clothing and background ("a person, wearing …"), as the evaluation prompts."""
+    article = "an" if scene.clothing_color[0] in "aeiou" else "a"
+    clothing = f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
+    background = BACKGROUNDS[scene.background].format(color=scene.wall_color)
     if not face:
-        return ", ".join(["a person", _clothing(scene), BACKGROUNDS[scene.background].format(color=scene.wall_color)])
+        return ", ".join(["a person", clothing, background])
+    mood = expression.words()
+    return ", ".join(part for part in (_person(identity), clothing, mood, background) if part is not None)
+
+
+def _person(identity: Identity) -> str:
+    """The face's words: hair, then glasses and beard."""
     if identity.hair_style == "bald":
         person = "a bald person"
     elif identity.hair_style in ("short", "long", "curly"):
@@ -81,13 +90,4 @@ def caption(identity: Identity, expression: Expression, scene: Scene, face: bool
     extras = [words for words, has in (("glasses", identity.glasses), ("a beard", identity.beard)) if has]
     if extras:
         person += (" and " if identity.hair_style != "bald" else " with ") + " and ".join(extras)
-    parts = [person, _clothing(scene)]
-    if (mood := expression.words()) is not None:
-        parts.append(mood)
-    parts.append(BACKGROUNDS[scene.background].format(color=scene.wall_color))
-    return ", ".join(parts)
-
-
-def _clothing(scene: Scene) -> str:
-    article = "an" if scene.clothing_color[0] in "aeiou" else "a"
-    return f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
+    return person
