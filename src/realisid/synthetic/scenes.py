@@ -72,7 +72,7 @@ def caption(identity: Identity, expression: Expression, scene: Scene, face: bool
     clothing = f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
     background = BACKGROUNDS[scene.background].format(color=scene.wall_color)
     if not face:
-        return ", ".join(["a person", clothing, background])
+        return f"a person, {clothing}, {background}"
     mood = expression.words()
     return ", ".join(part for part in (_person(identity), clothing, mood, background) if part is not None)
 
