@@ -45,8 +45,7 @@ similarity (the toy world's metric, an embedding network trained on renderings; 
 The ID encoder is a random, frozen CLIP vision model (never taught identity).
 These small CPU-trained models follow the prompt and the box and give the head the reference's skin
 tone, but do not yet draw a face with features: expect similarities at the level of an unrelated
-person, or no face found. See
-docs/toy-reproduction.md for what they can and cannot show.
+person, or no face found. See docs/toy-reproduction.md for what they can and cannot show.
 """
 
 RANDOM_WEIGHTS_NOTE = """\

@@ -5,9 +5,8 @@ face mask exactly, so its samples are written directly in the same format (see
 :func:`realisid.training.samples.make_sample` for the entries) and read by ``realisid train``.
 
 Their caption is the rendering's :attr:`~realisid.synthetic.render.Rendering.scene_caption`, which
-leaves the face out: a caption that names the person's hair, glasses and beard explains those
-traits by itself, and an adapter trained on it learns to take nothing from the ID (measured in
-docs/toy-reproduction.md). The evaluation prompts name only clothing and background too.
+leaves the face out, like the evaluation prompts: the face's traits are the ID's to give, not the
+text's (docs/toy-reproduction.md measures how much the adapter reads the ID with either caption).
 """
 
 from __future__ import annotations
