@@ -15,6 +15,7 @@ from PIL import Image
 
 from realisid.app import (
     RANDOM_WEIGHTS_NOTICE,
+    TOY_WEIGHTS_NOTICE,
     Sampling,
     box_legend,
     build_demo,
@@ -28,7 +29,7 @@ from realisid.app import (
     upload_pose,
 )
 from realisid.cli import build_parser
-from realisid.commands.app import example_people
+from realisid.commands.app import app_models, example_people
 from realisid.errors import RealisIDError
 from realisid.faces import NoFaceError, draw_landmarks, rotate_landmarks
 from realisid.faces.detection import overlap
@@ -221,6 +222,16 @@ def test_build_demo_shows_its_notice_and_example_people(pipe, tmp_path):
     assert {"weights-notice", "canvas", "gallery", "generate", "p0-photo", "p3-size", "p0-examples"} <= page
     bare = elem_ids(build_demo(pipe, FAST))
     assert "weights-notice" not in bare and "p0-examples" not in bare
+
+
+def test_app_serves_the_toy_weights_unless_a_model_is_named():
+    pipe, sampling, notice, page = app_models(build_parser().parse_args(["app"]))
+    assert notice == TOY_WEIGHTS_NOTICE and (sampling.width, sampling.height) == (128, 128)
+    assert pipe.unet.config.in_channels == 16 and pipe.adapter is not None
+    assert len(page["examples"]) == 6 and "sweater" in page["prompt"]
+    pipe, sampling, notice, page = app_models(build_parser().parse_args(["app", "--tiny", "--steps", "3"]))
+    assert notice == RANDOM_WEIGHTS_NOTICE and (sampling.width, sampling.steps) == (256, 3) and page == {}
+    assert pipe.unet.config.in_channels == 4
 
 
 def test_app_command_defaults_to_local_host():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -69,8 +70,8 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_toy_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys):
-    assert main(["demo", "--toy", "--steps", "3", "--out", str(tmp_path)]) == 0
+def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys):
+    assert main(["demo", "--steps", "3", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.png", "driving.png", "image_1-4.png", "image_1-7.png", "image_1-4-posed.png",
             "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "README.txt"} <= names
@@ -81,12 +82,15 @@ def test_toy_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, cap
     assert posed.shape == plain.shape and (posed != plain).any()
     out = capsys.readouterr().out
     for words in ("1/4 relative size", "1/7 relative size", "1/4, pose and expression of the driving face"):
-        assert f"identity similarity to the reference at {words}: " in out
-    assert "RANDOM" not in out
+        prefix = f"identity similarity to the reference at {words}: "
+        line = next(line for line in out.splitlines() if line.startswith(prefix))
+        assert re.fullmatch(r"(no face found|-?\d\.\d{3})( \(to an unrelated person: -?\d\.\d{3}\))?", line[len(prefix):])
+    assert "to an unrelated person: " in out and "RANDOM" not in out
 
 
-def test_demo_writes_what_it_promises(tmp_path, capsys):
-    assert main(["demo", *FAST, "--out", str(tmp_path)]) == 0
+@pytest.mark.parametrize("choice", ["--photos", "--tiny"])
+def test_photo_demo_writes_what_it_promises(choice, tmp_path, capsys):
+    assert main(["demo", choice, *FAST, "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
             "conditions_grace_hopper.png"} <= names

@@ -50,7 +50,8 @@ TOY_WEIGHTS_NOTICE = (
     "**Toy weights.** A toy SDXL (128 px) trained from scratch on rendered people, and RealisID trained "
     "on it: pick a reference from the example people (never seen in training) and place them by their "
     "box. These small CPU-trained models draw the scene, place the person and take their skin tone, but "
-    "draw no face features yet, so identity is not kept (docs/toy-reproduction.md). "
+    "draw no face features yet, so neither identity nor pose and expression is kept "
+    "(docs/toy-reproduction.md). "
     "Start `realisid app --base SDXL --adapter ADAPTER` for real images."
 )
 

@@ -1,8 +1,10 @@
-"""``realisid app``: the web UI, on the offline tiny stack, the shipped toy weights or real weights.
+"""``realisid app``: the web UI, on the shipped toy weights, real weights or the random tiny stack.
 
-Serves on 127.0.0.1 unless ``--host`` says otherwise. Without ``--base`` every model is random and
-the images are noise; the page says so. ``--toy`` serves RealisID on the toy weights that ship with
-the package (128 px, rendered people), offering held-out rendered people as example references.
+Serves on 127.0.0.1 unless ``--host`` says otherwise. By default it serves RealisID on the toy
+weights that ship with the package (128 px, rendered people), offering held-out rendered people as
+example references; ``--base``/``--adapter`` serve SDXL and RealisID weights; ``--tiny`` (or an
+``--adapter`` without ``--base``) the offline tiny stack, whose models are random, so its images are
+noise (the page says so).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .demo import TOY_PROMPT, names_no_model
 from .generate import add_generation_arguments
 
 
@@ -20,8 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "app", help="the web UI: compose a multi-person scene in the browser", description=__doc__
     )
     add_generation_arguments(parser)
-    parser.add_argument("--toy", action="store_true",
-                        help="the shipped toy weights, with held-out rendered people as example references")
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
     server.add_argument("--port", type=int, default=7860)
@@ -29,16 +30,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ..app import build_demo, serve
+
+    pipe, sampling, notice, page = app_models(args)
+    serve(build_demo(pipe, sampling, notice, **page), args.host, args.port)
+    return 0
+
+
+def app_models(args: argparse.Namespace):
+    """``(pipeline, sampling defaults, notice, page extras)`` the command line asks for: the shipped
+    toy weights with example people unless a model is named, real weights from ``--base``, else the
+    random tiny stack."""
     import torch
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling, build_demo, serve
+    from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling
     from ..presets import load_pipeline
 
     page = {}
-    if args.toy:
+    if names_no_model(args):
         from ..synthetic.weights import toy_pipeline
-        from .demo import TOY_PROMPT
 
         pipe, side, notice = toy_pipeline().to(args.device), 128, TOY_WEIGHTS_NOTICE
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
@@ -64,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_images=args.num_images,
     )
-    serve(build_demo(pipe, sampling, notice, **page), args.host, args.port)
-    return 0
+    return pipe, sampling, notice, page
 
 
 def example_people(folder: Path, count: int = 6, size: int = 256) -> list[Path]:
