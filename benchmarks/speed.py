@@ -49,7 +49,10 @@ def step_variants(pipe: RealisIDPipeline, size: int, persons: int) -> dict:
     device, dtype = pipe.unet.device, pipe.unet.dtype
     config = pipe.adapter.config
     g = torch.Generator().manual_seed(0)
-    rand = lambda *shape: torch.randn(*shape, generator=g).to(device, dtype)  # noqa: E731
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g).to(device, dtype)
+
     h = size // 8
     text_dim = pipe.unet.config.cross_attention_dim
     pooled = pipe.text_encoder_2.config.projection_dim
