@@ -14,8 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .demo import TOY_PROMPT, names_no_model
-from .generate import add_generation_arguments
+from .demo import TOY_PROMPT
+from .generate import add_generation_arguments, names_no_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,11 +8,11 @@ identity metric compares each output with the reference, and with an unrelated p
 and the similarities are printed. These toy weights put the person at the box in the prompt's
 colours but do not yet draw a face with features (docs/toy-reproduction.md).
 
-``--photos`` (implied by ``--base``, ``--adapter`` or ``--tiny``): two real people from public-domain photos that
-ship inside installed packages (scikit-image's astronaut, matplotlib's Grace Hopper) are placed by
-boxes and generated on the offline tiny stack, or on SDXL and RealisID weights given by
-``--base``/``--adapter``. The tiny stack's models are random: its output shows the face conditions
-and the pipeline working, not the method's quality.
+``--photos`` (implied by ``--base``, ``--adapter`` or ``--tiny``): two real people from
+public-domain photos that ship inside installed packages (scikit-image's astronaut, matplotlib's
+Grace Hopper) are placed by boxes and generated on the offline tiny stack, or on SDXL and RealisID
+weights given by ``--base``/``--adapter``. The tiny stack's models are random: its output shows the
+face conditions and the pipeline working, not the method's quality.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .generate import add_generation_arguments, generate
+from .generate import add_generation_arguments, generate, names_no_model
 
 PROMPT = "two people standing in a sunny park, photo, detailed faces"
 TOY_PROMPT = "a person, wearing a red sweater, in front of a blue wall"
@@ -50,8 +50,9 @@ for scale.
 The ID encoder is a random, frozen CLIP vision model (never taught identity).
 These small CPU-trained models follow the prompt and the box and give the head the reference's skin
 tone, but do not yet draw a face with features: expect similarities at the level of the unrelated
-person, or no face found, and the driven shot to look like the undriven one. See docs/toy-reproduction.md for what they can and cannot show. For the
-two-person demo on real photos, run `realisid demo --photos`.
+person, or no face found, and the driven shot to look like the undriven one. See
+docs/toy-reproduction.md for what they can and cannot show. For the two-person demo on real
+photos, run `realisid demo --photos`.
 """
 
 RANDOM_WEIGHTS_NOTE = """\
@@ -79,12 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, steps=None)
 
 
-def names_no_model(args: argparse.Namespace) -> bool:
-    """Whether the command line leaves the models to the default, the shipped toy weights (no
-    ``--base``, ``--adapter`` or ``--tiny``)."""
-    return args.base is None and args.adapter is None and not args.tiny
-
-
 def run(args: argparse.Namespace) -> int:
     return run_toy(args) if names_no_model(args) and not args.photos else run_photos(args)
 
@@ -101,7 +96,6 @@ def run_toy(args: argparse.Namespace) -> int:
     """The held-out person at 1/4 and 1/7 relative size and driven; identity similarities printed."""
     import torch
 
-    from ..evaluation import face_similarity
     from ..persons import Person
     from ..synthetic.shards import rendering_conditions
     from ..synthetic.toy_eval import reference_rendering
@@ -114,6 +108,7 @@ def run_toy(args: argparse.Namespace) -> int:
     reference.image.save(args.out / "reference.png")
     driving.image.save(args.out / "driving.png")
     size = args.height or args.width or 128
+    known = [metric.find_face(person.image) for person in (reference, stranger)]
     print(TOY_NOTE)
     tiles = [(reference.image, "reference"), (driving.image, "driving face")]
     identity, pose = rendering_conditions(reference), rendering_conditions(driving)
@@ -128,9 +123,12 @@ def run_toy(args: argparse.Namespace) -> int:
         image = output.images[0]
         image.save(args.out / f"image_{label}.png")
         output.layout.save(args.out / f"layout_{label}.png")
-        similarity = face_similarity(reference.image, image, metric)
+        found = metric.find_face(image)
+        similarity, chance = (
+            None if found is None or face is None else metric.similarity(face.embedding, found.embedding)
+            for face in known
+        )
         shown = "no face found" if similarity is None else f"{similarity:.3f}"
-        chance = face_similarity(stranger.image, image, metric)
         scale = "" if chance is None else f" (to an unrelated person: {chance:.3f})"
         print(f"identity similarity to the reference at {words}: {shown}{scale}")
         tiles.append((image, f"{label.replace('-', '/', 1)}: ID {shown}"))

@@ -50,6 +50,12 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument("--global-scale", type=float, default=1.0, help="global branch weight (0 = off)")
 
 
+def names_no_model(args: argparse.Namespace) -> bool:
+    """Whether the command line leaves the models to the default, the shipped toy weights (no
+    ``--base``, ``--adapter`` or ``--tiny``); ``demo`` and ``app`` read it."""
+    return args.base is None and args.adapter is None and not args.tiny
+
+
 def parse_person(spec: str, base_dir: Path | None = None) -> dict:
     """``"ref=a.jpg,box=0.3,0.4,0.2,yaw=15"`` → ``{"ref": "a.jpg", "box": [0.3, 0.4, 0.2], "yaw": 15.0}``."""
     fields: dict[str, list[str]] = {}
