@@ -117,9 +117,7 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
     each size is the ceiling the metric allows there. With ``vae: FOLDER`` the drawing goes through
     that VAE (encode, decode): the ceiling of any image the base model's latents can hold."""
     from diffusers import AutoencoderKL
-    from diffusers.image_processor import VaeImageProcessor
 
-    from .base_model import images_tensor
     from .proxies import prompt_colors
 
     vae = AutoencoderKL.from_pretrained(options["vae"]).eval() if options.get("vae") else None
@@ -130,10 +128,17 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
         scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
         box = Box.from_relative(*request.box, request.width, request.height)
         image = render_scene(Identity.sample(seed), box, scene=scene, size=request.width).image
-        if vae is None:
-            return image
-        with torch.no_grad():
-            pixels = vae.decode(vae.encode(images_tensor(np.array(image)[None])).latent_dist.mean).sample
-        return VaeImageProcessor().postprocess(pixels)[0]
+        return image if vae is None else vae_round_trip(vae, image)
 
     return generate
+
+
+@torch.no_grad()
+def vae_round_trip(vae, image: Image.Image) -> Image.Image:
+    """``image`` encoded by ``vae`` (posterior mean) and decoded again."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    from .base_model import images_tensor
+
+    latents = vae.encode(images_tensor(np.array(image)[None]).to(vae.device, vae.dtype)).latent_dist.mean
+    return VaeImageProcessor().postprocess(vae.decode(latents).sample.float().cpu())[0]

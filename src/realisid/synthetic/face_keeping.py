@@ -1,0 +1,209 @@
+"""Does the toy base model keep a face it is given? The img2img check of a base model.
+
+A held-out person is rendered with the face box centred (red sweater, blue wall), encoded by the
+base's VAE, noised to img2img strength ``s`` (the schedule's point ``t ≈ 1000·s``) and denoised by
+the base model alone, with the scene's prompt; the identity metric compares the result with the
+person's reference and with the next person's. Strength 0 is the VAE round trip: the most any
+latent of this base can hold. An adapter can only show identity above the no-ID floor on a base
+that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
+training adapters on it (``docs/toy-reproduction.md``)::
+
+    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..boxes import Box
+from ..errors import RealisIDError
+from ..evaluation.identity import IdentityBackend
+from .render import render_scene
+from .scenes import Scene
+from .toy_eval import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
+from .traits import Identity
+
+PROMPT = "a person, wearing a red sweater, in front of a blue wall"
+FIRST_PERSON = REFERENCE_SEED + 20
+"""The check's people: held-out identities after the demo's and the evaluation's references."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Identity similarities of the outputs at one face size and strength."""
+
+    own: float
+    """Mean similarity to the person's reference (over outputs with a face found)."""
+    own_std: float
+    other: float
+    """Mean similarity to another held-out person's reference: the scale of "nobody in particular"."""
+    missed: int
+    """Outputs in which the metric found no face."""
+    count: int
+
+
+def centred_box(relative_size: float, size: int = SIZE) -> Box:
+    """The check's face box: centred horizontally, near the top (a small face sits lower, as in a
+    portrait framed at the chest)."""
+    side = size * relative_size
+    top = size * 0.3 - side / 2 if relative_size < 0.2 else size / 8
+    return Box(size / 2 - side / 2, top, side)
+
+
+@torch.no_grad()
+def face_keeping(
+    base: str | Path,
+    metric: IdentityBackend,
+    relative_sizes: tuple[float, ...] = (1 / 4, 1 / 7),
+    strengths: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7),
+    people: int = 8,
+    seeds: tuple[int, ...] = (0, 1),
+    guidance: float = 7.5,
+    steps: int = 20,
+    device: str | torch.device = "cpu",
+) -> tuple[dict[tuple[float, float], Kept], list[list[Image.Image]]]:
+    """How much of ``people`` held-out faces the base folder ``base`` keeps, per (relative size,
+    strength), over ``seeds``; and a sheet of images (per person at seed ``seeds[0]``: rendering,
+    then one output per strength)."""
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    if any(not 0 <= s < 1 for s in strengths):
+        raise RealisIDError(f"img2img strengths must lie in [0, 1); got {strengths}")
+    if any(not 0 < r <= 1 for r in relative_sizes):
+        raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
+    if people < 2:
+        raise RealisIDError(
+            f"the check needs at least 2 people (each is compared with the next); got {people}"
+        )
+    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    identities = range(FIRST_PERSON, FIRST_PERSON + people)
+    references = [_embedding(metric, reference_rendering(i).image) for i in identities]
+    scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
+    sheet = []
+    for relative_size in relative_sizes:
+        for k, identity in enumerate(
+            tqdm(identities, desc=f"faces at {Fraction(relative_size).limit_denominator(16)}")
+        ):
+            for seed in seeds:
+                scene = Scene("wall", "blue", "red", "sweater", seed)
+                image = render_scene(Identity.sample(identity), centred_box(relative_size), scene=scene).image
+                row = [image]
+                for strength in strengths:
+                    if strength == 0:
+                        output = vae_round_trip(pipe.vae, image)
+                    else:
+                        generator = torch.Generator().manual_seed(seed)
+                        output = pipe(
+                            PROMPT,
+                            image=image,
+                            strength=strength,
+                            num_inference_steps=steps,
+                            guidance_scale=guidance,
+                            generator=generator,
+                        ).images[0]
+                    row.append(output)
+                    face = metric.find_face(output)
+                    pair = (k, (k + 1) % people)  # the person, and the next one for scale
+                    scores.setdefault((relative_size, strength), []).append(
+                        None
+                        if face is None
+                        else tuple(metric.similarity(references[j], face.embedding) for j in pair)
+                    )
+                if seed == seeds[0]:
+                    sheet.append(row)
+    return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+
+
+def _embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
+    face = metric.find_face(image)
+    if face is None:
+        raise RealisIDError(
+            "the identity metric finds no face in a reference rendering: wrong metric weights?"
+        )
+    return face.embedding
+
+
+def _kept(pairs: list[tuple[float, float] | None]) -> Kept:
+    found = np.array([p for p in pairs if p is not None]).reshape(-1, 2)
+    own, other = (found[:, 0], found[:, 1]) if len(found) else (np.array([np.nan]),) * 2
+    return Kept(float(own.mean()), float(own.std()), float(other.mean()), len(pairs) - len(found), len(pairs))
+
+
+def markdown_table(kept: dict[tuple[float, float], Kept]) -> str:
+    """One row per face size, one column per strength: mean ± std to the person (to another)."""
+    strengths = sorted({s for _, s in kept})
+    lines = [
+        "| face size | "
+        + " | ".join("VAE round trip" if s == 0 else f"from t ≈ {1000 * s:.0f}" for s in strengths)
+        + " |",
+        "|---" * (len(strengths) + 1) + "|",
+    ]
+    for size in sorted({r for r, _ in kept}, reverse=True):
+        cells = []
+        for s in strengths:
+            k = kept[size, s]
+            missed = f", {k.missed}/{k.count} missed" if k.missed else ""
+            cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}{missed})")
+        lines.append(f"| {Fraction(size).limit_denominator(16)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
+    """The sheet's rows one under another."""
+    side = sheet[0][0].width
+    grid = Image.new("RGB", (side * len(sheet[0]), side * len(sheet)), "white")
+    for r, row in enumerate(sheet):
+        for c, image in enumerate(row):
+            grid.paste(image, (c * side, r * side))
+    grid.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .weights import WEIGHTS, toy_metric
+
+    parser = argparse.ArgumentParser(
+        prog="python -m realisid.synthetic.face_keeping", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "base", type=Path, nargs="?", default=WEIGHTS / "base", help="toy SDXL folder (default: shipped)"
+    )
+    parser.add_argument(
+        "--metric", type=Path, default=WEIGHTS, help="folder holding metric/ (default: shipped)"
+    )
+    parser.add_argument("--sizes", default="1/4,1/7", help="relative face sizes, comma-separated")
+    parser.add_argument("--strengths", default="0,0.3,0.5,0.7", help="img2img strengths (0: VAE round trip)")
+    parser.add_argument("--people", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--guidance", type=float, default=7.5, help="text guidance λ_t")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
+    args = parser.parse_args(argv)
+    kept, sheet = face_keeping(
+        args.base,
+        toy_metric(args.metric),
+        tuple(float(Fraction(s)) for s in args.sizes.split(",")),
+        tuple(float(s) for s in args.strengths.split(",")),
+        args.people,
+        tuple(range(args.seeds)),
+        args.guidance,
+        args.steps,
+        args.device,
+    )
+    print(markdown_table(kept))
+    if args.sheet:
+        save_sheet(sheet, args.sheet)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The img2img check of a toy base model (``realisid.synthetic.face_keeping``), on the shipped weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from realisid.errors import RealisIDError
+from realisid.synthetic.face_keeping import centred_box, face_keeping, main, markdown_table
+from realisid.synthetic.weights import WEIGHTS, toy_metric
+
+
+@pytest.fixture(scope="module")
+def kept():
+    return face_keeping(
+        WEIGHTS / "base", toy_metric(), (1 / 4, 1 / 2), (0.0, 0.5), people=3, seeds=(0,), steps=2
+    )
+
+
+def test_the_shipped_vae_keeps_each_person_and_the_table_has_every_size_and_strength(kept):
+    table, sheet = kept
+    assert set(table) == {(0.25, 0.0), (0.25, 0.5), (0.5, 0.0), (0.5, 0.5)}
+    assert all(k.count == 3 for k in table.values())
+    round_trip = table[0.25, 0.0]  # strength 0 is the VAE round trip: the person, not the next one
+    assert round_trip.missed == 0 and round_trip.own > 0.3 > round_trip.other
+    assert len(sheet) == 2 * 3 and all(len(row) == 3 for row in sheet)  # rendering + one per strength
+    assert sheet[0][1].size == sheet[0][0].size == (128, 128)
+    text = markdown_table(table)
+    assert text.splitlines()[0] == "| face size | VAE round trip | from t ≈ 500 |"
+    assert [line.split(" |")[0] for line in text.splitlines()[2:]] == ["| 1/2", "| 1/4"]
+
+
+def test_the_face_box_is_centred_and_inside_the_image():
+    for relative_size in (1 / 7, 1 / 4, 1 / 2, 0.7):
+        box = centred_box(relative_size)
+        assert box.center[0] == pytest.approx(64) and box.size == pytest.approx(128 * relative_size)
+        assert 0 <= box.y0 and box.y0 + box.size <= 128
+
+
+@pytest.mark.parametrize(
+    "sizes, strengths", [((0.25,), (1.0,)), ((0.25,), (-0.1,)), ((0.0,), (0.5,)), ((1.5,), (0.5,))]
+)
+def test_bad_sizes_and_strengths_are_named(sizes, strengths):
+    with pytest.raises(RealisIDError, match="strengths|sizes"):
+        face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths)
+
+
+def test_one_person_is_refused():
+    with pytest.raises(RealisIDError, match="at least 2 people"):
+        face_keeping(WEIGHTS / "base", toy_metric(), people=1)
+
+
+def test_command_prints_the_table(capsys):
+    assert main(["--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| face size | VAE round trip |" and lines[2].startswith("| 1/4 | ")
