@@ -44,6 +44,11 @@ def test_bad_sizes_and_strengths_are_named(sizes, strengths):
         face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths)
 
 
+def test_a_strength_with_no_denoising_step_is_refused():
+    with pytest.raises(RealisIDError, match="no denoising step"):
+        face_keeping(WEIGHTS / "base", toy_metric(), strengths=(0.0, 0.3), steps=2)
+
+
 def test_one_person_is_refused():
     with pytest.raises(RealisIDError, match="at least 2 people"):
         face_keeping(WEIGHTS / "base", toy_metric(), people=1)

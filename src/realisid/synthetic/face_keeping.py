@@ -79,6 +79,10 @@ def face_keeping(
         raise RealisIDError(f"img2img strengths must lie in [0, 1); got {strengths}")
     if any(not 0 < r <= 1 for r in relative_sizes):
         raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
+    if any(0 < s and int(steps * s) < 1 for s in strengths):
+        raise RealisIDError(
+            f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
+        )
     if people < 2:
         raise RealisIDError(
             f"the check needs at least 2 people (each is compared with the next); got {people}"
@@ -90,9 +94,8 @@ def face_keeping(
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
     for relative_size in relative_sizes:
-        for k, identity in enumerate(
-            tqdm(identities, desc=f"faces at {Fraction(relative_size).limit_denominator(16)}")
-        ):
+        for k, identity in enumerate(tqdm(identities, desc=f"faces at {_label(relative_size)}")):
+            pair = (k, (k + 1) % people)  # the person, and the next one for scale
             for seed in seeds:
                 scene = Scene("wall", "blue", "red", "sweater", seed)
                 image = render_scene(Identity.sample(identity), centred_box(relative_size), scene=scene).image
@@ -112,7 +115,6 @@ def face_keeping(
                         ).images[0]
                     row.append(output)
                     face = metric.find_face(output)
-                    pair = (k, (k + 1) % people)  # the person, and the next one for scale
                     scores.setdefault((relative_size, strength), []).append(
                         None
                         if face is None
@@ -121,6 +123,11 @@ def face_keeping(
                 if seed == seeds[0]:
                     sheet.append(row)
     return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+
+
+def _label(relative_size: float) -> Fraction:
+    """``0.25`` → ``1/4``."""
+    return Fraction(relative_size).limit_denominator(16)
 
 
 def _embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
@@ -153,18 +160,15 @@ def markdown_table(kept: dict[tuple[float, float], Kept]) -> str:
             k = kept[size, s]
             missed = f", {k.missed}/{k.count} missed" if k.missed else ""
             cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}{missed})")
-        lines.append(f"| {Fraction(size).limit_denominator(16)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(size)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
     """The sheet's rows one under another."""
-    side = sheet[0][0].width
-    grid = Image.new("RGB", (side * len(sheet[0]), side * len(sheet)), "white")
-    for r, row in enumerate(sheet):
-        for c, image in enumerate(row):
-            grid.paste(image, (c * side, r * side))
-    grid.save(path)
+    from diffusers.utils import make_image_grid
+
+    make_image_grid([image for row in sheet for image in row], len(sheet), len(sheet[0])).save(path)
 
 
 def main(argv: list[str] | None = None) -> int:

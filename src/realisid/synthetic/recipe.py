@@ -304,7 +304,7 @@ def evaluation_config(out: Path, seed: int, steps: int, device: str = "cpu") -> 
 def save_base_samples(base: Path, path: Path, captions: list[str], steps: int = 30) -> None:
     """A row of base-model samples for ``captions`` (seeded), saved as one image."""
     from diffusers import DDIMScheduler, StableDiffusionXLPipeline
-    from PIL import Image
+    from diffusers.utils import make_image_grid
 
     pipe = StableDiffusionXLPipeline.from_pretrained(base)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
@@ -317,10 +317,7 @@ def save_base_samples(base: Path, path: Path, captions: list[str], steps: int = 
         guidance_scale=5.0,
         generator=torch.Generator().manual_seed(0),
     ).images
-    grid = Image.new("RGB", (IMAGE_SIZE * len(images), IMAGE_SIZE))
-    for index, image in enumerate(images):
-        grid.paste(image, (index * IMAGE_SIZE, 0))
-    grid.save(path)
+    make_image_grid(images, 1, len(images)).save(path)
 
 
 def run_recipe(args: argparse.Namespace) -> int:
