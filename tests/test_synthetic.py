@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
@@ -11,6 +13,7 @@ from realisid.faces import draw_landmarks
 from realisid.faces.topology import FACE_OVAL, NOSE_TIP, PARTS
 from realisid.synthetic import Expression, Identity, Pose, Scene, render_scene, sample_rendering
 from realisid.synthetic.mesh import MODELLED, complete_mesh
+from realisid.synthetic.traits import PAINT_COLORS, PAINT_REGIONS
 
 BOX = Box(24.0, 16.0, 80.0)
 
@@ -99,6 +102,38 @@ def test_identities_differ_and_persist_across_scenes():
     assert (
         np.abs(np.asarray(one.image, dtype=int)[face] - np.asarray(other.image, dtype=int)[face]).mean() > 10
     )
+
+
+def test_face_paint_adds_paint_to_the_same_person():
+    plain, painted = Identity.sample(10), Identity.sample(10, face_paint=True)
+    assert plain.face_paint is None and Identity.sample(10, face_paint=True) == painted
+    assert dataclasses.replace(painted, face_paint=None) == plain
+    assert len(painted.face_paint) == len(PAINT_REGIONS)
+    assert all(color is None or color in PAINT_COLORS for color in painted.face_paint)
+    people = [Identity.sample(seed, face_paint=True).face_paint for seed in range(40)]
+    assert len(set(people)) == 40
+
+
+def test_face_paint_is_drawn_in_its_regions_inside_the_face_only():
+    person = next(
+        p for s in range(100) if (p := Identity.sample(s, True)).face_paint[:3] == ("red", "blue", None) and not p.beard
+    )
+    plain, painted = render_scene(dataclasses.replace(person, face_paint=None), BOX), render_scene(person, BOX)
+    changed = np.abs(np.asarray(painted.image, dtype=int) - np.asarray(plain.image, dtype=int)).max(axis=-1) > 0
+    assert np.array_equal(painted.face_mask, plain.face_mask) and np.array_equal(painted.landmarks, plain.landmarks)
+    assert not changed[painted.face_mask == 0].any()
+    assert changed[painted.face_mask == 1].mean() > 0.25
+    pixels = np.asarray(painted.image, dtype=int)
+
+    def at(x: float, y: float) -> np.ndarray:  # a point of the frontal face, in box units
+        return pixels[int(BOX.y0 + y * BOX.size), int(BOX.x0 + x * BOX.size)]
+
+    forehead, right_cheek = PAINT_COLORS[person.face_paint[0]], PAINT_COLORS[person.face_paint[1]]
+    assert np.abs(at(0.5, 0.0) - forehead).max() < 12
+    assert np.abs(at(0.2, 0.55) - right_cheek).max() < 12  # the person's right: the image's left
+    assert np.abs(at(0.8, 0.55) - person.skin).max() < 12  # the left cheek is bare
+    assert f"face paint: {person.face_paint[0]} forehead and {person.face_paint[1]} right cheek" in painted.caption
+    assert "paint" not in painted.scene_caption and "paint" not in plain.caption
 
 
 def test_caption_names_clothing_expression_and_background():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from realisid.boxes import Box
+from realisid.evaluation.protocol import GenerationRequest
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config
@@ -22,7 +23,13 @@ from realisid.synthetic.base_model import (
 from realisid.synthetic.instantid import InstantIDStyleAdapter
 from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
 from realisid.synthetic.shards import rendering_conditions, write_shards
-from realisid.synthetic.toy_eval import reference_conditions, toy_prompts, write_references
+from realisid.synthetic.toy_eval import (
+    reference_conditions,
+    reference_rendering,
+    renderer_generator,
+    toy_prompts,
+    write_references,
+)
 from realisid.training.dataset import Batches, ShardStream, list_shards
 from realisid.training.samples import PrepareSettings
 
@@ -68,6 +75,17 @@ def test_references_round_trip_to_exact_conditions(tmp_path):
     conditions = reference_conditions(path)
     assert conditions.image_size == (128, 128) and conditions.landmarks.shape == (478, 3)
     assert conditions.crop.size == (128, 128) and conditions.box == Box(32.0, 19.2, 64.0)
+
+
+def test_references_keep_their_face_paint(tmp_path):
+    path = write_references(tmp_path, 1, face_paint=True)[0]
+    painted = reference_rendering(2_000_000, face_paint=True)
+    assert np.array_equal(np.asarray(reference_conditions(path).crop), np.asarray(rendering_conditions(painted).crop))
+    assert not np.array_equal(np.asarray(painted.image), np.asarray(reference_rendering(2_000_000).image))
+    request = GenerationRequest("renderer", path, toy_prompts(1)[0], (0.5, 0.4, 0.5), 0, 128, 128)
+    face = np.s_[30:75, 45:85]  # inside the face oval of the reference's box
+    drawn = np.asarray(renderer_generator({})(request), dtype=int)[face]
+    assert np.array_equal(drawn, np.asarray(painted.image, dtype=int)[face])
 
 
 def test_fresh_instantid_style_adapter_leaves_the_base_model_alone_and_round_trips(stack, fresh_adapter, tmp_path):

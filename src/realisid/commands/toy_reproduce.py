@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stage sizes: cpu (default, under 3 h on 2 cores), gpu (the shipped weights: "
                              "a longer VAE run), smoke (tiny step counts: checks the recipe runs)")
     parser.add_argument("--smoke", action="store_true", help="same as --preset smoke")
+    parser.add_argument("--face-paint", action="store_true",
+                        help="a world where every person wears face paint: identities that differ in large "
+                             "blocks of colour (keep it the same when resuming a run)")
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "

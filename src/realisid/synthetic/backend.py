@@ -56,10 +56,17 @@ class SyntheticIdentityBackend:
 
 
 def train_backend(
-    output: str | Path | None = None, embedder: TrainingConfig | None = None, segmenter_images: int = 1500
+    output: str | Path | None = None,
+    embedder: TrainingConfig | None = None,
+    segmenter_images: int = 1500,
+    face_paint: bool = False,
 ) -> SyntheticIdentityBackend:
-    """Both models trained from scratch on renderings (a few minutes on 2 CPU cores); saved to ``output``."""
-    backend = SyntheticIdentityBackend(train_identity_net(embedder), train_face_segmenter(segmenter_images))
+    """Both models trained from scratch on renderings (of painted faces if ``face_paint``; a few
+    minutes on 2 CPU cores); saved to ``output``."""
+    backend = SyntheticIdentityBackend(
+        train_identity_net(embedder, face_paint=face_paint),
+        train_face_segmenter(segmenter_images, face_paint=face_paint),
+    )
     if output is not None:
         backend.save(output)
     return backend

@@ -8,7 +8,7 @@ latent of this base can hold. An adapter can only show identity above the no-ID 
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
 training adapters on it (``docs/toy-reproduction.md``)::
 
-    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
+    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG] [--face-paint]
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ def face_keeping(
     guidance: float = 7.5,
     steps: int = 20,
     device: str | torch.device = "cpu",
+    face_paint: bool = False,
 ) -> tuple[dict[tuple[float, float], Kept], list[list[Image.Image]]]:
-    """How much of ``people`` held-out faces the base folder ``base`` keeps, per (relative size,
-    strength), over ``seeds``; and a sheet of images (per person at seed ``seeds[0]``: rendering,
-    then one output per strength)."""
+    """How much of ``people`` held-out faces (wearing their face paint if ``face_paint``) the base
+    folder ``base`` keeps, per (relative size, strength), over ``seeds``; and a sheet of images (per
+    person at seed ``seeds[0]``: rendering, then one output per strength)."""
     from diffusers import StableDiffusionXLImg2ImgPipeline
 
     if any(not 0 <= s < 1 for s in strengths):
@@ -87,10 +88,10 @@ def face_keeping(
         raise RealisIDError(
             f"the check needs at least 2 people (each is compared with the next); got {people}"
         )
-    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base).to(device)
     pipe.set_progress_bar_config(disable=True)
     identities = range(FIRST_PERSON, FIRST_PERSON + people)
-    references = [_embedding(metric, reference_rendering(i).image) for i in identities]
+    references = [_embedding(metric, reference_rendering(i, face_paint=face_paint).image) for i in identities]
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
     for relative_size in relative_sizes:
@@ -98,7 +99,8 @@ def face_keeping(
             pair = (k, (k + 1) % people)  # the person, and the next one for scale
             for seed in seeds:
                 scene = Scene("wall", "blue", "red", "sweater", seed)
-                image = render_scene(Identity.sample(identity), centred_box(relative_size), scene=scene).image
+                person = Identity.sample(identity, face_paint)
+                image = render_scene(person, centred_box(relative_size), scene=scene).image
                 row = [image]
                 for strength in strengths:
                     if strength == 0:
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
+    parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
     args = parser.parse_args(argv)
     kept, sheet = face_keeping(
         args.base,
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         args.guidance,
         args.steps,
         args.device,
+        args.face_paint,
     )
     print(markdown_table(kept))
     if args.sheet:

@@ -60,6 +60,7 @@ class HeadGeometry:
     ears: tuple[np.ndarray, np.ndarray]
     glasses: tuple[np.ndarray, np.ndarray] | None
     beard: np.ndarray | None
+    face_paint: tuple[np.ndarray, ...] | None  # one outline per PAINT_REGIONS, to be clipped to the face oval
     yaw: float
 
 
@@ -233,6 +234,27 @@ def _beard(identity: Identity, oval: np.ndarray, rotation: np.ndarray) -> np.nda
     return _project(np.concatenate([oval[12:25], upper]), rotation)
 
 
+_PAINT_RECTANGLES = (
+    (0.0, -0.25, 1.0, 0.12),
+    (0.0, 0.3, 0.36, 0.8),
+    (0.64, 0.3, 1.0, 0.8),
+    (0.2, 0.8, 0.8, 1.1),
+)
+"""``(x0, y0, x1, y1)`` of each of the :data:`~realisid.synthetic.traits.PAINT_REGIONS` on a frontal face
+(forehead above the brows, each cheek beside the nose, chin below the mouth); they reach past the oval."""
+
+
+def _face_paint(identity: Identity, rotation: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The paint regions as outlines of 40 points each, laid on the face surface and posed."""
+    t = np.linspace(0, 1, 10, endpoint=False)
+    outlines = []
+    for x0, y0, x1, y1 in _PAINT_RECTANGLES:
+        x = np.concatenate([x0 + (x1 - x0) * t, np.full(10, x1), x1 - (x1 - x0) * t, np.full(10, x0)])
+        y = np.concatenate([np.full(10, y0), y0 + (y1 - y0) * t, np.full(10, y1), y1 - (y1 - y0) * t])
+        outlines.append(_project(_on_surface(identity, x, y), rotation))
+    return tuple(outlines)
+
+
 def _project(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     return ((points - HEAD_CENTER) @ rotation.T + HEAD_CENTER)[..., :2]
 
@@ -278,6 +300,7 @@ def build_head(identity: Identity, pose: Pose, expression: Expression) -> HeadGe
         ears=(_ear(identity, rotation, -1) + shift, _ear(identity, rotation, 1) + shift),
         glasses=None if glasses is None else (glasses[0] + shift, glasses[1] + shift),
         beard=moved(_beard(identity, oval, rotation)) if identity.beard else None,
+        face_paint=tuple(o + shift for o in _face_paint(identity, rotation)) if identity.face_paint else None,
         yaw=pose.yaw,
     )
 

@@ -107,14 +107,16 @@ def render_faces(
     crop_size: int = 64,
     jitter: float = 0.08,
     soften: float = 0.0,
+    face_paint: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Face crops ``(N, 3, S, S)`` and identity labels ``(N,)`` (positions in ``identity_seeds``)
-    from random scenes of each identity; boxes jittered by ``jitter``; a fraction ``soften`` of the
-    crops loses detail (:func:`softened`, down to a quarter of the side)."""
+    from random scenes of each identity (with its face paint if ``face_paint``); boxes jittered by
+    ``jitter``; a fraction ``soften`` of the crops loses detail (:func:`softened`, down to a quarter
+    of the side)."""
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     for label, identity_seed in enumerate(identity_seeds):
-        identity = Identity.sample(identity_seed)
+        identity = Identity.sample(identity_seed, face_paint)
         for _ in range(per_identity):
             rendering = sample_rendering(int(rng.integers(2**31)), identity, size=128, supersample=2)
             crop = face_crop(rendering.image, _jittered(rendering.box, rng, jitter), crop_size)
@@ -143,13 +145,15 @@ class TrainingConfig:
     seed: int = 0
 
 
-def train_identity_net(config: TrainingConfig | None = None, output: str | Path | None = None) -> IdentityNet:
-    """An :class:`IdentityNet` trained on identities ``0 … config.identities - 1`` with a CosFace loss;
-    saved to ``output`` (safetensors) when given."""
+def train_identity_net(
+    config: TrainingConfig | None = None, output: str | Path | None = None, face_paint: bool = False
+) -> IdentityNet:
+    """An :class:`IdentityNet` trained on identities ``0 … config.identities - 1`` (with their face
+    paint if ``face_paint``) with a CosFace loss; saved to ``output`` (safetensors) when given."""
     config = config or TrainingConfig()
     torch.manual_seed(config.seed)
     faces, labels = render_faces(
-        range(config.identities), config.per_identity, config.seed, soften=config.soften
+        range(config.identities), config.per_identity, config.seed, soften=config.soften, face_paint=face_paint
     )
     net = IdentityNet(config.dim, config.width)
     classes = nn.Parameter(torch.randn(config.identities, config.dim) * 0.01)
@@ -188,10 +192,12 @@ class Verification:
 
 
 def _pair_scores(
-    net: IdentityNet, seeds: Sequence[int], per_identity: int, seed: int
+    net: IdentityNet, seeds: Sequence[int], per_identity: int, seed: int, face_paint: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores and same-identity flags of all pairs of crops of ``seeds``' identities."""
-    faces, labels = render_faces(seeds, per_identity, seed, net.config["crop_size"], jitter=0.05)
+    faces, labels = render_faces(
+        seeds, per_identity, seed, net.config["crop_size"], jitter=0.05, face_paint=face_paint
+    )
     with torch.no_grad():
         embeddings = net.eval()(faces).numpy()
     i, j = np.triu_indices(len(faces), k=1)
@@ -206,16 +212,17 @@ def _balanced_accuracy(scores: np.ndarray, same: np.ndarray, threshold: float) -
 
 
 def verification_accuracy(
-    net: IdentityNet, identities: int = 100, per_identity: int = 6, seed: int = 1
+    net: IdentityNet, identities: int = 100, per_identity: int = 6, seed: int = 1, face_paint: bool = False
 ) -> Verification:
-    """Balanced verification accuracy on held-out identities: the threshold is the best one on a
-    validation split of ``identities`` unseen identities, applied to another ``identities``."""
+    """Balanced verification accuracy on held-out identities (with face paint if ``face_paint``): the
+    threshold is the best one on a validation split of ``identities`` unseen identities, applied to
+    another ``identities``."""
     validation = range(HELD_OUT_SEED, HELD_OUT_SEED + identities)
     test = range(HELD_OUT_SEED + identities, HELD_OUT_SEED + 2 * identities)
-    scores, same = _pair_scores(net, validation, per_identity, seed)
+    scores, same = _pair_scores(net, validation, per_identity, seed, face_paint)
     candidates = np.quantile(scores, np.linspace(0, 1, 201))
     threshold = float(max(candidates, key=lambda t: _balanced_accuracy(scores, same, t)))
-    test_scores, test_same = _pair_scores(net, test, per_identity, seed + 1)
+    test_scores, test_same = _pair_scores(net, test, per_identity, seed + 1, face_paint)
     return Verification(
         threshold=threshold,
         validation_accuracy=_balanced_accuracy(scores, same, threshold),

@@ -12,6 +12,7 @@ every stage with tiny step counts (a CI test); the default sizes fit under 3 hou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import multiprocessing
@@ -41,8 +42,11 @@ PRECOMPUTED = Path("adapter", "run", "precomputed")
 
 @dataclass(frozen=True)
 class RecipeConfig:
-    """The sizes of every stage (defaults: the full run)."""
+    """The world and the sizes of every stage (defaults: the full run)."""
 
+    face_paint: bool = False
+    """Every person wears face paint (:func:`~realisid.synthetic.traits.sample_identity`): identities
+    that differ in large blocks of colour, not only in the shapes of eyes, nose and mouth."""
     scenes: int = 6000
     rel_size: tuple[float, float] = (0.12, 0.5)
     metric: TrainingConfig = field(default_factory=TrainingConfig)
@@ -103,7 +107,9 @@ class Recipe:
         from .sampling import sample_rendering
         from .shards import write_shards
 
-        render = functools.partial(sample_rendering, size=IMAGE_SIZE, rel_size=self.config.rel_size)
+        render = functools.partial(
+            sample_rendering, size=IMAGE_SIZE, rel_size=self.config.rel_size, face_paint=self.config.face_paint
+        )
         with multiprocessing.Pool() as pool:
             renderings = pool.map(render, range(self.config.scenes), chunksize=64)
         np.save(self.out / "data" / "images.npy", np.stack([np.asarray(r.image) for r in renderings]))
@@ -119,8 +125,9 @@ class Recipe:
         from .backend import train_backend
         from .identity_net import verification_accuracy
 
-        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images)
-        result = verification_accuracy(backend.embedder)
+        paint = self.config.face_paint
+        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, paint)
+        result = verification_accuracy(backend.embedder, face_paint=paint)
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self.log(f"identity metric verification on held-out identities: {result}")
 
@@ -212,7 +219,7 @@ class Recipe:
         from .toy_tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
-        write_references(folder / "identities", self.config.eval_identities)
+        write_references(folder / "identities", self.config.eval_identities, face_paint=self.config.face_paint)
         (folder / "prompts.txt").write_text("\n".join(toy_prompts(self.config.eval_prompts)) + "\n")
         configs = []
         for seed in self.config.eval_seeds:
@@ -332,7 +339,8 @@ def run_recipe(args: argparse.Namespace) -> int:
     preset = "smoke" if args.smoke else args.preset
     ship_to = args.ship_to or (args.out / "weights" if preset == "smoke" else WEIGHTS)
     stages = tuple(args.stages.split(",")) if args.stages else None
-    timings = Recipe(args.out, PRESETS[preset](), ship_to, device=device).run(stages)
+    config = dataclasses.replace(PRESETS[preset](), face_paint=args.face_paint)
+    timings = Recipe(args.out, config, ship_to, device=device).run(stages)
     print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")
     return 0
 

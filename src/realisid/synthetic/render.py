@@ -10,13 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from ..boxes import Box
 from ..faces.topology import FACE_OVAL, PARTS
 from .head import HeadGeometry, build_head
 from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene, caption
-from .traits import EYE_COLORS, FRONTAL, GLASSES_COLORS, HAIR_COLORS, NEUTRAL, RGB, Expression, Identity, Pose
+from .traits import (
+    EYE_COLORS,
+    FRONTAL,
+    GLASSES_COLORS,
+    HAIR_COLORS,
+    NEUTRAL,
+    PAINT_COLORS,
+    RGB,
+    Expression,
+    Identity,
+    Pose,
+)
 
 Points = np.ndarray
 
@@ -183,6 +194,8 @@ def _draw_head(paint: _Painter, head: HeadGeometry, identity: Identity, expressi
     if head.hair_extra is not None:
         paint.polygon(head.hair_extra, hair)
     paint.polygon(lm[FACE_OVAL], skin)
+    if head.face_paint is not None:
+        _draw_face_paint(paint, head, identity)
     if head.beard is not None:
         paint.polygon(head.beard, hair if identity.hair_style != "bald" else identity.brow_color)
     paint.polygon(lm[_NOSE_OUTLINE], _shade(skin, 0.9))
@@ -231,6 +244,18 @@ def _draw_head(paint: _Painter, head: HeadGeometry, identity: Identity, expressi
             paint.closed_line(lens, frame)
         inner_right, inner_left = right[np.argmax(right[:, 0])], left[np.argmin(left[:, 0])]
         paint.draw.line(paint.px(np.stack([inner_right, inner_left])), fill=frame, width=paint.line)
+
+
+def _draw_face_paint(paint: _Painter, head: HeadGeometry, identity: Identity) -> None:
+    """Each painted region in its colour, clipped to the face oval."""
+    layer, coverage = Image.new("RGB", paint.canvas.size), Image.new("L", paint.canvas.size, 0)
+    for outline, color in zip(head.face_paint, identity.face_paint, strict=True):
+        if color is not None:
+            ImageDraw.Draw(layer).polygon(paint.px(outline), fill=PAINT_COLORS[color])
+            ImageDraw.Draw(coverage).polygon(paint.px(outline), fill=255)
+    oval = Image.new("L", paint.canvas.size, 0)
+    ImageDraw.Draw(oval).polygon(paint.px(head.landmarks[FACE_OVAL]), fill=255)
+    paint.canvas.paste(layer, (0, 0), ImageChops.multiply(coverage, oval))
 
 
 def render_scene(

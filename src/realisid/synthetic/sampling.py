@@ -24,11 +24,12 @@ def sample_rendering(
     rel_size: tuple[float, float] = (0.15, 0.6),
     max_yaw: float = 30.0,
     supersample: int = 3,
+    face_paint: bool = False,
 ) -> Rendering:
-    """The random scene of ``seed``: ``identity`` (a random one if ``None``) at a random box, pose,
-    expression, background and clothing."""
+    """The random scene of ``seed``: ``identity`` (a random one, with face paint if ``face_paint``,
+    if ``None``) at a random box, pose, expression, background and clothing."""
     rng = np.random.default_rng([seed, 0x5A])
-    identity = identity if identity is not None else sample_identity(rng)
+    identity = identity if identity is not None else sample_identity(rng, face_paint)
     return render_scene(
         identity,
         random_box(rng, size, rel_size),

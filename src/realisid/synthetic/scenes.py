@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .traits import RGB, Expression, Identity
+from .traits import PAINT_REGIONS, RGB, Expression, Identity
 
 WALL_COLORS: dict[str, RGB] = {
     "green": (90, 160, 90),
@@ -66,7 +66,7 @@ class Scene:
 
 
 def caption(identity: Identity, expression: Expression, scene: Scene, face: bool = True) -> str:
-    """A one-sentence caption: hair, glasses, beard, clothing, expression and background; with
+    """A one-sentence caption: hair, glasses, beard, face paint, clothing, expression and background; with
     ``face=False`` only clothing and background ("a person, wearing …"), as the evaluation prompts."""
     article = "an" if scene.clothing_color[0] in "aeiou" else "a"
     clothing = f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
@@ -74,7 +74,16 @@ def caption(identity: Identity, expression: Expression, scene: Scene, face: bool
     if not face:
         return f"a person, {clothing}, {background}"
     mood = expression.words()
-    return ", ".join(part for part in (_person(identity), clothing, mood, background) if part is not None)
+    parts = (_person(identity), _face_paint(identity), clothing, mood, background)
+    return ", ".join(part for part in parts if part is not None)
+
+
+def _face_paint(identity: Identity) -> str | None:
+    """The caption's face-paint phrase ("face paint: red forehead and blue left cheek"), or ``None``."""
+    if not identity.face_paint or not any(identity.face_paint):
+        return None
+    regions = zip(identity.face_paint, PAINT_REGIONS, strict=True)
+    return "face paint: " + " and ".join(f"{color} {region}" for color, region in regions if color)
 
 
 def _person(identity: Identity) -> str:

@@ -1,7 +1,7 @@
 """The toy world in the evaluation harness: reference people, prompts and a ``kind: python`` generator.
 
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
-holding its identity seed; the generator re-renders it to get the exact box, landmarks and mask
+holding its identity seed (and whether it wears face paint); the generator re-renders it to get the exact box, landmarks and mask
 (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
 (RealisID folder), ``device`` (default ``cpu``) and the sampling options of
 :data:`realisid.evaluation.generators.CALL_OPTIONS`.
@@ -34,35 +34,48 @@ SIZE = 128
 
 
 def reference_rendering(
-    identity_seed: int, size: int = SIZE, pose: Pose = FRONTAL, expression: Expression = NEUTRAL
+    identity_seed: int,
+    size: int = SIZE,
+    pose: Pose = FRONTAL,
+    expression: Expression = NEUTRAL,
+    face_paint: bool = False,
 ) -> Rendering:
-    """A held-out identity (frontal and neutral unless asked), face at half the image side, on a
-    plain wall."""
+    """A held-out identity (frontal and neutral unless asked; with its face paint if ``face_paint``),
+    face at half the image side, on a plain wall."""
     scene = Scene("wall", "white", "grey", "sweater", identity_seed)
     box = Box(size * 0.25, size * 0.15, size * 0.5)
-    return render_scene(Identity.sample(identity_seed), box, pose, expression, scene=scene, size=size)
+    identity = Identity.sample(identity_seed, face_paint)
+    return render_scene(identity, box, pose, expression, scene=scene, size=size)
 
 
 def write_references(
-    folder: str | Path, count: int, first: int = REFERENCE_SEED, size: int = SIZE
+    folder: str | Path, count: int, first: int = REFERENCE_SEED, size: int = SIZE, face_paint: bool = False
 ) -> list[Path]:
     """``count`` reference people from identity ``first`` on, as ``id-<seed>.png`` + ``.json`` in
-    ``folder`` (the JSON holds seed and size, for :func:`reference_conditions`)."""
+    ``folder`` (the JSON holds seed, size and face paint, for :func:`reference_conditions`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for seed in range(first, first + count):
         path = folder / f"id-{seed}.png"
-        reference_rendering(seed, size).image.save(path)
-        path.with_suffix(".json").write_text(json.dumps({"identity_seed": seed, "size": size}) + "\n")
+        reference_rendering(seed, size, face_paint=face_paint).image.save(path)
+        record = {"identity_seed": seed, "size": size, "face_paint": face_paint}
+        path.with_suffix(".json").write_text(json.dumps(record) + "\n")
         paths.append(path)
     return paths
 
 
+def _reference_record(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).with_suffix(".json").read_text())
+
+
 def reference_conditions(path: str | Path) -> FaceConditions:
     """The exact conditions of a reference written by :func:`write_references`."""
-    record = json.loads(Path(path).with_suffix(".json").read_text())
-    return rendering_conditions(reference_rendering(record["identity_seed"], record.get("size", SIZE)))
+    record = _reference_record(path)
+    rendering = reference_rendering(
+        record["identity_seed"], record.get("size", SIZE), face_paint=record.get("face_paint", False)
+    )
+    return rendering_conditions(rendering)
 
 
 def toy_prompts(count: int) -> list[str]:
@@ -123,11 +136,12 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
     vae = AutoencoderKL.from_pretrained(options["vae"]).eval() if options.get("vae") else None
 
     def generate(request: GenerationRequest) -> Image.Image:
-        seed = json.loads(Path(request.reference).with_suffix(".json").read_text())["identity_seed"]
+        record = _reference_record(request.reference)
+        identity = Identity.sample(record["identity_seed"], record.get("face_paint", False))
         clothing, wall = prompt_colors(request.prompt)
         scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
         box = Box.from_relative(*request.box, request.width, request.height)
-        image = render_scene(Identity.sample(seed), box, scene=scene, size=request.width).image
+        image = render_scene(identity, box, scene=scene, size=request.width).image
         return image if vae is None else vae_round_trip(vae, image)
 
     return generate
