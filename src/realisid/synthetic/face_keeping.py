@@ -8,7 +8,8 @@ latent of this base can hold. An adapter can only show identity above the no-ID 
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
 training adapters on it (``docs/toy-reproduction.md``)::
 
-    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG] [--face-paint]
+    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
+                                              [--face-paint]
 """
 
 from __future__ import annotations

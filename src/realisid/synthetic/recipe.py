@@ -107,8 +107,9 @@ class Recipe:
         from .sampling import sample_rendering
         from .shards import write_shards
 
+        config = self.config
         render = functools.partial(
-            sample_rendering, size=IMAGE_SIZE, rel_size=self.config.rel_size, face_paint=self.config.face_paint
+            sample_rendering, size=IMAGE_SIZE, rel_size=config.rel_size, face_paint=config.face_paint
         )
         with multiprocessing.Pool() as pool:
             renderings = pool.map(render, range(self.config.scenes), chunksize=64)
@@ -219,7 +220,8 @@ class Recipe:
         from .toy_tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
-        write_references(folder / "identities", self.config.eval_identities, face_paint=self.config.face_paint)
+        paint = self.config.face_paint
+        write_references(folder / "identities", self.config.eval_identities, face_paint=paint)
         (folder / "prompts.txt").write_text("\n".join(toy_prompts(self.config.eval_prompts)) + "\n")
         configs = []
         for seed in self.config.eval_seeds:

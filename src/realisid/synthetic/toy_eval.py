@@ -1,7 +1,8 @@
 """The toy world in the evaluation harness: reference people, prompts and a ``kind: python`` generator.
 
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
-holding its identity seed (and whether it wears face paint); the generator re-renders it to get the exact box, landmarks and mask
+holding its identity seed (and whether it wears face paint); the generator re-renders it to get the
+exact box, landmarks and mask
 (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
 (RealisID folder), ``device`` (default ``cpu``) and the sampling options of
 :data:`realisid.evaluation.generators.CALL_OPTIONS`.
