@@ -153,7 +153,11 @@ def train_identity_net(
     config = config or TrainingConfig()
     torch.manual_seed(config.seed)
     faces, labels = render_faces(
-        range(config.identities), config.per_identity, config.seed, soften=config.soften, face_paint=face_paint
+        range(config.identities),
+        config.per_identity,
+        config.seed,
+        soften=config.soften,
+        face_paint=face_paint,
     )
     net = IdentityNet(config.dim, config.width)
     classes = nn.Parameter(torch.randn(config.identities, config.dim) * 0.01)
