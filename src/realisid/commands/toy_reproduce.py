@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "
-                             "folder, or OUT/weights with the smoke preset)")
+                             "folder, or OUT/weights with the smoke preset or --face-paint)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")

@@ -100,7 +100,11 @@ def train_face_segmenter(
     torch.manual_seed(seed)
     renderings = [
         sample_rendering(
-            seed * 100_000 + i, DETECTION_SIZE, (0.12, 0.6), supersample=2, face_paint=face_paint
+            seed * 100_000 + i,
+            size=DETECTION_SIZE,
+            rel_size=(0.12, 0.6),
+            supersample=2,
+            face_paint=face_paint,
         )
         for i in range(images)
     ]

@@ -71,7 +71,7 @@ class RecipeConfig:
         return cls(
             scenes=64,
             metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
-            segmenter_images=40,
+            segmenter_images=240,
             base=BaseTraining(vae_steps=2, vae_batch=4, unet_steps=2, unet_batch=4),
             adapter_steps=2,
             adapter_batch=2,
@@ -339,7 +339,8 @@ def run_recipe(args: argparse.Namespace) -> int:
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     preset = "smoke" if args.smoke else args.preset
-    ship_to = args.ship_to or (args.out / "weights" if preset == "smoke" else WEIGHTS)
+    # Only the plain world's full runs replace the package's weights (the demo draws plain people).
+    ship_to = args.ship_to or (args.out / "weights" if preset == "smoke" or args.face_paint else WEIGHTS)
     stages = tuple(args.stages.split(",")) if args.stages else None
     config = dataclasses.replace(PRESETS[preset](), face_paint=args.face_paint)
     timings = Recipe(args.out, config, ship_to, device=device).run(stages)
