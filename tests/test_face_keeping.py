@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from realisid.errors import RealisIDError
-from realisid.synthetic.face_keeping import centred_box, face_keeping, main, markdown_table
+from realisid.synthetic.face_keeping import (
+    caption_drawing,
+    caption_table,
+    centred_box,
+    face_keeping,
+    main,
+    markdown_table,
+)
 from realisid.synthetic.weights import WEIGHTS, toy_metric
 
 
@@ -49,9 +56,28 @@ def test_a_strength_with_no_denoising_step_is_refused():
         face_keeping(WEIGHTS / "base", toy_metric(), strengths=(0.0, 0.3), steps=2)
 
 
-def test_one_person_is_refused():
+@pytest.mark.parametrize("check", [face_keeping, caption_drawing])
+def test_one_person_is_refused(check):
     with pytest.raises(RealisIDError, match="at least 2 people"):
-        face_keeping(WEIGHTS / "base", toy_metric(), people=1)
+        check(WEIGHTS / "base", toy_metric(), people=1)
+
+
+def test_caption_drawing_scores_both_captions_for_every_person():
+    drawn, sheet = caption_drawing(WEIGHTS / "base", toy_metric(), people=3, seeds=(0, 1), steps=2)
+    assert list(drawn) == ["full caption", "scene caption"]
+    assert all(k.count == 6 for k in drawn.values())
+    # References, then one sample per person for each caption; the scene caption is everyone's.
+    assert [len(row) for row in sheet] == [3, 3, 3]
+    assert sheet[2][0].tobytes() == sheet[2][1].tobytes() != sheet[1][0].tobytes()
+    lines = caption_table(drawn).splitlines()
+    assert lines[0] == "| caption | to the person | to the next person | faces missed |"
+    assert lines[2].startswith("| full caption | ") and lines[3].endswith("/6 |")
+
+
+def test_command_prints_the_caption_table(capsys):
+    assert main(["--captions", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| caption |") and lines[3].startswith("| scene caption | ")
 
 
 def test_command_prints_the_table(capsys):

@@ -6,10 +6,11 @@ the base model alone, with the scene's prompt; the identity metric compares the 
 person's reference and with the next person's. Strength 0 is the VAE round trip: the most any
 latent of this base can hold. An adapter can only show identity above the no-ID floor on a base
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
-training adapters on it (``docs/toy-reproduction.md``)::
+training adapters on it (``docs/toy-reproduction.md``). :func:`caption_drawing` asks the other half:
+does the base, from pure noise, draw the person its caption describes?::
 
     python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
-                                              [--face-paint]
+                                              [--face-paint] [--captions]
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from ..boxes import Box
 from ..errors import RealisIDError
 from ..evaluation.identity import IdentityBackend
 from .render import render_scene
-from .scenes import Scene
+from .scenes import Scene, caption
 from .toy_eval import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
-from .traits import Identity
+from .traits import NEUTRAL, Identity
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
@@ -85,11 +86,8 @@ def face_keeping(
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
         )
-    if people < 2:
-        raise RealisIDError(
-            f"the check needs at least 2 people (each is compared with the next); got {people}"
-        )
-    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base).to(device)
+    _check_people(people)
+    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
     pipe.set_progress_bar_config(disable=True)
     identities = range(FIRST_PERSON, FIRST_PERSON + people)
     references = [_embedding(metric, reference_rendering(i, face_paint=face_paint).image) for i in identities]
@@ -126,6 +124,64 @@ def face_keeping(
                 if seed == seeds[0]:
                     sheet.append(row)
     return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+
+
+@torch.no_grad()
+def caption_drawing(
+    base: str | Path,
+    metric: IdentityBackend,
+    people: int = 8,
+    seeds: tuple[int, ...] = (0, 1),
+    guidance: float = 7.5,
+    steps: int = 20,
+    device: str | torch.device = "cpu",
+    face_paint: bool = False,
+) -> tuple[dict[str, Kept], list[list[Image.Image]]]:
+    """Whether the base folder ``base`` draws, from pure noise, the person its caption describes:
+    each held-out person's full caption (hair, glasses, beard, face paint; red sweater, blue wall)
+    against the scene caption alone, which is the same for everyone, scored against the person and
+    the next one. Returns ``{"full caption": Kept, "scene caption": Kept}`` and a sheet (references,
+    then the full and the scene caption's samples at ``seeds[0]``). The full caption's score above
+    the scene caption's is what the base's own conditioning can steer in a face; an adapter's ID
+    steers the same base."""
+    from diffusers import StableDiffusionXLPipeline
+
+    _check_people(people)
+    pipe = StableDiffusionXLPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    identities = range(FIRST_PERSON, FIRST_PERSON + people)
+    renderings = [reference_rendering(i, face_paint=face_paint) for i in identities]
+    references = [_embedding(metric, r.image) for r in renderings]
+    scene = Scene("wall", "blue", "red", "sweater", 0)
+    scores: dict[str, list[tuple[float, float] | None]] = {"full caption": [], "scene caption": []}
+    sheet: list[list[Image.Image]] = [[r.image for r in renderings], [], []]
+    for k, identity in enumerate(tqdm(identities, desc="captions")):
+        person = Identity.sample(identity, face_paint)
+        for row, (name, face) in enumerate((("full caption", True), ("scene caption", False)), start=1):
+            for seed in seeds:
+                image = pipe(
+                    caption(person, NEUTRAL, scene, face=face),
+                    height=SIZE,
+                    width=SIZE,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
+                    generator=torch.Generator().manual_seed(seed),
+                ).images[0]
+                found = metric.find_face(image)
+                pair = (references[k], references[(k + 1) % people])
+                scores[name].append(
+                    None if found is None else tuple(metric.similarity(r, found.embedding) for r in pair)
+                )
+                if seed == seeds[0]:
+                    sheet[row].append(image)
+    return {name: _kept(pairs) for name, pairs in scores.items()}, sheet
+
+
+def _check_people(people: int) -> None:
+    if people < 2:
+        raise RealisIDError(
+            f"the check needs at least 2 people (each is compared with the next); got {people}"
+        )
 
 
 def _label(relative_size: float) -> Fraction:
@@ -167,6 +223,16 @@ def markdown_table(kept: dict[tuple[float, float], Kept]) -> str:
     return "\n".join(lines)
 
 
+def caption_table(drawn: dict[str, Kept]) -> str:
+    """One row per caption kind: similarity to the person (mean ± std), to the next person, faces missed."""
+    lines = ["| caption | to the person | to the next person | faces missed |", "|---|---|---|---|"]
+    lines += [
+        f"| {name} | {k.own:.3f} ± {k.own_std:.3f} | {k.other:.3f} | {k.missed}/{k.count} |"
+        for name, k in drawn.items()
+    ]
+    return "\n".join(lines)
+
+
 def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
     """The sheet's rows one under another."""
     from diffusers.utils import make_image_grid
@@ -195,20 +261,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
     parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
-    args = parser.parse_args(argv)
-    kept, sheet = face_keeping(
-        args.base,
-        toy_metric(args.metric),
-        tuple(float(Fraction(s)) for s in args.sizes.split(",")),
-        tuple(float(s) for s in args.strengths.split(",")),
-        args.people,
-        tuple(range(args.seeds)),
-        args.guidance,
-        args.steps,
-        args.device,
-        args.face_paint,
+    parser.add_argument(
+        "--captions", action="store_true", help="run caption_drawing instead (--sizes, --strengths unused)"
     )
-    print(markdown_table(kept))
+    args = parser.parse_args(argv)
+    metric = toy_metric(args.metric)
+    common = {
+        "people": args.people,
+        "seeds": tuple(range(args.seeds)),
+        "guidance": args.guidance,
+        "steps": args.steps,
+        "device": args.device,
+        "face_paint": args.face_paint,
+    }
+    if args.captions:
+        drawn, sheet = caption_drawing(args.base, metric, **common)
+        print(caption_table(drawn))
+    else:
+        sizes = tuple(float(Fraction(s)) for s in args.sizes.split(","))
+        strengths = tuple(float(s) for s in args.strengths.split(","))
+        kept, sheet = face_keeping(args.base, metric, sizes, strengths, **common)
+        print(markdown_table(kept))
     if args.sheet:
         save_sheet(sheet, args.sheet)
     return 0
