@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 from ..boxes import Box
 from ..errors import RealisIDError
 from ..evaluation.identity import IdentityBackend
-from .render import render_scene
+from .render import Rendering, render_scene
 from .scenes import Scene, caption
 from .toy_eval import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
-from .traits import NEUTRAL, Identity
+from .traits import NEUTRAL
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
@@ -86,20 +86,16 @@ def face_keeping(
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
         )
-    _check_people(people)
-    pipe = StableDiffusionXLImg2ImgPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    identities = range(FIRST_PERSON, FIRST_PERSON + people)
-    references = [_embedding(metric, reference_rendering(i, face_paint=face_paint).image) for i in identities]
+    renderings, references = _people(metric, people, face_paint)
+    pipe = _pipeline(StableDiffusionXLImg2ImgPipeline, base, device)
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
     for relative_size in relative_sizes:
-        for k, identity in enumerate(tqdm(identities, desc=f"faces at {_label(relative_size)}")):
-            pair = (k, (k + 1) % people)  # the person, and the next one for scale
+        for k, reference in enumerate(tqdm(renderings, desc=f"faces at {_label(relative_size)}")):
+            pair = (references[k], references[(k + 1) % people])  # the person, and the next one for scale
             for seed in seeds:
                 scene = Scene("wall", "blue", "red", "sweater", seed)
-                person = Identity.sample(identity, face_paint)
-                image = render_scene(person, centred_box(relative_size), scene=scene).image
+                image = render_scene(reference.identity, centred_box(relative_size), scene=scene).image
                 row = [image]
                 for strength in strengths:
                     if strength == 0:
@@ -115,12 +111,8 @@ def face_keeping(
                             generator=generator,
                         ).images[0]
                     row.append(output)
-                    face = metric.find_face(output)
-                    scores.setdefault((relative_size, strength), []).append(
-                        None
-                        if face is None
-                        else tuple(metric.similarity(references[j], face.embedding) for j in pair)
-                    )
+                    similarities = _similarities(metric, output, pair)
+                    scores.setdefault((relative_size, strength), []).append(similarities)
                 if seed == seeds[0]:
                     sheet.append(row)
     return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
@@ -146,42 +138,55 @@ def caption_drawing(
     steers the same base."""
     from diffusers import StableDiffusionXLPipeline
 
-    _check_people(people)
-    pipe = StableDiffusionXLPipeline.from_pretrained(base, torch_dtype=torch.float32).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    identities = range(FIRST_PERSON, FIRST_PERSON + people)
-    renderings = [reference_rendering(i, face_paint=face_paint) for i in identities]
-    references = [_embedding(metric, r.image) for r in renderings]
+    renderings, references = _people(metric, people, face_paint)
+    pipe = _pipeline(StableDiffusionXLPipeline, base, device)
     scene = Scene("wall", "blue", "red", "sweater", 0)
     scores: dict[str, list[tuple[float, float] | None]] = {"full caption": [], "scene caption": []}
     sheet: list[list[Image.Image]] = [[r.image for r in renderings], [], []]
-    for k, identity in enumerate(tqdm(identities, desc="captions")):
-        person = Identity.sample(identity, face_paint)
+    for k, reference in enumerate(tqdm(renderings, desc="captions")):
+        pair = (references[k], references[(k + 1) % people])
         for row, (name, face) in enumerate((("full caption", True), ("scene caption", False)), start=1):
             for seed in seeds:
                 image = pipe(
-                    caption(person, NEUTRAL, scene, face=face),
+                    caption(reference.identity, NEUTRAL, scene, face=face),
                     height=SIZE,
                     width=SIZE,
                     num_inference_steps=steps,
                     guidance_scale=guidance,
                     generator=torch.Generator().manual_seed(seed),
                 ).images[0]
-                found = metric.find_face(image)
-                pair = (references[k], references[(k + 1) % people])
-                scores[name].append(
-                    None if found is None else tuple(metric.similarity(r, found.embedding) for r in pair)
-                )
+                scores[name].append(_similarities(metric, image, pair))
                 if seed == seeds[0]:
                     sheet[row].append(image)
     return {name: _kept(pairs) for name, pairs in scores.items()}, sheet
 
 
-def _check_people(people: int) -> None:
+def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
+    """A diffusers pipeline of ``base`` in fp32 (the shipped weights are fp16 on disk), quiet."""
+    pipe = pipeline_class.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _people(
+    metric: IdentityBackend, people: int, face_paint: bool
+) -> tuple[list[Rendering], list[np.ndarray]]:
+    """The check's held-out people as reference renderings, and the metric's embeddings of them."""
     if people < 2:
         raise RealisIDError(
             f"the check needs at least 2 people (each is compared with the next); got {people}"
         )
+    seeds = range(FIRST_PERSON, FIRST_PERSON + people)
+    renderings = [reference_rendering(seed, face_paint=face_paint) for seed in seeds]
+    return renderings, [_embedding(metric, r.image) for r in renderings]
+
+
+def _similarities(
+    metric: IdentityBackend, image: Image.Image, references: tuple[np.ndarray, ...]
+) -> tuple[float, ...] | None:
+    """The metric's similarity of the face in ``image`` to each reference, or ``None`` without a face."""
+    face = metric.find_face(image)
+    return None if face is None else tuple(metric.similarity(r, face.embedding) for r in references)
 
 
 def _label(relative_size: float) -> Fraction:

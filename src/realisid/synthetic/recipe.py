@@ -112,7 +112,7 @@ class Recipe:
             sample_rendering, size=IMAGE_SIZE, rel_size=config.rel_size, face_paint=config.face_paint
         )
         with multiprocessing.Pool() as pool:
-            renderings = pool.map(render, range(self.config.scenes), chunksize=64)
+            renderings = pool.map(render, range(config.scenes), chunksize=64)
         np.save(self.out / "data" / "images.npy", np.stack([np.asarray(r.image) for r in renderings]))
         masks = np.stack([np.rint(r.face_mask * 255).astype(np.uint8) for r in renderings])
         np.save(self.out / "data" / "face_masks.npy", masks)

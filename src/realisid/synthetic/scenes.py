@@ -66,8 +66,9 @@ class Scene:
 
 
 def caption(identity: Identity, expression: Expression, scene: Scene, face: bool = True) -> str:
-    """A one-sentence caption: hair, glasses, beard, face paint, clothing, expression and background; with
-    ``face=False`` only clothing and background ("a person, wearing …"), as the evaluation prompts."""
+    """A one-sentence caption: hair, glasses, beard, face paint, clothing, expression and background;
+    with ``face=False`` only clothing and background ("a person, wearing …"), as the evaluation
+    prompts."""
     article = "an" if scene.clothing_color[0] in "aeiou" else "a"
     clothing = f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
     background = BACKGROUNDS[scene.background].format(color=scene.wall_color)
@@ -80,7 +81,7 @@ def caption(identity: Identity, expression: Expression, scene: Scene, face: bool
 
 def _face_paint(identity: Identity) -> str | None:
     """The caption's face-paint phrase ("face paint: red forehead and blue left cheek"), or ``None``."""
-    if not identity.face_paint or not any(identity.face_paint):
+    if not any(identity.face_paint or ()):
         return None
     regions = zip(identity.face_paint, PAINT_REGIONS, strict=True)
     return "face paint: " + " and ".join(f"{color} {region}" for color, region in regions if color)

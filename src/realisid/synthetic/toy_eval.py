@@ -2,8 +2,7 @@
 
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
 holding its identity seed (and whether it wears face paint); the generator re-renders it to get the
-exact box, landmarks and mask
-(MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
+exact box, landmarks and mask (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
 (RealisID folder), ``device`` (default ``cpu``) and the sampling options of
 :data:`realisid.evaluation.generators.CALL_OPTIONS`.
 """
