@@ -6,6 +6,7 @@ import pytest
 
 from realisid.errors import RealisIDError
 from realisid.synthetic.face_keeping import (
+    adapter_keeping,
     caption_drawing,
     caption_table,
     centred_box,
@@ -84,3 +85,31 @@ def test_command_prints_the_table(capsys):
     assert main(["--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| face size | VAE round trip |" and lines[2].startswith("| 1/4 | ")
+
+
+def test_adapter_keeping_scores_each_size_with_and_without_the_id():
+    kept, sheet = adapter_keeping(
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), steps=2
+    )
+    assert set(kept) == {(0.5, "ID"), (0.5, "no ID"), (1 / 7, "ID"), (1 / 7, "no ID")}
+    assert all(k.count == 2 for k in kept.values())
+    # Per person: the reference, then with and without the ID at each size; the ID changes the picture.
+    assert [len(row) for row in sheet] == [5, 5]
+    assert sheet[0][1].size == (128, 128) and sheet[0][1].tobytes() != sheet[0][2].tobytes()
+    lines = markdown_table(kept).splitlines()
+    assert lines[0] == "| face size | with the ID | no ID (id_scale 0) |"
+    assert [line.split(" |")[0] for line in lines[2:]] == ["| 1/2", "| 1/7"]
+
+
+def test_adapter_keeping_refuses_a_bad_size():
+    with pytest.raises(RealisIDError, match="sizes"):
+        adapter_keeping(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (0.0,))
+
+
+def test_command_prints_the_adapter_table_and_takes_one_check(capsys):
+    adapter = str(WEIGHTS / "realisid")
+    assert main(["--adapter", adapter, "--sizes", "1/4", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("| with the ID | no ID (id_scale 0) |") and lines[2].startswith("| 1/4 | ")
+    with pytest.raises(SystemExit):
+        main(["--adapter", adapter, "--captions"])

@@ -7,10 +7,11 @@ person's reference and with the next person's. Strength 0 is the VAE round trip:
 latent of this base can hold. An adapter can only show identity above the no-ID floor on a base
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
 training adapters on it (``docs/toy-reproduction.md``). :func:`caption_drawing` asks the other half:
-does the base, from pure noise, draw the person its caption describes?::
+does the base, from pure noise, draw the person its caption describes? :func:`adapter_keeping` asks
+the same of a trained adapter: does its ID draw the person, against the same adapter without it?::
 
     python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
-                                              [--face-paint] [--captions]
+                                              [--face-paint] [--captions | --adapter ADAPTER]
 """
 
 from __future__ import annotations
@@ -161,6 +162,58 @@ def caption_drawing(
     return {name: _kept(pairs) for name, pairs in scores.items()}, sheet
 
 
+@torch.no_grad()
+def adapter_keeping(
+    base: str | Path,
+    adapter: str | Path,
+    metric: IdentityBackend,
+    relative_sizes: tuple[float, ...] = (1 / 2, 1 / 4, 1 / 7),
+    people: int = 8,
+    seeds: tuple[int, ...] = (0, 1),
+    guidance: float = 7.5,
+    id_scale: float = 5.0,
+    steps: int = 20,
+    device: str | torch.device = "cpu",
+    face_paint: bool = False,
+) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
+    """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
+    check's centred box, per relative size, with the person's ID (``id_scale``, key ``"ID"``) and
+    without it (``id_scale`` 0, key ``"no ID"``: the same landmarks and box, nobody in particular).
+    Returns the scores and a sheet (per person at ``seeds[0]``: reference, then with and without
+    the ID at each size)."""
+    from ..persons import Person
+    from .shards import rendering_conditions
+    from .toy_eval import load_toy_pipeline
+
+    if any(not 0 < r <= 1 for r in relative_sizes):
+        raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
+    renderings, references = _people(metric, people, face_paint)
+    pipe = load_toy_pipeline(base, adapter).to(device)
+    conditions = [rendering_conditions(r) for r in renderings]
+    scores: dict[tuple[float, str], list[tuple[float, float] | None]] = {}
+    sheet = [[r.image] for r in renderings]
+    for relative_size in relative_sizes:
+        for k in tqdm(range(people), desc=f"adapter at {_label(relative_size)}"):
+            pair = (references[k], references[(k + 1) % people])
+            person = Person(conditions[k], box=centred_box(relative_size))
+            for seed in seeds:
+                for name, scale in (("ID", id_scale), ("no ID", 0.0)):
+                    image = pipe(
+                        PROMPT,
+                        persons=[person],
+                        height=SIZE,
+                        width=SIZE,
+                        num_inference_steps=steps,
+                        text_scale=guidance,
+                        id_scale=scale,
+                        generator=torch.Generator().manual_seed(seed),
+                    ).images[0]
+                    scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
+                    if seed == seeds[0]:
+                        sheet[k].append(image)
+    return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+
+
 def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
     """A diffusers pipeline of ``base`` in fp32 (the shipped weights are fp16 on disk), quiet."""
     pipe = pipeline_class.from_pretrained(base, torch_dtype=torch.float32).to(device)
@@ -209,19 +262,23 @@ def _kept(pairs: list[tuple[float, float] | None]) -> Kept:
     return Kept(float(own.mean()), float(own.std()), float(other.mean()), len(pairs) - len(found), len(pairs))
 
 
-def markdown_table(kept: dict[tuple[float, float], Kept]) -> str:
-    """One row per face size, one column per strength: mean ± std to the person (to another)."""
-    strengths = sorted({s for _, s in kept})
+def markdown_table(kept: dict[tuple[float, float | str], Kept]) -> str:
+    """One row per face size, one column per strength (or per ``"ID"`` / ``"no ID"`` of
+    :func:`adapter_keeping`): mean ± std to the person (to another)."""
+    columns = list(dict.fromkeys(column for _, column in kept))
+    if all(isinstance(c, float) for c in columns):
+        columns.sort()
+    titles = {0.0: "VAE round trip", "ID": "with the ID", "no ID": "no ID (id_scale 0)"}
     lines = [
         "| face size | "
-        + " | ".join("VAE round trip" if s == 0 else f"from t ≈ {1000 * s:.0f}" for s in strengths)
+        + " | ".join(titles.get(c) or f"from t ≈ {1000 * c:.0f}" for c in columns)
         + " |",
-        "|---" * (len(strengths) + 1) + "|",
+        "|---" * (len(columns) + 1) + "|",
     ]
     for size in sorted({r for r, _ in kept}, reverse=True):
         cells = []
-        for s in strengths:
-            k = kept[size, s]
+        for column in columns:
+            k = kept[size, column]
             missed = f", {k.missed}/{k.count} missed" if k.missed else ""
             cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}{missed})")
         lines.append(f"| {_label(size)} | " + " | ".join(cells) + " |")
@@ -266,9 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
     parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
-    parser.add_argument(
+    checks = parser.add_mutually_exclusive_group()
+    checks.add_argument(
         "--captions", action="store_true", help="run caption_drawing instead (--sizes, --strengths unused)"
     )
+    checks.add_argument(
+        "--adapter", type=Path, help="run adapter_keeping of this RealisID folder on BASE (--strengths unused)"
+    )
+    parser.add_argument("--id-scale", type=float, default=5.0, help="λ_i of --adapter")
     args = parser.parse_args(argv)
     metric = toy_metric(args.metric)
     common = {
@@ -279,11 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "face_paint": args.face_paint,
     }
+    sizes = tuple(float(Fraction(s)) for s in args.sizes.split(","))
     if args.captions:
         drawn, sheet = caption_drawing(args.base, metric, **common)
         print(caption_table(drawn))
+    elif args.adapter:
+        kept, sheet = adapter_keeping(args.base, args.adapter, metric, sizes, id_scale=args.id_scale, **common)
+        print(markdown_table(kept))
     else:
-        sizes = tuple(float(Fraction(s)) for s in args.sizes.split(","))
         strengths = tuple(float(s) for s in args.strengths.split(","))
         kept, sheet = face_keeping(args.base, metric, sizes, strengths, **common)
         print(markdown_table(kept))
