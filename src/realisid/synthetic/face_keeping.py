@@ -217,6 +217,7 @@ def adapter_keeping(
 def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
     """A diffusers pipeline of ``base`` in fp32 (the shipped weights are fp16 on disk), quiet."""
     pipe = pipeline_class.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe.vae.register_to_config(force_upcast=False)  # already fp32; diffusers' img2img would re-cast, warning each call
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
