@@ -81,8 +81,7 @@ def face_keeping(
 
     if any(not 0 <= s < 1 for s in strengths):
         raise RealisIDError(f"img2img strengths must lie in [0, 1); got {strengths}")
-    if any(not 0 < r <= 1 for r in relative_sizes):
-        raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
+    _check_sizes(relative_sizes)
     if any(0 < s and int(steps * s) < 1 for s in strengths):
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
@@ -185,8 +184,7 @@ def adapter_keeping(
     from .shards import rendering_conditions
     from .toy_eval import load_toy_pipeline
 
-    if any(not 0 < r <= 1 for r in relative_sizes):
-        raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
+    _check_sizes(relative_sizes)
     renderings, references = _people(metric, people, face_paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
@@ -212,6 +210,11 @@ def adapter_keeping(
                     if seed == seeds[0]:
                         sheet[k].append(image)
     return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+
+
+def _check_sizes(relative_sizes: tuple[float, ...]) -> None:
+    if any(not 0 < r <= 1 for r in relative_sizes):
+        raise RealisIDError(f"relative face sizes must lie in (0, 1]; got {relative_sizes}")
 
 
 def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
