@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
+import yaml
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file
 
@@ -19,6 +21,7 @@ from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config, tiny_pipeline, tiny_stack
 from realisid.training import load_config, prepare, train
 from realisid.training.dataset import Batches, ShardStream, list_shards, validation_reference
+from realisid.training.probe import PROBES, condition_errors
 from realisid.training.samples import PrepareSettings
 from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 
@@ -213,3 +216,65 @@ def test_two_processes_train_and_checkpoint(shards, tmp_path):
     checkpoint = tmp_path / "checkpoints" / "step-00000002"
     assert {p.name for p in checkpoint.glob("data-*.json")} == {"data-0.json", "data-1.json"}
     assert RealisIDAdapter.from_pretrained(tmp_path / "adapter").config == tiny_adapter_config()
+
+
+def _probe_setup(shards):
+    """The tiny stack's frozen parts, a fresh adapter, and one batch of two with its frozen inputs."""
+    stack = tiny_stack(0)
+    for module in (stack.unet, stack.vae, stack.text_encoder, stack.text_encoder_2, stack.image_encoder):
+        module.requires_grad_(False)
+    torch.manual_seed(0)
+    adapter = RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config())
+    pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
+    batch = next(Batches(ShardStream(list_shards(shards), seed=0), 2, adapter.config.landmark_size))
+    scheduler = DDPMScheduler.from_config(stack.scheduler.config)
+    no_dropout = StepSettings(drop_id=0, drop_text=0, drop_both=0)
+    inputs = frozen_inputs(pipe, scheduler, batch, torch.Generator().manual_seed(0), no_dropout)
+    return stack, adapter, batch, inputs
+
+
+def test_probe_of_an_untrained_adapter_is_the_base_alone(shards):
+    stack, adapter, batch, inputs = _probe_setup(shards)
+    errors = condition_errors(AdapterTrainingModule(adapter), stack.unet, inputs, batch)
+    assert list(errors) == list(PROBES)
+    assert all(terms == errors["base alone"] for terms in errors.values())  # zero convolutions: no residual
+    assert errors["base alone"][1] > 0
+
+
+def test_probe_tells_an_adapter_that_reads_its_conditions(shards):
+    """Two samples with the same noisy latents, timestep and text but different targets: only
+    their conditions tell them apart, so an adapter fitted to them must read the conditions."""
+    stack, adapter, batch, inputs = _probe_setup(shards)
+    same = lambda x: x[:1].expand_as(x).clone()
+    inputs = dataclasses.replace(
+        inputs,
+        noisy=same(inputs.noisy),
+        timesteps=same(inputs.timesteps),
+        text=same(inputs.text),
+        added_cond_kwargs={k: same(v) for k, v in inputs.added_cond_kwargs.items()},
+        target=torch.randn(inputs.target.shape, generator=torch.Generator().manual_seed(1)),
+    )
+    model = AdapterTrainingModule(adapter)
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=1e-3)
+    for _ in range(60):
+        training_loss(model, stack.unet, inputs, batch, lam=1.0)[0].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    errors = {name: diffusion for name, (diffusion, _) in condition_errors(model, stack.unet, inputs, batch).items()}
+    assert errors["own conditions"] < 0.8 * errors["another's ID, landmarks and box"], errors
+    assert errors["own conditions"] < 0.8 * errors["base alone"], errors
+
+
+def test_probe_command_prints_the_table_and_one_line_errors(shards, tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    run = {"tiny": True, "data": str(shards), "output_dir": str(tmp_path / "run"), "resolution": RESOLUTION}
+    config.write_text(yaml.safe_dump({**run, "batch_size": 2, "max_steps": 1, "shuffle_buffer": 4}))
+    adapter = train(load_config(config)).adapter_dir
+    capsys.readouterr()
+    assert main(["probe", "--config", str(config), "--adapter", str(adapter), "--batches", "1"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert [row.split(" | ")[0].strip("| ") for row in rows[2:]] == list(PROBES)
+    assert main(["probe", "--config", str(config), "--adapter", str(tmp_path / "none")]) == 2
+    assert main(["probe", "--config", str(config), "--adapter", str(adapter), "--batches", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "does not exist" in err[0] and "at least 1 batch" in err[1]

@@ -43,6 +43,14 @@ class Box(NamedTuple):
         """The same box in an image resized by ``factor``."""
         return Box(self.x0 * factor, self.y0 * factor, self.size * factor)
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union of the two squares."""
+        overlap = lambda a0, a1, b0, b1: max(0.0, min(a1, b1) - max(a0, b0))
+        inter = overlap(self.x0, self.x0 + self.size, other.x0, other.x0 + other.size) * overlap(
+            self.y0, self.y0 + self.size, other.y0, other.y0 + other.size
+        )
+        return inter / (self.size**2 + other.size**2 - inter)
+
     def validate(self, width: int, height: int) -> Box:
         """Raise a clear error for a box that cannot place a face in a ``width×height`` image."""
         if not self.size > 0:

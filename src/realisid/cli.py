@@ -8,7 +8,7 @@ import sys
 
 from .errors import RealisIDError
 
-COMMANDS = ("demo", "generate", "conditions", "evaluate", "prepare", "train", "app", "toy_reproduce")
+COMMANDS = ("demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

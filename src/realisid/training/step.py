@@ -120,28 +120,41 @@ def _latents(vae: AutoencoderKL, batch: Batch, generator: torch.Generator) -> Te
     return (sample * vae.config.scaling_factor).to(vae.device)
 
 
-def training_loss(
-    model: nn.Module, unet: UNet2DConditionModel, inputs: Inputs, batch: Batch, lam: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Eq. 7 for one batch: branches → frozen U-Net → ``(loss, diffusion_term, face_term)``."""
+def denoiser_prediction(
+    model: nn.Module | None, unet: UNet2DConditionModel, inputs: Inputs, batch: Batch
+) -> Tensor:
+    """The frozen U-Net's ``ε̂`` (or ``v̂``) ``(B, C, h, w)`` with the branches' residuals for
+    ``batch``'s landmarks and boxes and ``inputs.features``; ``model`` ``None``: the base alone."""
     device = inputs.noisy.device
-    residuals = model(
-        inputs.noisy,
-        inputs.timesteps,
-        inputs.features,
-        batch.landmark_images.to(device, inputs.features.dtype),
-        batch.boxes.to(device),
-        inputs.added_cond_kwargs,
-    )
-    residuals = residuals.map(lambda r: r.to(unet.dtype))
-    pred = unet(
+    residuals = None
+    if model is not None:
+        residuals = model(
+            inputs.noisy,
+            inputs.timesteps,
+            inputs.features,
+            batch.landmark_images.to(device, inputs.features.dtype),
+            batch.boxes.to(device),
+            inputs.added_cond_kwargs,
+        ).map(lambda r: r.to(unet.dtype))
+    return unet(
         inputs.noisy,
         inputs.timesteps,
         encoder_hidden_states=inputs.text,
         added_cond_kwargs=inputs.added_cond_kwargs,
         return_dict=False,
-        **residuals.unet_kwargs(),
+        **(residuals.unet_kwargs() if residuals is not None else {}),
     )[0]
-    grid = tuple(pred.shape[-2:])
-    mask = location_mask(batch.boxes.to(device), (grid[0] * VAE_SCALE, grid[1] * VAE_SCALE), grid)
-    return realisid_loss(pred, inputs.target, mask, lam)
+
+
+def training_loss(
+    model: nn.Module, unet: UNet2DConditionModel, inputs: Inputs, batch: Batch, lam: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Eq. 7 for one batch: branches → frozen U-Net → ``(loss, diffusion_term, face_term)``."""
+    pred = denoiser_prediction(model, unet, inputs, batch)
+    return realisid_loss(pred, inputs.target, latent_location_mask(batch.boxes, pred), lam)
+
+
+def latent_location_mask(boxes: Tensor, latents: Tensor) -> Tensor:
+    """``c_loc`` of ``boxes (B, 3)`` (image pixels) at the resolution of ``latents (B, C, h, w)``: ``(B, 1, h, w)``."""
+    grid = tuple(latents.shape[-2:])
+    return location_mask(boxes.to(latents.device), (grid[0] * VAE_SCALE, grid[1] * VAE_SCALE), grid)
