@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", required=True, help="the run's YAML config")
     parser.add_argument("--adapter", type=Path, metavar="DIR", required=True, help="the adapter folder to probe")
     parser.add_argument("--batches", type=int, default=8, metavar="N", help="batches to average over (default 8)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
     )
@@ -25,10 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..training import load_config
     from ..training.config import parse_override
     from ..training.probe import markdown_table, probe
 
     config = load_config(args.config, dict(parse_override(item) for item in args.set))
-    print(markdown_table(probe(config, args.adapter, args.batches)))
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(markdown_table(probe(config, args.adapter, args.batches, device)))
     return 0

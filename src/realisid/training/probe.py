@@ -5,7 +5,7 @@ too) from a learned condition, and sampling shows the ID and the layout only onc
 well. This probe tells them apart early: on batches of the training shards, with fresh noise and
 no condition dropout, it takes the frozen U-Net's error with no adapter, with the adapter on each
 sample's own conditions, and with another sample's ID, landmarks and box, or all three (the batch
-rolled by one). What the adapter reads from a condition is the error it loses when given another's.
+rolled by one). What the adapter reads from a condition is how much its error grows given another's.
 """
 
 from __future__ import annotations
@@ -81,9 +81,11 @@ def condition_errors(
     return errors
 
 
-def probe(config: TrainConfig, adapter_dir: str | Path, batches: int = 8) -> dict[str, Errors]:
+def probe(
+    config: TrainConfig, adapter_dir: str | Path, batches: int = 8, device: str | torch.device = "cpu"
+) -> dict[str, Errors]:
     """:func:`condition_errors` of the adapter ``adapter_dir`` on ``batches`` batches of the shards
-    ``config`` trains on (its precomputed ones when there are), averaged per probe."""
+    ``config`` trains on (its precomputed ones when there are), averaged per probe; fp32 on ``device``."""
     from .loop import load_stack
 
     if batches < 1:
@@ -92,8 +94,8 @@ def probe(config: TrainConfig, adapter_dir: str | Path, batches: int = 8) -> dic
         raise RealisIDError("no training data: give the config's data (shards written by `realisid prepare`)")
     stack = load_stack(config)
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
-        module.requires_grad_(False).eval()
-    adapter = RealisIDAdapter.from_pretrained(adapter_dir, unet=stack.unet).eval()
+        module.requires_grad_(False).eval().to(device)
+    adapter = RealisIDAdapter.from_pretrained(adapter_dir, unet=stack.unet).eval().to(device)
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     precomputed = config.output / "precomputed"
