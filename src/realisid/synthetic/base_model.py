@@ -90,7 +90,8 @@ class BaseTraining:
 
 def images_tensor(images: np.ndarray) -> Tensor:
     """``(N, H, W, 3)`` uint8 → ``(N, 3, H, W)`` float in ``[-1, 1]``."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    # torch.tensor copies: ``images`` may be a read-only memory map, which from_numpy warns about.
+    return torch.tensor(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def _cosine(step: int, steps: int, warmup: int = 50) -> float:
