@@ -14,6 +14,7 @@ from realisid.training import apply_dropout, load_config, realisid_loss, sample_
 from realisid.training.checkpoints import list_checkpoints, resolve_checkpoint, save_checkpoint
 from realisid.training.config import parse_override
 from realisid.training.loss import diffusion_target
+from realisid.training.timesteps import sample_timesteps
 
 
 def test_face_term_is_zero_for_an_empty_mask():
@@ -69,6 +70,18 @@ def test_dropout_rates_and_disjoint_events():
         assert rate == pytest.approx(0.05, abs=0.003)
 
 
+def test_uniform_timesteps_are_drawn_as_before_and_cubic_ones_lean_to_the_noisy_end():
+    draw = lambda sampling: sample_timesteps(20_000, 1000, torch.Generator().manual_seed(0), sampling)
+    uniform, cubic = draw("uniform"), draw("cubic")
+    assert torch.equal(uniform, torch.randint(0, 1000, (20_000,), generator=torch.Generator().manual_seed(0)))
+    assert cubic.dtype == torch.int64 and 0 <= cubic.min() and cubic.max() <= 999
+    # t = (1 - u^3) T: P(t > T/2) = P(u^3 < 1/2) = 2^(-1/3) ≈ 0.794, mean T/4 below T
+    assert abs((cubic > 500).float().mean().item() - 0.794) < 0.015
+    assert abs(cubic.float().mean().item() - 749.5) < 8 and abs(uniform.float().mean().item() - 499.5) < 8
+    with pytest.raises(ValueError, match="timestep sampling must be one of uniform, cubic"):
+        draw("cosine")
+
+
 def test_dropout_zeroes_exactly_the_dropped_conditions():
     features, text, pooled = torch.ones(3, 5, 4), torch.ones(3, 77, 8), torch.ones(3, 6)
     keep_id, keep_text = torch.tensor([True, False, True]), torch.tensor([True, True, False])
@@ -96,6 +109,7 @@ def test_config_defaults_are_the_papers():
     config = load_config()
     assert (config.learning_rate, config.weight_decay, config.batch_size, config.lam) == (1e-5, 1e-2, 16, 1.0)
     assert config.resolution == 1024 and (config.drop_id, config.drop_text, config.drop_both) == (0.05,) * 3
+    assert config.timestep_sampling == "uniform"
 
 
 def test_config_yaml_then_overrides(tmp_path):
@@ -117,6 +131,7 @@ def test_config_yaml_then_overrides(tmp_path):
         ({"max_steps": "many"}, "max_steps must be int"),
         ({"max_steps": 0}, "max_steps must be at least 1"),
         ({"mixed_precision": "fp8"}, "mixed_precision must be"),
+        ({"timestep_sampling": "cosine"}, "timestep_sampling must be one of uniform, cubic, got 'cosine'"),
     ],
 )
 def test_bad_config_is_a_one_line_error(overrides, message):

@@ -24,6 +24,7 @@ from realisid.training.dataset import Batches, ShardStream, list_shards, validat
 from realisid.training.probe import PROBES, condition_errors
 from realisid.training.samples import PrepareSettings
 from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
+from realisid.training.timesteps import sample_timesteps
 
 from ._training_support import photo_folder
 
@@ -86,6 +87,21 @@ def test_tiny_model_overfits_a_fixed_batch(shards):
         losses.append(loss.item())
     assert face.item() > 0  # the face box is in the loss
     assert losses[-1] < losses[0] / 5, f"loss {losses[0]:.3f} → {losses[-1]:.3f}"
+
+
+def test_a_step_draws_its_timesteps_by_the_configured_sampling(shards):
+    stack = tiny_stack(0)
+    pipe = RealisIDPipeline(**vars(stack), adapter=RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config()))
+    batch = next(Batches(ShardStream(list_shards(shards), seed=0), 2, pipe.adapter.config.landmark_size))
+    scheduler = DDPMScheduler.from_config(stack.scheduler.config)
+    for sampling in ("uniform", "cubic"):
+        generator = torch.Generator().manual_seed(3)
+        settings = StepSettings(timestep_sampling=sampling)
+        inputs = frozen_inputs(pipe, scheduler, batch, torch.Generator().manual_seed(3), settings)
+        torch.randn(inputs.noisy.shape, generator=generator)  # the latent sample and noise come first
+        torch.randn(inputs.noisy.shape, generator=generator)
+        expected = sample_timesteps(2, scheduler.config.num_train_timesteps, generator, sampling)
+        assert torch.equal(inputs.timesteps, expected), sampling
 
 
 def test_only_the_adapter_trains_and_its_export_loads_into_the_pipeline(shards, tmp_path):

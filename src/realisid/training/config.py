@@ -11,6 +11,7 @@ import yaml
 
 from ..errors import RealisIDError
 from ..presets import CLIP_VIT_H, SDXL_BASE
+from .timesteps import TIMESTEP_SAMPLING
 
 BRANCHES = ("local", "global")
 
@@ -45,6 +46,9 @@ class TrainConfig:
     drop_id: float = 0.05
     drop_text: float = 0.05
     drop_both: float = 0.05
+    timestep_sampling: str = "uniform"
+    """``uniform`` (the paper's, DDPM's) or ``cubic`` (T2I-Adapter's: four steps in five at
+    ``t > T/2``); :mod:`~realisid.training.timesteps`."""
     branches: list[str] = field(default_factory=lambda: list(BRANCHES))
     """The branches trained and used: both (the paper), or one alone for the Table 2 ablation (the
     other stays at its zero initialisation, so the saved adapter is the ablated model)."""
@@ -149,6 +153,10 @@ def _check(config: TrainConfig) -> None:
         raise RealisIDError(f"mixed_precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     if not 0 <= config.drop_id + config.drop_text + config.drop_both <= 1:
         raise RealisIDError("drop_id + drop_text + drop_both must lie in [0, 1]")
+    if config.timestep_sampling not in TIMESTEP_SAMPLING:
+        raise RealisIDError(
+            f"timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLING)}, got {config.timestep_sampling!r}"
+        )
     if not config.branches or not set(config.branches) <= set(BRANCHES):
         raise RealisIDError(f"branches must be one or both of {', '.join(BRANCHES)}, got {config.branches}")
     if config.keep_checkpoints < 1:

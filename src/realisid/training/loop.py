@@ -115,7 +115,9 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     pipe.set_progress_bar_config(disable=True)
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
-    settings = StepSettings(config.lam, config.drop_id, config.drop_text, config.drop_both)
+    settings = StepSettings(
+        config.lam, config.drop_id, config.drop_text, config.drop_both, config.timestep_sampling
+    )
 
     checkpoints = out / "checkpoints"
     step, position = 0, 0

@@ -15,6 +15,7 @@ from ..pipeline import RealisIDPipeline
 from .dataset import Batch
 from .dropout import apply_dropout, sample_dropout
 from .loss import diffusion_target, realisid_loss
+from .timesteps import sample_timesteps
 
 
 class AdapterTrainingModule(nn.Module):
@@ -58,6 +59,7 @@ class StepSettings:
     drop_id: float = 0.05
     drop_text: float = 0.05
     drop_both: float = 0.05
+    timestep_sampling: str = "uniform"
 
 
 @dataclass
@@ -86,9 +88,9 @@ def frozen_inputs(
     device, dtype = pipe.unet.device, pipe.unet.dtype
     latents = _latents(pipe.vae, batch, generator)
     noise = torch.randn(latents.shape, generator=generator).to(device)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(batch),), generator=generator).to(
-        device
-    )
+    timesteps = sample_timesteps(
+        len(batch), scheduler.config.num_train_timesteps, generator, settings.timestep_sampling
+    ).to(device)
     if "prompt" in batch.frozen:
         text, pooled = batch.frozen["prompt"].to(device), batch.frozen["pooled"].to(device)
     else:
