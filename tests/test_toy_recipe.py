@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
+import pytest
 import torch
 from diffusers import StableDiffusionXLPipeline
 from transformers import CLIPVisionModelWithProjection
 
 from realisid.cli import main
-from realisid.commands.toy_reproduce import STAGES
+from realisid.commands.toy_reproduce import STAGES, add_arguments
 from realisid.evaluation import face_similarity
 from realisid.persons import Person
 from realisid.synthetic.base_model import toy_stack
+from realisid.synthetic.recipe import RecipeConfig, recipe_config
 from realisid.synthetic.shards import rendering_conditions
 from realisid.synthetic.toy_eval import reference_rendering
 from realisid.synthetic.weights import toy_metric, toy_pipeline
+
+
+def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    portraits = recipe_config(parser.parse_args(["--out", "x", "--face-paint", "--face-sizes", "0.5,0.9"]))
+    assert portraits.rel_size == (0.5, 0.9) and portraits.face_paint and portraits.scenes == RecipeConfig().scenes
+    smoke = recipe_config(parser.parse_args(["--out", "x", "--smoke"]))
+    assert smoke.rel_size == RecipeConfig().rel_size and smoke.scenes == RecipeConfig.smoke().scenes
+    for bad in ("0.9,0.5", "half,1", "0.5", "0,0.5"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--out", "x", "--face-sizes", bad])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "face sizes" in error and repr(bad) in error
 
 
 def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, capsys):

@@ -32,13 +32,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-paint", action="store_true",
                         help="a world where every person wears face paint: identities that differ in large "
                              "blocks of colour (keep it the same when resuming a run)")
+    parser.add_argument("--face-sizes", type=_face_sizes, default=None, metavar="MIN,MAX",
+                        help="range of the face's side over the image's in the training scenes (default "
+                             "0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; keep it the same when "
+                             "resuming a run)")
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "
-                             "folder, or OUT/weights with the smoke preset or --face-paint)")
+                             "folder, or OUT/weights with the smoke preset, --face-paint or --face-sizes)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
+
+
+def _face_sizes(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` with ``0 < MIN <= MAX <= 1``."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"face sizes are MIN,MAX (two numbers), got {text!r}") from None
+    if not 0 < low <= high <= 1:
+        raise argparse.ArgumentTypeError(f"face sizes need 0 < MIN <= MAX <= 1, got {text!r}")
+    return low, high
 
 
 def run(args: argparse.Namespace) -> int:

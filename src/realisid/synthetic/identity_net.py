@@ -10,7 +10,7 @@ measures it on identities it never saw. Everything runs offline on a CPU in minu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -32,6 +32,9 @@ CROP_SCALE = 1.3
 """Face crops are the face box widened by this factor (as the evaluation's CLIP-I crops)."""
 HELD_OUT_SEED = 1_000_000
 """Identity seeds from here on are never used for training."""
+
+Embedding = Callable[[torch.Tensor], torch.Tensor]
+"""Face crops ``(N, 3, S, S)`` in ``[-1, 1]`` → ``(N, ...)``, flattened to one vector per crop."""
 
 
 class IdentityNet(nn.Module):
@@ -196,14 +199,12 @@ class Verification:
 
 
 def _pair_scores(
-    net: IdentityNet, seeds: Sequence[int], per_identity: int, seed: int, face_paint: bool
+    embed: Embedding, seeds: Sequence[int], per_identity: int, seed: int, crop_size: int, face_paint: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores and same-identity flags of all pairs of crops of ``seeds``' identities."""
-    faces, labels = render_faces(
-        seeds, per_identity, seed, net.config["crop_size"], jitter=0.05, face_paint=face_paint
-    )
+    faces, labels = render_faces(seeds, per_identity, seed, crop_size, jitter=0.05, face_paint=face_paint)
     with torch.no_grad():
-        embeddings = net.eval()(faces).numpy()
+        embeddings = nn.functional.normalize(embed(faces).flatten(1).float(), dim=-1).numpy()
     i, j = np.triu_indices(len(faces), k=1)
     scores = np.sum(embeddings[i] * embeddings[j], axis=1)
     same = labels.numpy()[i] == labels.numpy()[j]
@@ -216,17 +217,25 @@ def _balanced_accuracy(scores: np.ndarray, same: np.ndarray, threshold: float) -
 
 
 def verification_accuracy(
-    net: IdentityNet, identities: int = 100, per_identity: int = 6, seed: int = 1, face_paint: bool = False
+    embed: IdentityNet | Embedding,
+    identities: int = 100,
+    per_identity: int = 6,
+    seed: int = 1,
+    face_paint: bool = False,
+    crop_size: int = 64,
 ) -> Verification:
-    """Balanced verification accuracy on held-out identities (with face paint if ``face_paint``): the
-    threshold is the best one on a validation split of ``identities`` unseen identities, applied to
-    another ``identities``."""
+    """Balanced verification accuracy of ``embed`` (the metric, or any map of face crops to vectors,
+    compared by cosine) on held-out identities (with face paint if ``face_paint``): the threshold is
+    the best one on a validation split of ``identities`` unseen identities, applied to another
+    ``identities``. An :class:`IdentityNet` sees crops of its own size, anything else ``crop_size``."""
+    if isinstance(embed, IdentityNet):
+        embed, crop_size = embed.eval(), embed.config["crop_size"]
     validation = range(HELD_OUT_SEED, HELD_OUT_SEED + identities)
     test = range(HELD_OUT_SEED + identities, HELD_OUT_SEED + 2 * identities)
-    scores, same = _pair_scores(net, validation, per_identity, seed, face_paint)
+    scores, same = _pair_scores(embed, validation, per_identity, seed, crop_size, face_paint)
     candidates = np.quantile(scores, np.linspace(0, 1, 201))
     threshold = float(max(candidates, key=lambda t: _balanced_accuracy(scores, same, t)))
-    test_scores, test_same = _pair_scores(net, test, per_identity, seed + 1, face_paint)
+    test_scores, test_same = _pair_scores(embed, test, per_identity, seed + 1, crop_size, face_paint)
     return Verification(
         threshold=threshold,
         validation_accuracy=_balanced_accuracy(scores, same, threshold),

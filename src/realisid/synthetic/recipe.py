@@ -329,6 +329,16 @@ def save_base_samples(base: Path, path: Path, captions: list[str], steps: int = 
     make_image_grid(images, 1, len(images)).save(path)
 
 
+def _preset(args: argparse.Namespace) -> str:
+    return "smoke" if args.smoke else args.preset
+
+
+def recipe_config(args: argparse.Namespace) -> RecipeConfig:
+    """The ``toy-reproduce`` arguments' preset, world and face sizes."""
+    config = PRESETS[_preset(args)]()
+    return dataclasses.replace(config, face_paint=args.face_paint, rel_size=args.face_sizes or config.rel_size)
+
+
 def run_recipe(args: argparse.Namespace) -> int:
     """Runs the recipe as the ``toy-reproduce`` arguments ask."""
     from .weights import WEIGHTS
@@ -338,11 +348,11 @@ def run_recipe(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    preset = "smoke" if args.smoke else args.preset
+    config = recipe_config(args)
     # Only the plain world's full runs replace the package's weights (the demo draws plain people).
-    ship_to = args.ship_to or (args.out / "weights" if preset == "smoke" or args.face_paint else WEIGHTS)
+    own_world = _preset(args) == "smoke" or config.face_paint or config.rel_size != RecipeConfig.rel_size
+    ship_to = args.ship_to or (args.out / "weights" if own_world else WEIGHTS)
     stages = tuple(args.stages.split(",")) if args.stages else None
-    config = dataclasses.replace(PRESETS[preset](), face_paint=args.face_paint)
     timings = Recipe(args.out, config, ship_to, device=device).run(stages)
     print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")
     return 0
