@@ -6,8 +6,9 @@ Prints the verification accuracy on held-out identities (threshold from a valida
 metric's own) of: raw pixels, the ID encoder's penultimate tokens (what the adapter's projection
 reads), its class token, its projected embedding, and the identity metric (trained for it: the
 ceiling). The crops are the metric's (face box widened 1.3×, background kept), at the size of the
-face crops ``realisid train`` takes from the toy shards. ``--encoder`` defaults to the shipped toy base's (random, untrained, as ``realisid
-toy-reproduce`` makes it); ``--metric`` to the shipped metric (the plain world's).
+face crops ``realisid train`` takes from the toy shards. ``--encoder`` defaults to the shipped toy
+base's (random, untrained, as ``realisid toy-reproduce`` makes it); ``--metric`` to the shipped
+metric (the plain world's).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def main() -> None:
           "| verification accuracy | seconds |\n|---|---|---|")
     for name, embed in embeddings.items():
         start = time.perf_counter()
-        result = verification_accuracy(embed, args.identities, face_paint=args.face_paint, crop_size=CROP_SIZE)
+        result = verification_accuracy(
+            embed, args.identities, face_paint=args.face_paint, crop_size=CROP_SIZE
+        )
         print(f"| {name} | {result.test_accuracy:.3f} | {time.perf_counter() - start:.0f} |", flush=True)
 
 

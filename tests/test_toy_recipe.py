@@ -26,7 +26,8 @@ def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     portraits = recipe_config(parser.parse_args(["--out", "x", "--face-paint", "--face-sizes", "0.5,0.9"]))
-    assert portraits.rel_size == (0.5, 0.9) and portraits.face_paint and portraits.scenes == RecipeConfig().scenes
+    assert portraits.rel_size == (0.5, 0.9) and portraits.face_paint
+    assert portraits.scenes == RecipeConfig().scenes
     smoke = recipe_config(parser.parse_args(["--out", "x", "--smoke"]))
     assert smoke.rel_size == RecipeConfig().rel_size and smoke.scenes == RecipeConfig.smoke().scenes
     for bad in ("0.9,0.5", "half,1", "0.5", "0,0.5"):

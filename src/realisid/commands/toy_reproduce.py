@@ -33,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a world where every person wears face paint: identities that differ in large "
                              "blocks of colour (keep it the same when resuming a run)")
     parser.add_argument("--face-sizes", type=_face_sizes, default=None, metavar="MIN,MAX",
-                        help="range of the face's side over the image's in the training scenes (default "
-                             "0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; keep it the same when "
-                             "resuming a run)")
+                        help="range of the face's side over the image's in the training scenes "
+                             "(default 0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; "
+                             "keep it the same when resuming a run)")
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "

@@ -336,7 +336,8 @@ def _preset(args: argparse.Namespace) -> str:
 def recipe_config(args: argparse.Namespace) -> RecipeConfig:
     """The ``toy-reproduce`` arguments' preset, world and face sizes."""
     config = PRESETS[_preset(args)]()
-    return dataclasses.replace(config, face_paint=args.face_paint, rel_size=args.face_sizes or config.rel_size)
+    rel_size = args.face_sizes or config.rel_size
+    return dataclasses.replace(config, face_paint=args.face_paint, rel_size=rel_size)
 
 
 def run_recipe(args: argparse.Namespace) -> int:

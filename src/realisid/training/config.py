@@ -154,9 +154,8 @@ def _check(config: TrainConfig) -> None:
     if not 0 <= config.drop_id + config.drop_text + config.drop_both <= 1:
         raise RealisIDError("drop_id + drop_text + drop_both must lie in [0, 1]")
     if config.timestep_sampling not in TIMESTEP_SAMPLING:
-        raise RealisIDError(
-            f"timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLING)}, got {config.timestep_sampling!r}"
-        )
+        known = ", ".join(TIMESTEP_SAMPLING)
+        raise RealisIDError(f"timestep_sampling must be one of {known}, got {config.timestep_sampling!r}")
     if not config.branches or not set(config.branches) <= set(BRANCHES):
         raise RealisIDError(f"branches must be one or both of {', '.join(BRANCHES)}, got {config.branches}")
     if config.keep_checkpoints < 1:
