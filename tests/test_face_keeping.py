@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from realisid.errors import RealisIDError
 from realisid.synthetic.face_keeping import (
+    Kept,
     adapter_keeping,
     caption_drawing,
     caption_table,
@@ -35,6 +38,19 @@ def test_the_shipped_vae_keeps_each_person_and_the_table_has_every_size_and_stre
     text = markdown_table(table)
     assert text.splitlines()[0] == "| face size | VAE round trip | from t ≈ 500 |"
     assert [line.split(" |")[0] for line in text.splitlines()[2:]] == ["| 1/2", "| 1/4"]
+
+
+def test_the_margin_is_paired_per_output_and_skips_outputs_without_a_face():
+    kept = Kept.from_pairs([(0.5, 0.1), (0.3, 0.2), None])
+    assert (kept.missed, kept.count) == (1, 3)
+    assert kept.own == pytest.approx(0.4) and kept.other == pytest.approx(0.15)
+    assert kept.margin == pytest.approx(0.25)  # mean of 0.4 and 0.1
+    assert kept.margin_se == pytest.approx(0.15)  # std (n − 1) 0.212, over √2
+    # A constant offset between the person and the other is certain, however much the outputs spread.
+    spread = Kept.from_pairs([(0.9, 0.8), (-0.5, -0.6), (0.1, 0.0)])
+    assert spread.own_std > 0.5 and spread.margin == pytest.approx(0.1) and spread.margin_se < 1e-9
+    nothing = Kept.from_pairs([None, None])
+    assert nothing.missed == nothing.count == 2 and math.isnan(nothing.own) and math.isnan(nothing.margin)
 
 
 def test_the_face_box_is_centred_and_inside_the_image():
@@ -71,7 +87,7 @@ def test_caption_drawing_scores_both_captions_for_every_person():
     assert [len(row) for row in sheet] == [3, 3, 3]
     assert sheet[2][0].tobytes() == sheet[2][1].tobytes() != sheet[1][0].tobytes()
     lines = caption_table(drawn).splitlines()
-    assert lines[0] == "| caption | to the person | to the next person | faces missed |"
+    assert lines[0] == "| caption | to the person | to the next person | margin ± s.e. | faces missed |"
     assert lines[2].startswith("| full caption | ") and lines[3].endswith("/6 |")
 
 
@@ -98,6 +114,7 @@ def test_adapter_keeping_scores_each_size_with_and_without_the_id():
     assert sheet[0][1].size == (128, 128) and sheet[0][1].tobytes() != sheet[0][2].tobytes()
     lines = markdown_table(kept).splitlines()
     assert lines[0] == "| face size | with the ID | no ID (id_scale 0) |"
+    assert lines[2].count("margin") == 2
     assert [line.split(" |")[0] for line in lines[2:]] == ["| 1/2", "| 1/7"]
 
 

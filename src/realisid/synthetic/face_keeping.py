@@ -48,9 +48,25 @@ class Kept:
     own_std: float
     other: float
     """Mean similarity to another held-out person's reference: the scale of "nobody in particular"."""
+    margin: float
+    """Mean over outputs of (to the person − to the other): how much more each output is its person."""
+    margin_se: float
+    """Standard error of ``margin`` (paired per output, so a picture's quality cancels out)."""
     missed: int
     """Outputs in which the metric found no face."""
     count: int
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[float, float] | None]) -> Kept:
+        """From each output's (to the person, to the other) similarities, ``None`` where no face was found."""
+        found = np.array([p for p in pairs if p is not None], dtype=float).reshape(-1, 2)
+        missed = len(pairs) - len(found)
+        if not len(found):
+            return cls(*(np.nan,) * 5, missed=missed, count=len(pairs))
+        own, other = found.T
+        margins = own - other
+        se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
+        return cls(own.mean(), own.std(), other.mean(), margins.mean(), se, missed, len(pairs))
 
 
 def centred_box(relative_size: float, size: int = SIZE) -> Box:
@@ -115,7 +131,7 @@ def face_keeping(
                     scores.setdefault((relative_size, strength), []).append(similarities)
                 if seed == seeds[0]:
                     sheet.append(row)
-    return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+    return {key: Kept.from_pairs(pairs) for key, pairs in scores.items()}, sheet
 
 
 @torch.no_grad()
@@ -158,7 +174,7 @@ def caption_drawing(
                 scores[name].append(_similarities(metric, image, pair))
                 if seed == seeds[0]:
                     sheet[row].append(image)
-    return {name: _kept(pairs) for name, pairs in scores.items()}, sheet
+    return {name: Kept.from_pairs(pairs) for name, pairs in scores.items()}, sheet
 
 
 @torch.no_grad()
@@ -209,7 +225,7 @@ def adapter_keeping(
                     scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
                     if seed == seeds[0]:
                         sheet[k].append(image)
-    return {key: _kept(pairs) for key, pairs in scores.items()}, sheet
+    return {key: Kept.from_pairs(pairs) for key, pairs in scores.items()}, sheet
 
 
 def _check_sizes(relative_sizes: tuple[float, ...]) -> None:
@@ -260,15 +276,10 @@ def _embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
     return face.embedding
 
 
-def _kept(pairs: list[tuple[float, float] | None]) -> Kept:
-    found = np.array([p for p in pairs if p is not None]).reshape(-1, 2)
-    own, other = (found[:, 0], found[:, 1]) if len(found) else (np.array([np.nan]),) * 2
-    return Kept(float(own.mean()), float(own.std()), float(other.mean()), len(pairs) - len(found), len(pairs))
-
-
 def markdown_table(kept: dict[tuple[float, float | str], Kept]) -> str:
     """One row per face size, one column per strength (or per ``"ID"`` / ``"no ID"`` of
-    :func:`adapter_keeping`): mean ± std to the person (to another)."""
+    :func:`adapter_keeping`): mean ± std to the person (to another; the paired margin ± its
+    standard error)."""
     columns = list(dict.fromkeys(column for _, column in kept))
     if all(isinstance(c, float) for c in columns):
         columns.sort()
@@ -284,19 +295,27 @@ def markdown_table(kept: dict[tuple[float, float | str], Kept]) -> str:
         for column in columns:
             k = kept[size, column]
             missed = f", {k.missed}/{k.count} missed" if k.missed else ""
-            cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}{missed})")
+            cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}; margin {_margin(k)}{missed})")
         lines.append(f"| {_label(size)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def caption_table(drawn: dict[str, Kept]) -> str:
-    """One row per caption kind: similarity to the person (mean ± std), to the next person, faces missed."""
-    lines = ["| caption | to the person | to the next person | faces missed |", "|---|---|---|---|"]
+    """One row per caption kind: similarity to the person (mean ± std), to the next person, the
+    paired margin, faces missed."""
+    lines = [
+        "| caption | to the person | to the next person | margin ± s.e. | faces missed |",
+        "|---|---|---|---|---|",
+    ]
     lines += [
-        f"| {name} | {k.own:.3f} ± {k.own_std:.3f} | {k.other:.3f} | {k.missed}/{k.count} |"
+        f"| {name} | {k.own:.3f} ± {k.own_std:.3f} | {k.other:.3f} | {_margin(k)} | {k.missed}/{k.count} |"
         for name, k in drawn.items()
     ]
     return "\n".join(lines)
+
+
+def _margin(kept: Kept) -> str:
+    return f"{kept.margin:+.3f} ± {kept.margin_se:.3f}"
 
 
 def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
