@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from realisid.errors import RealisIDError
@@ -116,6 +117,18 @@ def test_adapter_keeping_scores_each_size_with_and_without_the_id():
     assert lines[0] == "| face size | with the ID | no ID (id_scale 0) |"
     assert lines[2].count("margin") == 2
     assert [line.split(" |")[0] for line in lines[2:]] == ["| 1/2", "| 1/7"]
+
+
+def test_adapter_keeping_switches_a_branch_off():
+    args = (WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 4,))
+    options = {"people": 2, "seeds": (0,), "steps": 2}
+    _, both = adapter_keeping(*args, **options)
+    _, local = adapter_keeping(*args, global_scale=0.0, **options)
+    _, neither = adapter_keeping(*args, local_scale=0.0, global_scale=0.0, **options)
+    assert local[0][1].tobytes() != both[0][1].tobytes()
+    # With both branches off the ID has no way in: with and without it, the same picture.
+    with_id, without = (np.asarray(image, dtype=np.int16) for image in neither[0][1:])
+    assert np.abs(with_id - without).max() <= 1
 
 
 def test_adapter_keeping_refuses_a_bad_size():

@@ -15,7 +15,7 @@ from realisid.cli import main
 from realisid.commands.toy_reproduce import STAGES, add_arguments
 from realisid.evaluation import face_similarity
 from realisid.persons import Person
-from realisid.synthetic.base_model import toy_stack
+from realisid.synthetic.base_model import BaseTraining, toy_stack, train_base_model
 from realisid.synthetic.recipe import RecipeConfig, recipe_config
 from realisid.synthetic.shards import rendering_conditions
 from realisid.synthetic.toy_eval import reference_rendering
@@ -35,6 +35,20 @@ def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
             parser.parse_args(["--out", "x", "--face-sizes", bad])
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert "face sizes" in error and repr(bad) in error
+
+
+def test_base_from_must_be_a_trained_base_and_sets_the_base_stage(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "x", "--base-from", str(tmp_path)])
+    assert "not a trained base folder" in capsys.readouterr().err
+    (tmp_path / "model_index.json").write_text("{}")
+    args = ["--out", "x", "--base-from", str(tmp_path), "--base-steps", "7", "--base-lr", "3e-4"]
+    config = recipe_config(parser.parse_args(args))
+    assert config.base_from == tmp_path and config.base.unet_steps == 7 and config.base.unet_lr == 3e-4
+    assert config.base.unet_batch == RecipeConfig().base.unet_batch
+    assert recipe_config(parser.parse_args(["--out", "x"])).base_from is None
 
 
 def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, capsys):
@@ -74,6 +88,17 @@ def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, caps
     assert image.size == (128, 128)
     similarity = face_similarity(reference.image, reference.image, toy_metric(out / "weights"))
     assert similarity is None or abs(similarity - 1) < 1e-4
+
+    # A base fine-tuned from the smoke base starts from its weights, not from the random init:
+    # at learning rate 0 it is that base exactly.
+    frozen = BaseTraining(unet_steps=1, unet_batch=2, unet_lr=0.0)
+    captions = json.loads((out / "data" / "captions.json").read_text())
+    train_base_model(images[:4], captions[:4], out / "vae", tmp_path / "tuned", frozen, init=out / "base")
+    tuned = StableDiffusionXLPipeline.from_pretrained(tmp_path / "tuned")
+    for name in ("unet", "text_encoder", "text_encoder_2"):
+        pairs = zip(getattr(tuned, name).parameters(), getattr(base, name).parameters())
+        assert all(torch.equal(a, b) for a, b in pairs)
+    assert not torch.equal(tuned.unet.conv_in.weight, untrained.unet.conv_in.weight)
 
     # A second run finds every stage done and redoes nothing.
     capsys.readouterr()

@@ -100,14 +100,14 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         if not isinstance(adapter, RealisIDAdapter) and not Path(adapter).is_dir():
             raise CheckpointError(f"adapter folder {str(adapter)!r} does not exist")
         try:
-            sdxl = StableDiffusionXLPipeline.from_pretrained(base, torch_dtype=torch_dtype, **kwargs)
+            sdxl = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch_dtype, **kwargs)
         except (OSError, ValueError) as error:
             raise RealisIDError(f"cannot load SDXL from {str(base)!r}: {str(error).splitlines()[0]}") from None
         if not isinstance(image_encoder, CLIPVisionModelWithProjection):
             subfolder = "models/image_encoder" if str(image_encoder) == CLIP_VIT_H else ""
             try:
                 image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-                    image_encoder, subfolder=subfolder, torch_dtype=torch_dtype
+                    image_encoder, subfolder=subfolder, dtype=torch_dtype
                 )
             except (OSError, ValueError) as error:
                 raise RealisIDError(f"cannot load the ID image encoder {str(image_encoder)!r}: {error}") from None

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="range of the face's side over the image's in the training scenes "
                              "(default 0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; "
                              "keep it the same when resuming a run)")
+    parser.add_argument("--base-from", type=_base_folder, default=None, metavar="BASE",
+                        help="fine-tune this trained base folder in the base stage instead of training one "
+                             "from scratch (portraits first, then scenes: docs/toy-reproduction.md)")
+    parser.add_argument("--base-steps", type=int, default=None, help="U-Net steps of the base stage")
+    parser.add_argument("--base-lr", type=float, default=None, help="peak learning rate of the base stage")
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "
@@ -54,6 +59,13 @@ def _face_sizes(text: str) -> tuple[float, float]:
     if not 0 < low <= high <= 1:
         raise argparse.ArgumentTypeError(f"face sizes need 0 < MIN <= MAX <= 1, got {text!r}")
     return low, high
+
+
+def _base_folder(text: str) -> Path:
+    """A trained base: a folder holding a diffusers ``model_index.json``."""
+    if not (Path(text) / "model_index.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a trained base folder (no model_index.json in it)")
+    return Path(text)
 
 
 def run(args: argparse.Namespace) -> int:

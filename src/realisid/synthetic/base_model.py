@@ -256,12 +256,19 @@ def train_base_model(
     config: BaseTraining | None = None,
     log=print,
     device: str | torch.device = "cpu",
+    init: str | Path | None = None,
 ) -> Path:
-    """U-Net and text encoders from the toy stack's seeded random init, trained on ``device`` on the
-    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the
-    untrained (random, seeded) ID image encoder in ``output/image_encoder``."""
+    """U-Net and text encoders from the toy stack's seeded random init, or from the base folder
+    ``init`` (a curriculum: portraits first, then scenes), trained on ``device`` on the trained
+    ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained
+    (random, seeded) ID image encoder in ``output/image_encoder``."""
     config = config or BaseTraining()
     stack = dataclasses.replace(toy_stack(config.seed), vae=AutoencoderKL.from_pretrained(vae))
+    if init is not None:
+        trained = StableDiffusionXLPipeline.from_pretrained(init)
+        stack = dataclasses.replace(
+            stack, unet=trained.unet, text_encoder=trained.text_encoder, text_encoder_2=trained.text_encoder_2
+        )
     stack.vae.eval().requires_grad_(False)
     stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)

@@ -190,12 +190,15 @@ def adapter_keeping(
     steps: int = 20,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
+    local_scale: float = 1.0,
+    global_scale: float = 1.0,
 ) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
     """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
     check's centred box, per relative size, with the person's ID (``id_scale``, key ``"ID"``) and
     without it (``id_scale`` 0, key ``"no ID"``: the same landmarks and box, nobody in particular).
-    Returns the scores and a sheet (per person at ``seeds[0]``: reference, then with and without
-    the ID at each size)."""
+    ``local_scale`` / ``global_scale`` 0 switch a branch off at inference: which branch carries the
+    ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
+    with and without the ID at each size)."""
     from ..persons import Person
     from .shards import rendering_conditions
     from .toy_eval import load_toy_pipeline
@@ -220,6 +223,8 @@ def adapter_keeping(
                         num_inference_steps=steps,
                         text_scale=guidance,
                         id_scale=scale,
+                        local_scale=local_scale,
+                        global_scale=global_scale,
                         generator=torch.Generator().manual_seed(seed),
                     ).images[0]
                     scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
@@ -235,7 +240,7 @@ def _check_sizes(relative_sizes: tuple[float, ...]) -> None:
 
 def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
     """A diffusers pipeline of ``base`` in fp32 (the shipped weights are fp16 on disk), quiet."""
-    pipe = pipeline_class.from_pretrained(base, torch_dtype=torch.float32).to(device)
+    pipe = pipeline_class.from_pretrained(base, dtype=torch.float32).to(device)
     pipe.vae.register_to_config(force_upcast=False)  # already fp32; diffusers' img2img would re-cast, warning each call
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -354,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         "--adapter", type=Path, help="run adapter_keeping of this RealisID folder on BASE (--strengths unused)"
     )
     parser.add_argument("--id-scale", type=float, default=5.0, help="λ_i of --adapter")
+    parser.add_argument("--local-scale", type=float, default=1.0, help="--adapter's local branch weight (0 = off)")
+    parser.add_argument("--global-scale", type=float, default=1.0, help="--adapter's global branch weight (0 = off)")
     args = parser.parse_args(argv)
     metric = toy_metric(args.metric)
     common = {
@@ -369,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         drawn, sheet = caption_drawing(args.base, metric, **common)
         print(caption_table(drawn))
     elif args.adapter:
-        kept, sheet = adapter_keeping(args.base, args.adapter, metric, sizes, id_scale=args.id_scale, **common)
+        scales = {"id_scale": args.id_scale, "local_scale": args.local_scale, "global_scale": args.global_scale}
+        kept, sheet = adapter_keeping(args.base, args.adapter, metric, sizes, **scales, **common)
         print(markdown_table(kept))
     else:
         strengths = tuple(float(s) for s in args.strengths.split(","))

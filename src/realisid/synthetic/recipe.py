@@ -52,6 +52,8 @@ class RecipeConfig:
     metric: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter_images: int = 1500
     base: BaseTraining = field(default_factory=BaseTraining)
+    base_from: Path | None = None
+    """A trained base folder the ``base`` stage fine-tunes instead of training from scratch."""
     adapter_steps: int = 1000
     adapter_batch: int = 16
     adapter_lr: float = 3e-4
@@ -140,10 +142,14 @@ class Recipe:
         vae.save_pretrained(self.out / "vae", safe_serialization=True)
 
     def base(self) -> None:
-        """The toy SDXL's U-Net and text encoders, trained from scratch on the VAE; samples for a look."""
+        """The toy SDXL's U-Net and text encoders, trained on the VAE from scratch (or from ``base_from``);
+        samples for a look."""
         images = np.load(self.out / "data" / "images.npy")
         captions = json.loads((self.out / "data" / "captions.json").read_text())
-        train_base_model(images, captions, self.out / "vae", self.out / "base", self.config.base, self.log, self.device)
+        config = self.config
+        train_base_model(
+            images, captions, self.out / "vae", self.out / "base", config.base, self.log, self.device, config.base_from
+        )
         save_base_samples(self.out / "base", self.out / "base-samples.png", captions[:8])
 
     def adapter(self) -> None:
@@ -334,10 +340,17 @@ def _preset(args: argparse.Namespace) -> str:
 
 
 def recipe_config(args: argparse.Namespace) -> RecipeConfig:
-    """The ``toy-reproduce`` arguments' preset, world and face sizes."""
+    """The ``toy-reproduce`` arguments' preset, world, face sizes and base training."""
     config = PRESETS[_preset(args)]()
+    base = dataclasses.replace(
+        config.base,
+        unet_steps=args.base_steps or config.base.unet_steps,
+        unet_lr=args.base_lr or config.base.unet_lr,
+    )
     rel_size = args.face_sizes or config.rel_size
-    return dataclasses.replace(config, face_paint=args.face_paint, rel_size=rel_size)
+    return dataclasses.replace(
+        config, face_paint=args.face_paint, rel_size=rel_size, base=base, base_from=args.base_from
+    )
 
 
 def run_recipe(args: argparse.Namespace) -> int:
@@ -351,7 +364,12 @@ def run_recipe(args: argparse.Namespace) -> int:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     config = recipe_config(args)
     # Only the plain world's full runs replace the package's weights (the demo draws plain people).
-    own_world = _preset(args) == "smoke" or config.face_paint or config.rel_size != RecipeConfig.rel_size
+    own_world = (
+        _preset(args) == "smoke"
+        or config.face_paint
+        or config.rel_size != RecipeConfig.rel_size
+        or config.base_from is not None
+    )
     ship_to = args.ship_to or (args.out / "weights" if own_world else WEIGHTS)
     stages = tuple(args.stages.split(",")) if args.stages else None
     timings = Recipe(args.out, config, ship_to, device=device).run(stages)
