@@ -265,10 +265,9 @@ def train_base_model(
     config = config or BaseTraining()
     stack = dataclasses.replace(toy_stack(config.seed), vae=AutoencoderKL.from_pretrained(vae))
     if init is not None:
-        trained = StableDiffusionXLPipeline.from_pretrained(init)
-        stack = dataclasses.replace(
-            stack, unet=trained.unet, text_encoder=trained.text_encoder, text_encoder_2=trained.text_encoder_2
-        )
+        encoders = ("text_encoder", "text_encoder_2")
+        trained = {name: type(getattr(stack, name)).from_pretrained(Path(init) / name) for name in encoders}
+        stack = dataclasses.replace(stack, unet=load_unet(init), **trained)
     stack.vae.eval().requires_grad_(False)
     stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)

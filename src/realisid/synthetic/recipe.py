@@ -344,8 +344,8 @@ def recipe_config(args: argparse.Namespace) -> RecipeConfig:
     config = PRESETS[_preset(args)]()
     base = dataclasses.replace(
         config.base,
-        unet_steps=args.base_steps or config.base.unet_steps,
-        unet_lr=args.base_lr or config.base.unet_lr,
+        unet_steps=config.base.unet_steps if args.base_steps is None else args.base_steps,
+        unet_lr=config.base.unet_lr if args.base_lr is None else args.base_lr,
     )
     rel_size = args.face_sizes or config.rel_size
     return dataclasses.replace(
