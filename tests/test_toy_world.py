@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from realisid.boxes import Box
+from realisid.errors import CheckpointError
+from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.evaluation.protocol import GenerationRequest
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
@@ -20,7 +22,6 @@ from realisid.synthetic.base_model import (
     toy_stack,
     train_vae,
 )
-from realisid.synthetic.instantid import InstantIDStyleAdapter
 from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
 from realisid.synthetic.shards import rendering_conditions, write_shards
 from realisid.synthetic.toy_eval import (
@@ -104,8 +105,12 @@ def test_fresh_instantid_style_adapter_leaves_the_base_model_alone_and_round_tri
     with torch.no_grad():
         for conv in baseline.global_branch.net.controlnet_down_blocks:
             conv.weight.normal_(0, 0.05)
-    baseline.save_pretrained(tmp_path)
-    loaded = InstantIDStyleAdapter.from_pretrained(tmp_path, unet=stack.unet)
+    baseline.save_pretrained(tmp_path / "instantid")
+    fresh_adapter.save_pretrained(tmp_path / "realisid")
+    loaded = load_adapter(tmp_path / "instantid", unet=stack.unet)  # either folder, by its format tag
+    assert type(loaded) is InstantIDStyleAdapter and type(load_adapter(tmp_path / "realisid")) is RealisIDAdapter
+    with pytest.raises(CheckpointError, match="of format 'realisid-adapter' \\(it says 'realisid-instantid-style'"):
+        RealisIDAdapter.from_pretrained(tmp_path / "instantid")
     for (name, a), b in zip(baseline.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
     latents = torch.randn(1, 4, 8, 8)

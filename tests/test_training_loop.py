@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from realisid.cli import main
 from realisid.errors import RealisIDError
-from realisid.models import RealisIDAdapter
+from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config, tiny_pipeline, tiny_stack
@@ -151,6 +151,22 @@ def test_one_branch_alone_trains_and_the_other_stays_at_zero(shards, tmp_path, b
         return any(not torch.equal(a, b) for a, b in pairs)
 
     assert changed("projection") and changed(f"{branch}_branch") and not changed(f"{other}_branch")
+
+
+def test_the_instantid_style_baseline_trains_by_the_same_loop(shards, tmp_path):
+    stack = tiny_stack(0)
+    fresh = InstantIDStyleAdapter.from_unet(stack.unet, tiny_adapter_config())
+    fresh.save_pretrained(tmp_path / "init")
+    init = {"init_adapter": str(tmp_path / "init"), "max_steps": 2}
+    with pytest.raises(RealisIDError, match=r"branches \['local'\] train nothing: this adapter's branches are \['global'\]"):
+        train(tiny_config(shards, tmp_path / "local", branches=["local"], **init), stack=stack)
+    result = train(tiny_config(shards, tmp_path / "run", **init), stack=stack)
+    trained = load_adapter(result.adapter_dir, unet=stack.unet)
+    assert type(trained) is InstantIDStyleAdapter
+    assert sorted(p.name for p in result.adapter_dir.iterdir()) == ["config.json", "projection.safetensors", "whole_image_branch"]
+    for part in ("projection", "global_branch"):
+        pairs = zip(getattr(fresh, part).parameters(), getattr(trained, part).parameters())
+        assert any(not torch.equal(a, b) for a, b in pairs), part
 
 
 def test_unknown_branch_is_a_config_error(shards, tmp_path):

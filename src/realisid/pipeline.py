@@ -41,7 +41,7 @@ from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
 from .guidance import delayed_steps, realisid_guidance
 from .layout import draw_layout
-from .models import RealisIDAdapter, face_features, location_mask
+from .models import RealisIDAdapter, face_features, load_adapter, location_mask
 from .persons import Person, ResolvedPerson, resolve_persons
 from .presets import CLIP_VIT_H
 
@@ -112,7 +112,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             except (OSError, ValueError) as error:
                 raise RealisIDError(f"cannot load the ID image encoder {str(image_encoder)!r}: {error}") from None
         if not isinstance(adapter, RealisIDAdapter):
-            adapter = RealisIDAdapter.from_pretrained(adapter, unet=sdxl.unet, torch_dtype=torch_dtype)
+            adapter = load_adapter(adapter, unet=sdxl.unet, torch_dtype=torch_dtype)
         components = {k: v for k, v in sdxl.components.items() if k not in ("image_encoder", "feature_extractor")}
         components["scheduler"] = DDIMScheduler.from_config(sdxl.scheduler.config)
         return cls(**components, image_encoder=image_encoder, adapter=adapter)

@@ -233,14 +233,14 @@ def tiny_pipeline(seed: int = 0, adapter=None):
     Without ``adapter`` the branches are freshly initialised (zero convolutions: the output is the
     tiny SDXL's own); pass a trained ``RealisIDAdapter`` (or a folder) to use it.
     """
-    from .models import RealisIDAdapter
+    from .models import RealisIDAdapter, load_adapter
     from .pipeline import RealisIDPipeline
 
     stack = tiny_stack(seed)
     if adapter is None:
         adapter = RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config())
     elif not isinstance(adapter, RealisIDAdapter):
-        adapter = RealisIDAdapter.from_pretrained(adapter, unet=stack.unet)
+        adapter = load_adapter(adapter, unet=stack.unet)
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     pipe.set_progress_bar_config(disable=None)
     return pipe

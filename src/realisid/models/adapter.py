@@ -7,6 +7,9 @@ Checkpoint layout (DESIGN.md), never unpickled::
       projection.safetensors    CLIP features → p_id
       local_branch/             diffusers ControlNetModel (3-channel c_p&e)
       global_branch/            diffusers ControlNetModel (1-channel c_loc)
+
+:func:`load_adapter` reads this folder or the InstantID-style baseline's
+(:mod:`~realisid.models.instantid_style`), by its format tag.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
@@ -92,6 +95,12 @@ class RealisIDConfig:
 class RealisIDAdapter(nn.Module):
     """Projection + local branch + global branch, combined over persons as in Fig. 2(c)."""
 
+    format: ClassVar[str] = FORMAT
+    """The ``config.json`` tag of this class's checkpoint folders."""
+    branch_folders: ClassVar[dict[str, str]] = {"local": "local_branch", "global": "global_branch"}
+    """Each branch's name (what ``local_scale``/``global_scale`` and training's ``branches`` select)
+    and the folder its ControlNet is saved in."""
+
     def __init__(self, config: RealisIDConfig, local_branch: LocalBranch, global_branch: GlobalBranch):
         super().__init__()
         self.config = config
@@ -111,6 +120,23 @@ class RealisIDAdapter(nn.Module):
             raise CheckpointError(f"unknown projection {config.projection!r}; use 'perceiver' or 'linear'")
         self.local_branch = local_branch
         self.global_branch = global_branch
+
+    @property
+    def branches(self) -> dict[str, nn.Module]:
+        """The ControlNet branches by name (the keys of :attr:`branch_folders`)."""
+        return {name: getattr(self, f"{name}_branch") for name in self.branch_folders}
+
+    @classmethod
+    def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> RealisIDAdapter:
+        """The adapter whose branches are these ControlNets (by branch name), with a fresh projection."""
+        return cls(config, LocalBranch(nets["local"], config.local_size), GlobalBranch(nets["global"]))
+
+    def skeleton(self) -> RealisIDAdapter:
+        """A weightless copy of this adapter (meta tensors), for gathered weights to be loaded into."""
+        with torch.device("meta"):
+            return self.assemble(
+                self.config, {name: ControlNetModel.from_config(b.net.config) for name, b in self.branches.items()}
+            )
 
     @property
     def device(self) -> torch.device:
@@ -227,8 +253,9 @@ class RealisIDAdapter(nn.Module):
     # --------------------------------------------------------------------------------- checking
     def check_unet(self, unet: UNet2DConditionModel) -> None:
         """Raise :class:`CheckpointError` if the branches' residuals cannot fit ``unet``."""
+        branch = next(iter(self.branches.values()))
         for key in _SHAPE_KEYS:
-            ours, theirs = self.local_branch.net.config.get(key), unet.config.get(key)
+            ours, theirs = branch.net.config.get(key), unet.config.get(key)
             if _canonical(ours) != _canonical(theirs):
                 raise CheckpointError(
                     f"adapter does not fit this U-Net: {key} is {ours} in the adapter, {theirs} in the U-Net"
@@ -238,12 +265,12 @@ class RealisIDAdapter(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self.config)}
+        meta = {"format": self.format, "format_version": FORMAT_VERSION, **dataclasses.asdict(self.config)}
         (directory / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         state = {k: v.detach().contiguous() for k, v in self.projection.state_dict().items()}
         save_file(state, directory / "projection.safetensors", metadata={"format": "pt"})
-        self.local_branch.net.save_pretrained(directory / "local_branch", safe_serialization=True)
-        self.global_branch.net.save_pretrained(directory / "global_branch", safe_serialization=True)
+        for name, branch in self.branches.items():
+            branch.net.save_pretrained(directory / self.branch_folders[name], safe_serialization=True)
 
     @classmethod
     def from_pretrained(
@@ -253,12 +280,12 @@ class RealisIDAdapter(nn.Module):
         directory = Path(directory)
         if not directory.is_dir():
             raise CheckpointError(f"adapter folder {str(directory)!r} does not exist")
-        config = _read_config(directory)
-        for part in ("projection.safetensors", "local_branch", "global_branch"):
+        config = _read_config(directory, cls.format)
+        for part in ("projection.safetensors", *cls.branch_folders.values()):
             if not (directory / part).exists():
                 raise CheckpointError(f"adapter checkpoint {str(directory)!r} is missing {part}")
-        nets = [_load_controlnet(directory / name, torch_dtype) for name in ("local_branch", "global_branch")]
-        adapter = cls(config, LocalBranch(nets[0], config.local_size), GlobalBranch(nets[1]))
+        nets = {name: _load_controlnet(directory / folder, torch_dtype) for name, folder in cls.branch_folders.items()}
+        adapter = cls.assemble(config, nets)
         try:
             state = load_file(directory / "projection.safetensors")
         except (SafetensorError, OSError) as error:
@@ -279,7 +306,20 @@ def _canonical(value: object) -> object:
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def _read_config(directory: Path) -> RealisIDConfig:
+def load_adapter(
+    directory: str | Path, unet: UNet2DConditionModel | None = None, torch_dtype: torch.dtype | None = None
+) -> RealisIDAdapter:
+    """An adapter folder of either format, RealisID's or the InstantID-style baseline's, by its tag."""
+    from .instantid_style import InstantIDStyleAdapter
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"adapter folder {str(directory)!r} does not exist")
+    cls = InstantIDStyleAdapter if _read_meta(directory).get("format") == InstantIDStyleAdapter.format else RealisIDAdapter
+    return cls.from_pretrained(directory, unet=unet, torch_dtype=torch_dtype)
+
+
+def _read_meta(directory: Path) -> dict:
     path = directory / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{str(directory)!r} has no config.json: not a RealisID adapter checkpoint")
@@ -287,8 +327,19 @@ def _read_config(directory: Path) -> RealisIDConfig:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(meta, dict) or meta.pop("format", None) != FORMAT:
+    if not isinstance(meta, dict):
         raise CheckpointError(f"{path} is not a RealisID adapter config (another checkpoint format?)")
+    return meta
+
+
+def _read_config(directory: Path, expected: str) -> RealisIDConfig:
+    path = directory / "config.json"
+    meta = _read_meta(directory)
+    found = meta.pop("format", None)
+    if found != expected:
+        raise CheckpointError(
+            f"{path} is not a RealisID adapter config of format {expected!r} (it says {found!r}; another checkpoint?)"
+        )
     version = meta.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {version}; this realisid reads {FORMAT_VERSION}")

@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from ..commands.toy_reproduce import STAGES, add_arguments
+from ..models import RealisIDAdapter
 from ..training.samples import PrepareSettings
 from .base_model import IMAGE_ENCODER, BaseTraining, toy_stack, train_base_model, train_vae
 from .identity_net import TrainingConfig
@@ -164,16 +165,21 @@ class Recipe:
         """The global branch trained alone (the local one stays at zero): "w/o B_local"."""
         self._train_adapter("global_only", ["global"])
 
-    def _train_adapter(self, stage: str, branches: list[str]) -> None:
-        """``realisid train`` of a fresh adapter with ``branches`` into ``OUT/stage/run``, reusing the
-        frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
-        from ..models import RealisIDAdapter
+    def instantid(self) -> None:
+        """The InstantID-style baseline (one whole-latent ControlNet), trained the same way."""
+        from ..models import InstantIDStyleAdapter
+
+        self._train_adapter("instantid", ["global"], InstantIDStyleAdapter)
+
+    def _train_adapter(self, stage: str, branches: list[str], kind: type[RealisIDAdapter] = RealisIDAdapter) -> None:
+        """``realisid train`` of a fresh adapter of ``kind`` with ``branches`` into ``OUT/stage/run``,
+        reusing the frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
         from ..presets import tiny_adapter_config
         from ..training import load_config, train
         from .base_model import load_unet
 
         base, folder = self.out / "base", self.out / stage
-        RealisIDAdapter.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
+        kind.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
         shared, own = self.out / PRECOMPUTED, folder / "run" / "precomputed"
         if shared.is_dir() and not own.exists():
             shutil.copytree(shared, own, copy_function=os.link)
@@ -198,24 +204,6 @@ class Recipe:
             os.environ["ACCELERATE_USE_CPU"] = "true"
         result = train(load_config(overrides=overrides))
         (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
-
-    def instantid(self) -> None:
-        """The InstantID-style baseline, trained like RealisID on the same (precomputed) samples."""
-        from ..presets import tiny_adapter_config
-        from .instantid import train_instantid_style
-
-        train_instantid_style(
-            self.out / "base",
-            self.out / PRECOMPUTED,
-            self.out / "instantid" / "adapter",
-            tiny_adapter_config(),
-            self.config.adapter_steps,
-            self.config.adapter_batch,
-            self.config.adapter_lr,
-            IMAGE_SIZE,
-            log=self.log,
-            device=self.device,
-        )
 
     def evaluate(self) -> None:
         """``realisid evaluate`` once per seed, then the tables with their spread over seeds."""
@@ -280,7 +268,7 @@ METHODS = (
     {"name": "global-only", "label": "full, local branch switched off", "local_scale": 0.0},
     {"name": "no-id", "label": "no ID (id_scale 0)", "id_scale": 0.0},
     {"name": "id-from-start", "label": "full, ID from the first step (id_start 0)", "id_start": 0.0},
-    {"name": "instantid", "label": "InstantID-style (one whole-latent ControlNet)", "adapter": "instantid/adapter"},
+    {"name": "instantid", "label": "InstantID-style (one whole-latent ControlNet)", "adapter": "instantid/run/adapter"},
 )
 """The rows: the full adapter, each branch trained alone, the full adapter with a branch or the ID
 switched off at sampling or the ID joining from the first step (no delayed subject conditioning),

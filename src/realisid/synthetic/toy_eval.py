@@ -96,10 +96,7 @@ def load_toy_pipeline(base: str | Path, adapter: str | Path, dtype: torch.dtype 
     """RealisID (or the InstantID-style baseline) on the toy base model, with the base folder's
     frozen ID image encoder."""
     from ..pipeline import RealisIDPipeline
-    from .instantid import FORMAT, InstantIDStyleAdapter
 
-    if json.loads((Path(adapter) / "config.json").read_text()).get("format") == FORMAT:
-        adapter = InstantIDStyleAdapter.from_pretrained(adapter, torch_dtype=dtype)
     pipe = RealisIDPipeline.from_pretrained(
         base, adapter=adapter, image_encoder=Path(base) / IMAGE_ENCODER, torch_dtype=dtype
     )

@@ -28,7 +28,9 @@ class TrainConfig:
     base: str = SDXL_BASE
     image_encoder: str = CLIP_VIT_H
     init_adapter: str | None = None
-    """Start from this adapter folder instead of fresh branches copied from the U-Net."""
+    """Start from this adapter folder instead of fresh branches copied from the U-Net. An
+    InstantID-style folder (:class:`~realisid.models.InstantIDStyleAdapter`) trains that baseline:
+    its one branch is ``global``."""
 
     resolution: int = 1024
     batch_size: int = 16

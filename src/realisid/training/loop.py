@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
-from diffusers import ControlNetModel, DDPMScheduler
+from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
-from ..models import GlobalBranch, LocalBranch, RealisIDAdapter
+from ..models import RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
 from ..presets import Stack, tiny_adapter_config, tiny_stack
@@ -67,8 +67,9 @@ def load_stack(config: TrainConfig) -> Stack:
 
 
 def initial_adapter(config: TrainConfig, stack: Stack) -> RealisIDAdapter:
+    """``config.init_adapter`` (a RealisID or InstantID-style folder), or fresh branches from the U-Net."""
     if config.init_adapter:
-        return RealisIDAdapter.from_pretrained(config.init_adapter, unet=stack.unet)
+        return load_adapter(config.init_adapter, unet=stack.unet)
     adapter_config = tiny_adapter_config() if config.tiny else None
     return RealisIDAdapter.from_unet(stack.unet, adapter_config, image_encoder=stack.image_encoder)
 
@@ -100,7 +101,7 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
         if module is not stack.vae and weight_dtype != torch.float32:  # SDXL's VAE overflows in fp16
             module.to(dtype=weight_dtype)
     if config.gradient_checkpointing:
-        for net in (stack.unet, adapter.local_branch.net, adapter.global_branch.net):
+        for net in (stack.unet, *(branch.net for branch in adapter.branches.values())):
             net.enable_gradient_checkpointing()
     adapter.train()
     model = AdapterTrainingModule(adapter, config.branches)
@@ -196,19 +197,12 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
 
 
 def export_adapter(accelerator: Accelerator, model: torch.nn.Module, path: Path) -> None:
-    """Writes the trained adapter as a ``RealisIDAdapter`` folder. Every process calls it: the full
-    weights are gathered (FSDP and DeepSpeed shard them) and the main process writes them."""
+    """Writes the trained adapter as an adapter folder. Every process calls it: the full weights are
+    gathered (FSDP and DeepSpeed shard them) and the main process writes them."""
     state = accelerator.get_state_dict(model)
     if not accelerator.is_main_process:
         return
-    adapter = accelerator.unwrap_model(model).adapter
-    with torch.device("meta"):  # a weightless copy of the structure; the gathered tensors fill it
-        nets = [
-            ControlNetModel.from_config(b.net.config) for b in (adapter.local_branch, adapter.global_branch)
-        ]
-        copy = RealisIDAdapter(
-            adapter.config, LocalBranch(nets[0], adapter.config.local_size), GlobalBranch(nets[1])
-        )
+    copy = accelerator.unwrap_model(model).adapter.skeleton()
     weights = {key.removeprefix("adapter."): value for key, value in state.items()}
     copy.load_state_dict(weights, strict=True, assign=True)
     copy.save_pretrained(path)

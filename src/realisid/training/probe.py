@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
-from ..models import RealisIDAdapter
+from ..models import load_adapter
 from ..pipeline import RealisIDPipeline
 from .config import TrainConfig
 from .dataset import Batch, Batches, ShardStream, list_shards
@@ -95,7 +95,7 @@ def probe(
     stack = load_stack(config)
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
         module.requires_grad_(False).eval().to(device)
-    adapter = RealisIDAdapter.from_pretrained(adapter_dir, unet=stack.unet).eval().to(device)
+    adapter = load_adapter(adapter_dir, unet=stack.unet).eval().to(device)
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     precomputed = config.output / "precomputed"

@@ -9,6 +9,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from torch import Tensor, nn
 
+from ..errors import RealisIDError
 from ..models import RealisIDAdapter, Residuals, face_features, location_mask
 from ..models.adapter import VAE_SCALE
 from ..pipeline import RealisIDPipeline
@@ -21,15 +22,20 @@ from .timesteps import sample_timesteps
 class AdapterTrainingModule(nn.Module):
     """The trained part (projection + the ``branches``) behind one ``forward``, so DDP, FSDP and
     DeepSpeed see every trained parameter used in the call they wrap. A branch not in ``branches``
-    is frozen and skipped (scale 0)."""
+    is frozen and skipped (scale 0); ``branches`` names at least one the adapter has (the
+    InstantID-style baseline has one, ``global``)."""
 
     def __init__(self, adapter: RealisIDAdapter, branches: Sequence[str] = ("local", "global")):
         super().__init__()
+        if not set(branches) & adapter.branches.keys():
+            raise RealisIDError(
+                f"branches {list(branches)} train nothing: this adapter's branches are {list(adapter.branches)}"
+            )
         self.adapter = adapter
         self.scales = {f"{name}_scale": float(name in branches) for name in ("local", "global")}
-        for name in ("local", "global"):
+        for name, branch in adapter.branches.items():
             if name not in branches:
-                getattr(adapter, f"{name}_branch").requires_grad_(False)
+                branch.requires_grad_(False)
 
     def forward(
         self,
