@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import ClassVar
 
 from diffusers import ControlNetModel, UNet2DConditionModel
-from torch import Tensor, nn
+from torch import Tensor
 
 from .adapter import VAE_SCALE, RealisIDAdapter, RealisIDConfig
 from .branches import GlobalBranch, Residuals
@@ -45,10 +45,6 @@ class InstantIDStyleAdapter(RealisIDAdapter):
     @classmethod
     def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> InstantIDStyleAdapter:
         return cls(config, nets["global"])
-
-    @property
-    def branches(self) -> dict[str, nn.Module]:
-        return {"global": self.global_branch}
 
     def forward(
         self,
