@@ -8,8 +8,8 @@ import torch
 
 from realisid.boxes import Box
 from realisid.errors import CheckpointError
-from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.evaluation.protocol import GenerationRequest
+from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config
