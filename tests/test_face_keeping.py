@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from realisid.errors import RealisIDError
 from realisid.synthetic.face_keeping import (
@@ -17,6 +18,7 @@ from realisid.synthetic.face_keeping import (
     face_keeping,
     main,
     markdown_table,
+    save_sheet,
 )
 from realisid.synthetic.weights import WEIGHTS, toy_metric
 
@@ -39,6 +41,15 @@ def test_the_shipped_vae_keeps_each_person_and_the_table_has_every_size_and_stre
     text = markdown_table(table)
     assert text.splitlines()[0] == "| face size | VAE round trip | from t ≈ 500 |"
     assert [line.split(" |")[0] for line in text.splitlines()[2:]] == ["| 1/2", "| 1/4"]
+
+
+def test_twice_the_pixels_keep_more_of_a_small_face_through_the_vae():
+    sizes, strengths, options = (1 / 7,), (0.0,), {"people": 4, "seeds": (0,)}
+    small, _ = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, **options)
+    large, sheet = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, image_size=256, **options)
+    assert sheet[0][0].size == sheet[0][1].size == (256, 256)
+    # A 1/7 face covers 2.3 latent cells across at 128 pixels, 4.6 at 256: the round trip keeps more.
+    assert large[1 / 7, 0.0].own > small[1 / 7, 0.0].own
 
 
 def test_the_margin_is_paired_per_output_and_skips_outputs_without_a_face():
@@ -129,6 +140,19 @@ def test_adapter_keeping_switches_a_branch_off():
     # With both branches off the ID has no way in: with and without it, the same picture.
     with_id, without = (np.asarray(image, dtype=np.int16) for image in neither[0][1:])
     assert np.abs(with_id - without).max() <= 1
+
+
+def test_adapter_keeping_draws_at_the_image_size_and_the_sheet_shows_every_picture_whole(tmp_path):
+    _, sheet = adapter_keeping(
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 7,), people=2, seeds=(0,), steps=2, image_size=256
+    )
+    assert [image.size for image in sheet[0]] == [(128, 128), (256, 256), (256, 256)]  # reference, ID, no ID
+    save_sheet(sheet, tmp_path / "sheet.png")
+    grid = Image.open(tmp_path / "sheet.png")
+    assert grid.size == (3 * 256, 2 * 256)
+    reference, output = sheet[1][0].resize((256, 256)), sheet[1][2]
+    assert np.array_equal(np.asarray(grid.crop((0, 256, 256, 512))), np.asarray(reference))
+    assert np.array_equal(np.asarray(grid.crop((512, 256, 768, 512))), np.asarray(output))
 
 
 def test_adapter_keeping_refuses_a_bad_size():

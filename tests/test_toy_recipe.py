@@ -16,7 +16,7 @@ from realisid.commands.toy_reproduce import STAGES, add_arguments
 from realisid.evaluation import face_similarity
 from realisid.persons import Person
 from realisid.synthetic.base_model import BaseTraining, toy_stack, train_base_model
-from realisid.synthetic.recipe import RecipeConfig, recipe_config
+from realisid.synthetic.recipe import RecipeConfig, evaluation_config, recipe_config
 from realisid.synthetic.shards import rendering_conditions
 from realisid.synthetic.toy_eval import reference_rendering
 from realisid.synthetic.weights import toy_metric, toy_pipeline
@@ -35,6 +35,25 @@ def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
             parser.parse_args(["--out", "x", "--face-sizes", bad])
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert "face sizes" in error and repr(bad) in error
+
+
+def test_image_size_sets_the_scenes_and_the_evaluation_and_bad_ones_are_one_line_errors(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert recipe_config(parser.parse_args(["--out", "x"])).image_size == 128
+    for bad in ("100", "0", "-64", "big"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--out", "x", "--image-size", bad])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "image size" in error and repr(bad) in error
+
+    out = tmp_path / "small"
+    assert main(["toy-reproduce", "--out", str(out), "--smoke", "--image-size", "64", "--stages", "data"]) == 0
+    assert np.load(out / "data" / "images.npy").shape[1:] == (64, 64, 3)
+    assert json.loads((out / "data" / "shards" / "prepare.json").read_text())["settings"]["resolution"] == 64
+    config = recipe_config(parser.parse_args(["--out", str(out), "--smoke", "--image-size", "64"]))
+    evaluation = evaluation_config(out, 0, config)
+    assert (evaluation["height"], evaluation["width"]) == (64, 64)
 
 
 def test_base_from_must_be_a_trained_base_and_sets_the_base_stage(tmp_path, capsys):

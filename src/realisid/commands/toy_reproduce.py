@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="range of the face's side over the image's in the training scenes "
                              "(default 0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; "
                              "keep it the same when resuming a run)")
+    parser.add_argument("--image-size", type=_image_size, default=128, metavar="PX",
+                        help="side of every image, a multiple of 32 (default 128; 256 gives a 1/7 face "
+                             "twice the latent cells; keep it the same when resuming a run)")
     parser.add_argument("--base-from", type=_base_folder, default=None, metavar="BASE",
                         help="fine-tune this trained base folder in the base stage instead of training one "
                              "from scratch (portraits first, then scenes: docs/toy-reproduction.md)")
@@ -44,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help="comma-separated subset of: " + ",".join(STAGES))
     parser.add_argument("--ship-to", type=Path, default=None,
                         help="where the ship stage writes the weights (default: the package's weights "
-                             "folder, or OUT/weights with the smoke preset, --face-paint or --face-sizes)")
+                             "folder, or OUT/weights with the smoke preset, --face-paint, --face-sizes, "
+                             "--image-size or --base-from)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
@@ -59,6 +63,13 @@ def _face_sizes(text: str) -> tuple[float, float]:
     if not 0 < low <= high <= 1:
         raise argparse.ArgumentTypeError(f"face sizes need 0 < MIN <= MAX <= 1, got {text!r}")
     return low, high
+
+
+def _image_size(text: str) -> int:
+    """A positive multiple of 32: the toy VAE's 8× and the U-Net's 4× down-sampling divide it."""
+    if not text.isdigit() or int(text) == 0 or int(text) % 32:
+        raise argparse.ArgumentTypeError(f"the image size is a positive multiple of 32 (pixels), got {text!r}")
+    return int(text)
 
 
 def _base_folder(text: str) -> Path:

@@ -11,7 +11,8 @@ does the base, from pure noise, draw the person its caption describes? :func:`ad
 the same of a trained adapter: does its ID draw the person, against the same adapter without it?::
 
     python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
-                                              [--face-paint] [--captions | --adapter ADAPTER]
+                                              [--face-paint] [--image-size PX]
+                                              [--captions | --adapter ADAPTER]
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ def face_keeping(
     steps: int = 20,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
+    image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, float], Kept], list[list[Image.Image]]]:
     """How much of ``people`` held-out faces (wearing their face paint if ``face_paint``) the base
-    folder ``base`` keeps, per (relative size, strength), over ``seeds``; and a sheet of images (per
-    person at seed ``seeds[0]``: rendering, then one output per strength)."""
+    folder ``base`` keeps in scenes ``image_size`` pixels wide, per (relative size, strength), over
+    ``seeds``; and a sheet of images (per person at seed ``seeds[0]``: rendering, then one output
+    per strength)."""
     from diffusers import StableDiffusionXLImg2ImgPipeline
 
     if any(not 0 <= s < 1 for s in strengths):
@@ -111,7 +114,8 @@ def face_keeping(
             pair = (references[k], references[(k + 1) % people])  # the person, and the next one for scale
             for seed in seeds:
                 scene = Scene("wall", "blue", "red", "sweater", seed)
-                image = render_scene(reference.identity, centred_box(relative_size), scene=scene).image
+                box = centred_box(relative_size, image_size)
+                image = render_scene(reference.identity, box, scene=scene, size=image_size).image
                 row = [image]
                 for strength in strengths:
                     if strength == 0:
@@ -144,6 +148,7 @@ def caption_drawing(
     steps: int = 20,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
+    image_size: int = SIZE,
 ) -> tuple[dict[str, Kept], list[list[Image.Image]]]:
     """Whether the base folder ``base`` draws, from pure noise, the person its caption describes:
     each held-out person's full caption (hair, glasses, beard, face paint; red sweater, blue wall)
@@ -165,8 +170,8 @@ def caption_drawing(
             for seed in seeds:
                 image = pipe(
                     caption(reference.identity, NEUTRAL, scene, face=face),
-                    height=SIZE,
-                    width=SIZE,
+                    height=image_size,
+                    width=image_size,
                     num_inference_steps=steps,
                     guidance_scale=guidance,
                     generator=torch.Generator().manual_seed(seed),
@@ -192,10 +197,12 @@ def adapter_keeping(
     face_paint: bool = False,
     local_scale: float = 1.0,
     global_scale: float = 1.0,
+    image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
     """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
-    check's centred box, per relative size, with the person's ID (``id_scale``, key ``"ID"``) and
-    without it (``id_scale`` 0, key ``"no ID"``: the same landmarks and box, nobody in particular).
+    check's centred box in pictures ``image_size`` pixels wide, per relative size, with the person's
+    ID (``id_scale``, key ``"ID"``) and without it (``id_scale`` 0, key ``"no ID"``: the same
+    landmarks and box, nobody in particular).
     ``local_scale`` / ``global_scale`` 0 switch a branch off at inference: which branch carries the
     ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
     with and without the ID at each size)."""
@@ -212,14 +219,14 @@ def adapter_keeping(
     for relative_size in relative_sizes:
         for k in tqdm(range(people), desc=f"adapter at {_label(relative_size)}"):
             pair = (references[k], references[(k + 1) % people])
-            person = Person(conditions[k], box=centred_box(relative_size))
+            person = Person(conditions[k], box=centred_box(relative_size, image_size))
             for seed in seeds:
                 for name, scale in (("ID", id_scale), ("no ID", 0.0)):
                     image = pipe(
                         PROMPT,
                         persons=[person],
-                        height=SIZE,
-                        width=SIZE,
+                        height=image_size,
+                        width=image_size,
                         num_inference_steps=steps,
                         text_scale=guidance,
                         id_scale=scale,
@@ -324,10 +331,13 @@ def _margin(kept: Kept) -> str:
 
 
 def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
-    """The sheet's rows one under another."""
+    """The sheet's rows one under another, every picture at the largest one's size (the 128-px
+    references beside larger outputs)."""
     from diffusers.utils import make_image_grid
 
-    make_image_grid([image for row in sheet for image in row], len(sheet), len(sheet[0])).save(path)
+    images = [image for row in sheet for image in row]
+    side = max(max(image.size) for image in images)
+    make_image_grid(images, len(sheet), len(sheet[0]), resize=side).save(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=7.5, help="text guidance λ_t")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--image-size", type=int, default=SIZE, help="side of the pictures (pixels)")
     parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
     parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
     checks = parser.add_mutually_exclusive_group()
@@ -370,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "device": args.device,
         "face_paint": args.face_paint,
+        "image_size": args.image_size,
     }
     sizes = tuple(float(Fraction(s)) for s in args.sizes.split(","))
     if args.captions:
