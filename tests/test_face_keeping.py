@@ -109,6 +109,12 @@ def test_command_prints_the_caption_table(capsys):
     assert lines[0].startswith("| caption |") and lines[3].startswith("| scene caption | ")
 
 
+def test_command_refuses_an_image_size_the_models_cannot_draw(capsys):
+    with pytest.raises(SystemExit):
+        main(["--image-size", "100"])
+    assert "the image size is a positive multiple of 32 (pixels), got '100'" in capsys.readouterr().err
+
+
 def test_command_prints_the_table(capsys):
     assert main(["--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()

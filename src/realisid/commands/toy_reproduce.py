@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="range of the face's side over the image's in the training scenes "
                              "(default 0.12,0.5; 0.5,0.9 are the portraits of docs/toy-reproduction.md; "
                              "keep it the same when resuming a run)")
-    parser.add_argument("--image-size", type=_image_size, default=128, metavar="PX",
+    parser.add_argument("--image-size", type=image_size, default=None, metavar="PX",
                         help="side of every image, a multiple of 32 (default 128; 256 gives a 1/7 face "
                              "twice the latent cells; keep it the same when resuming a run)")
     parser.add_argument("--base-from", type=_base_folder, default=None, metavar="BASE",
@@ -65,7 +65,7 @@ def _face_sizes(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _image_size(text: str) -> int:
+def image_size(text: str) -> int:
     """A positive multiple of 32: the toy VAE's 8× and the U-Net's 4× down-sampling divide it."""
     if not text.isdigit() or int(text) == 0 or int(text) % 32:
         raise argparse.ArgumentTypeError(f"the image size is a positive multiple of 32 (pixels), got {text!r}")

@@ -341,6 +341,7 @@ def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..commands.toy_reproduce import image_size
     from .weights import WEIGHTS, toy_metric
 
     parser = argparse.ArgumentParser(
@@ -359,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance", type=float, default=7.5, help="text guidance λ_t")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--image-size", type=int, default=SIZE, help="side of the pictures (pixels)")
+    parser.add_argument(
+        "--image-size", type=image_size, default=SIZE, metavar="PX", help="side of the pictures (a multiple of 32)"
+    )
     parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
     parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
     checks = parser.add_mutually_exclusive_group()

@@ -277,12 +277,11 @@ the InstantID-style baseline, and the renderer's ceilings."""
 def evaluation_config(out: Path, seed: int, config: RecipeConfig, device: str = "cpu") -> dict:
     """The ``realisid evaluate`` YAML of one seed, written into ``out/evaluate``; the models sample on
     ``device`` with ``config.inference_steps`` at ``config.image_size``."""
-    steps = config.inference_steps
     out = out.resolve()
     methods = []
     for method in METHODS:
         options = {"kind": "python", "target": "realisid.synthetic.toy_eval:toy_generator", "device": device,
-                   "base": str(out / "base"), "adapter": str(out / "adapter" / "run" / "adapter"), "num_inference_steps": steps}
+                   "base": str(out / "base"), "adapter": str(out / "adapter" / "run" / "adapter"), "num_inference_steps": config.inference_steps}
         for key in ("adapter", "vae"):
             if key in method:
                 method = {**method, key: str(out / method[key])}
@@ -305,7 +304,7 @@ def evaluation_config(out: Path, seed: int, config: RecipeConfig, device: str = 
 
 
 @torch.no_grad()
-def save_base_samples(base: Path, path: Path, captions: list[str], size: int = 128, steps: int = 30) -> None:
+def save_base_samples(base: Path, path: Path, captions: list[str], size: int, steps: int = 30) -> None:
     """A row of ``size×size`` base-model samples for ``captions`` (seeded), saved as one image."""
     from diffusers import DDIMScheduler, StableDiffusionXLPipeline
     from diffusers.utils import make_image_grid
@@ -340,7 +339,7 @@ def recipe_config(args: argparse.Namespace) -> RecipeConfig:
     return dataclasses.replace(
         config,
         face_paint=args.face_paint,
-        image_size=args.image_size,
+        image_size=args.image_size or config.image_size,
         rel_size=rel_size,
         base=base,
         base_from=args.base_from,
