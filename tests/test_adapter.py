@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
+from accelerate.hooks import ModelHook, add_hook_to_module
 from diffusers import UNet2DConditionModel
 
 from realisid.errors import CheckpointError
@@ -45,20 +47,35 @@ def test_fresh_branches_add_exactly_nothing(stack, fresh_adapter):
     assert torch.equal(unet_eps(stack.unet, x, residuals), unet_eps(stack.unet, x))
 
 
+def unet_residual_shapes(adapter: RealisIDAdapter, x: dict) -> list[torch.Size]:
+    """The U-Net's own encoder shapes (a ControlNet copy run on the full latent): down blocks, then mid."""
+    down, mid = adapter.global_branch.net(
+        x["latents"], x["timestep"], torch.zeros(2, 4, 64), torch.zeros(2, 1, H, W),
+        added_cond_kwargs=x["added_cond_kwargs"], return_dict=False,
+    )
+    return [r.shape for r in (*down, mid)]
+
+
 @pytest.mark.parametrize("persons", [1, 3])
 @torch.no_grad()
 def test_residual_shapes_match_the_unet_at_every_level(stack, trained_adapter, persons):
     x = inputs(persons)
     residuals = trained_adapter(**x)
-    # The U-Net's own encoder (a ControlNet copy run on the full latent) gives the reference shapes.
-    down, mid = trained_adapter.global_branch.net(
-        x["latents"], x["timestep"], torch.zeros(2, 4, 64), torch.zeros(2, 1, H, W),
-        added_cond_kwargs=x["added_cond_kwargs"], return_dict=False,
-    )
-    assert [r.shape for r in residuals.down] == [r.shape for r in down]
-    assert residuals.mid.shape == mid.shape
+    assert [r.shape for r in (*residuals.down, residuals.mid)] == unet_residual_shapes(trained_adapter, x)
     assert len(residuals.down) == 3 * TINY_UNET["layers_per_block"] + 3
     unet_eps(stack.unet, x, residuals)  # the U-Net accepts them
+
+
+@torch.no_grad()
+def test_a_crop_side_that_halves_to_odd_grids_still_fits_the_unet(stack):
+    """``L`` = 10 halves to 5 and then 3 (stride-2 convolutions round up): level k is 2^k cells a cell."""
+    config = dataclasses.replace(tiny_adapter_config(), local_size=10)
+    adapter = perturb_zero_convs(RealisIDAdapter.from_unet(stack.unet, config).eval())
+    x = {**inputs(2), "landmark_images": torch.rand(2, 2, 3, 80, 80, generator=torch.Generator().manual_seed(1))}
+    residuals = adapter(**x, global_scale=0.0)
+    assert [r.shape for r in (*residuals.down, residuals.mid)] == unet_residual_shapes(adapter, x)
+    assert residuals.down[-1].abs().sum() > 0
+    unet_eps(stack.unet, x, residuals)
 
 
 @torch.no_grad()
@@ -120,6 +137,26 @@ def test_id_tokens_and_null_id(stack, fresh_adapter):
     torch.testing.assert_close(null[0], fresh_adapter.project(torch.zeros_like(features[:1]))[0])
     assert null.shape == (3, config.num_id_tokens, config.cross_attention_dim)
     assert not torch.allclose(tokens[0], null[0])
+
+
+class _MovesOnForward(ModelHook):
+    """Stands in for model CPU offload's hook, which moves a model to the GPU when it runs; this one to fp64."""
+
+    def pre_forward(self, module, *args, **kwargs):
+        module.to(torch.float64)
+        return args, kwargs
+
+
+@torch.no_grad()
+def test_id_tokens_are_made_after_the_offload_hook_has_moved_the_adapter(fresh_adapter):
+    """``project`` and ``null_id`` run outside ``forward`` (the pipeline calls them), yet under
+    ``enable_model_cpu_offload`` the adapter must be where its inputs are before they compute."""
+    add_hook_to_module(fresh_adapter, _MovesOnForward())
+    assert fresh_adapter.null_id(2).dtype == torch.float64  # zeros made after the move
+    fresh_adapter.to(torch.float32)
+    config = fresh_adapter.config
+    features = torch.rand(1, config.image_feature_tokens, config.image_feature_dim, dtype=torch.float64)
+    assert fresh_adapter.project(features).dtype == torch.float64
 
 
 def test_linear_projection_and_defaults_from_the_unet(stack):

@@ -88,6 +88,12 @@ def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys)
     assert "to an unrelated person: " in out and "RANDOM" not in out
 
 
+def test_toy_demo_refuses_a_size_it_would_not_draw(tmp_path, capsys):
+    assert main(["demo", "--height", "128", "--width", "256", "--out", str(tmp_path)]) == 2
+    assert "draws square images: got --height 128 and --width 256" in capsys.readouterr().err
+    assert not tmp_path.joinpath("demo.png").exists()
+
+
 @pytest.mark.parametrize("choice", ["--photos", "--tiny"])
 def test_photo_demo_writes_what_it_promises(choice, tmp_path, capsys):
     assert main(["demo", choice, *FAST, "--out", str(tmp_path)]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +119,26 @@ def test_fresh_instantid_style_adapter_leaves_the_base_model_alone_and_round_tri
     args = (latents, 10, loaded.null_id(1)[:, None], torch.rand(1, 1, 3, 128, 128), torch.tensor([[[8.0, 8.0, 24.0]]]),
             {"text_embeds": torch.zeros(1, 32), "time_ids": torch.zeros(1, 6)})
     assert loaded(*args).down[0].abs().sum() > 0 and loaded(*args, global_scale=0.0) is None
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("kind", [RealisIDAdapter, InstantIDStyleAdapter])
+def test_without_pooled_text_the_branches_do_not_read_the_prompt(stack, kind):
+    """The pipeline runs one branch pass for both null-ID slots when ``branch_pooled_text`` is off:
+    for either adapter, two prompts must then give the same residuals (and different ones when on)."""
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(3)
+    adapter = kind.from_unet(stack.unet, tiny_adapter_config()).eval()
+    for branch in adapter.branches.values():
+        for conv in (*branch.net.controlnet_down_blocks, branch.net.controlnet_mid_block):
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.05)
+    args = (torch.randn(1, 4, 8, 8, generator=generator), 10, adapter.null_id(1)[:, None],
+            torch.rand(1, 1, 3, 128, 128, generator=generator), torch.tensor([[[8.0, 8.0, 24.0]]]))
+    prompts = [{"text_embeds": torch.randn(1, 32, generator=generator), "time_ids": torch.zeros(1, 6)} for _ in range(2)]
+    for pooled in (True, False):
+        adapter.config = dataclasses.replace(adapter.config, branch_pooled_text=pooled)
+        first, second = (adapter(*args, added).mid for added in prompts)  # down[0] precedes the time embedding
+        assert first.abs().sum() > 0 and torch.equal(first, second) is not pooled
 
 
 def test_vae_training_crops_are_latent_aligned_windows():

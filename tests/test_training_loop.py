@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 import yaml
-from diffusers import DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 from safetensors.torch import load_file
 
 from realisid.cli import main
@@ -19,8 +21,11 @@ from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.presets import tiny_adapter_config, tiny_pipeline, tiny_stack
+from realisid.synthetic.weights import WEIGHTS
 from realisid.training import load_config, prepare, train
+from realisid.training.config import TrainConfig
 from realisid.training.dataset import Batches, ShardStream, list_shards, validation_reference
+from realisid.training.loop import load_stack
 from realisid.training.probe import PROBES, condition_errors
 from realisid.training.samples import PrepareSettings
 from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
@@ -167,6 +172,16 @@ def test_the_instantid_style_baseline_trains_by_the_same_loop(shards, tmp_path):
     for part in ("projection", "global_branch"):
         pairs = zip(getattr(fresh, part).parameters(), getattr(trained, part).parameters())
         assert any(not torch.equal(a, b) for a, b in pairs), part
+
+
+def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path):
+    """SDXL's folder names Euler; the run's validation images sample as the paper does (DDIM), same schedule."""
+    base = shutil.copytree(WEIGHTS / "base", tmp_path / "base")
+    path = base / "scheduler" / "scheduler_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "_class_name": "EulerDiscreteScheduler"}))
+    stack = load_stack(TrainConfig(base=str(base), image_encoder=str(base / "image_encoder")))
+    assert type(stack.scheduler) is DDIMScheduler
+    assert stack.scheduler.config.prediction_type == "v_prediction" and stack.scheduler.config.rescale_betas_zero_snr
 
 
 def test_unknown_branch_is_a_config_error(shards, tmp_path):

@@ -133,7 +133,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         for i, f in enumerate(features):
             if tuple(f.shape) != expected:
                 raise RealisIDError(f"person {i}: id_embedding has shape {tuple(f.shape)}, expected {expected}")
-        return self.adapter.project(torch.stack(features).to(device, self.adapter.dtype))
+        # Given features may sit on another device or dtype than encoded ones: align each before stacking.
+        return self.adapter.project(torch.stack([f.to(device, self.adapter.dtype) for f in features]))
 
     def landmark_images(self, persons: list[ResolvedPerson]) -> torch.Tensor:
         """The ``c_p&e`` drawings at the local branch's pixel size: ``(P, 3, 8L, 8L)``."""

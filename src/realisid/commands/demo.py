@@ -96,11 +96,14 @@ def run_toy(args: argparse.Namespace) -> int:
     """The held-out person at 1/4 and 1/7 relative size and driven; identity similarities printed."""
     import torch
 
+    from ..errors import RealisIDError
     from ..persons import Person
     from ..synthetic.shards import rendering_conditions
     from ..synthetic.toy_eval import reference_rendering
     from ..synthetic.weights import toy_metric, toy_pipeline
 
+    if args.height and args.width and args.height != args.width:
+        raise RealisIDError(f"the toy demo draws square images: got --height {args.height} and --width {args.width}")
     args.out.mkdir(parents=True, exist_ok=True)
     pipe, metric = toy_pipeline().to(args.device), toy_metric()
     reference, driving = reference_rendering(TOY_IDENTITY), driving_rendering()

@@ -24,6 +24,7 @@ from typing import ClassVar, Literal
 
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -173,10 +174,13 @@ class RealisIDAdapter(nn.Module):
         )
 
     # --------------------------------------------------------------------------------- ID tokens
+    # Called outside ``forward``, so they trigger model CPU offload's hook themselves (as the VAE's decode).
+    @apply_forward_hook
     def project(self, features: Tensor) -> Tensor:
         """``p_id``: CLIP penultimate features ``(B, T, D)`` → ``(B, n_id, C)``."""
         return self.projection(features)
 
+    @apply_forward_hook
     def null_id(self, batch: int = 1, dtype: torch.dtype | None = None) -> Tensor:
         """The dropped ID: the projection of zeroed features, ``(batch, n_id, C)``."""
         param = next(self.projection.parameters())
@@ -215,8 +219,6 @@ class RealisIDAdapter(nn.Module):
         B, P = id_tokens.shape[:2]
         image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
         flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
-        if not self.config.branch_pooled_text:
-            cond["text_embeds"] = torch.zeros_like(cond["text_embeds"])
         flat_ids, flat_boxes = id_tokens.flatten(0, 1), boxes.flatten(0, 1)
 
         total = None
@@ -234,15 +236,18 @@ class RealisIDAdapter(nn.Module):
             total = glob.map(lambda r: r.unflatten(0, (B, P)).mean(1)).plus(total)
         return total
 
-    @staticmethod
     def per_person_inputs(
-        latents: Tensor, timestep: Tensor | float, added_cond_kwargs: dict[str, Tensor], persons: int
+        self, latents: Tensor, timestep: Tensor | float, added_cond_kwargs: dict[str, Tensor], persons: int
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Per-image inputs ``(B, ...)`` repeated for each of ``persons``: ``(B·P, ...)``, row ``b·P + p``."""
+        """Per-image inputs ``(B, ...)`` repeated for each of ``persons``: ``(B·P, ...)``, row ``b·P + p``;
+        the pooled text zeroed unless ``config.branch_pooled_text`` (the pipeline relies on it then)."""
         repeat = lambda t: t.repeat_interleave(persons, dim=0)
         timestep = torch.as_tensor(timestep, device=latents.device)
         timestep = repeat(timestep.expand(latents.shape[0])) if timestep.ndim else timestep
-        return repeat(latents), timestep, {k: repeat(v) for k, v in added_cond_kwargs.items()}
+        cond = {k: repeat(v) for k, v in added_cond_kwargs.items()}
+        if not self.config.branch_pooled_text:
+            cond["text_embeds"] = torch.zeros_like(cond["text_embeds"])
+        return repeat(latents), timestep, cond
 
     @contextmanager
     def reusing_conditions(self) -> Iterator[None]:

@@ -137,7 +137,7 @@ class LocalBranch(nn.Module):
         cell = image_size[0] / h  # pixels per latent cell (the VAE factor)
 
         def relocate_level(residual: Tensor) -> Tensor:  # Eq. 4 at this residual's scale
-            factor = self.size // residual.shape[-1]
+            factor = 2 ** round(math.log2(self.size / residual.shape[-1]))  # L → ⌈L/2⌉ → …, so 2^level
             grid = (math.ceil(h / factor), math.ceil(w / factor))  # the U-Net's stride-2 convs round up
             covered = (grid[0] * factor * cell, grid[1] * factor * cell)
             return relocate(residual, boxes, covered, grid)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
-from diffusers import DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
@@ -63,7 +63,9 @@ def load_stack(config: TrainConfig) -> Stack:
     except (OSError, ValueError) as error:
         raise RealisIDError(f"cannot load the base models: {str(error).splitlines()[0]}") from None
     parts = {k: v for k, v in sdxl.components.items() if k in {f.name for f in dataclasses.fields(Stack)}}
-    return Stack(**{**parts, "image_encoder": encoder})
+    # Validation samples as the paper does (DDIM), not with the base folder's own scheduler (SDXL: Euler).
+    scheduler = DDIMScheduler.from_config(sdxl.scheduler.config)
+    return Stack(**{**parts, "scheduler": scheduler, "image_encoder": encoder})
 
 
 def initial_adapter(config: TrainConfig, stack: Stack) -> RealisIDAdapter:

@@ -52,7 +52,7 @@ class Errors:
 
 
 def _another(x: Tensor) -> Tensor:
-    """Each sample's tensor replaced by the next sample's: ``(B, ...)`` rolled by one along ``B``."""
+    """Each sample's tensor replaced by the previous one's (the first by the last): ``(B, ...)`` rolled along ``B``."""
     return x.roll(1, dims=0)
 
 

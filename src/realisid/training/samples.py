@@ -13,12 +13,10 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..boxes import Box
 from ..faces import FaceConditions, PhotoError, detect_faces, draw_landmarks, face_conditions, load_photo
-from ..models import location_mask
 from .sources import SourceItem
 
 
@@ -99,9 +97,8 @@ def sample_entries(
     settings: PrepareSettings,
 ) -> dict[str, bytes]:
     """The webdataset entries of one training image: the image, caption, metadata (``meta`` plus
-    box and landmarks), masked face crop, face mask, ``c_p&e`` drawing and ``c_loc``."""
-    size = image.size[::-1]
-    loc = location_mask(torch.tensor([list(box)], dtype=torch.float64), size, size)[0, 0].numpy()
+    box and landmarks), masked face crop, face mask and ``c_p&e`` drawing (``c_loc`` is the box's,
+    computed when training)."""
     meta = {**meta, "box": [float(v) for v in box], "landmarks": conditions.landmarks.tolist()}
     return {
         "__key__": key,
@@ -111,7 +108,6 @@ def sample_entries(
         "face.png": _encode(conditions.masked_crop, "PNG"),
         "mask.png": _encode(Image.fromarray(np.rint(conditions.mask * 255).astype(np.uint8)), "PNG"),
         "pe.png": _encode(draw_landmarks(conditions.landmarks, settings.landmark_size), "PNG"),
-        "loc.png": _encode(Image.fromarray((loc * 255).astype(np.uint8)), "PNG"),
     }
 
 
