@@ -1,8 +1,8 @@
 """What a user asks for each person, and its resolution into model conditions.
 
 A :class:`Person` is a reference photo (or its precomputed conditions) plus optional placement
-(``box``), pose/expression (a driving photo, or yaw/pitch/roll edits) and a precomputed ID
-embedding. :func:`resolve_persons` turns a list of them into boxes and landmarks for one image size.
+(``box``), pose/expression (a driving photo, or yaw/pitch/roll edits) and, optionally, its ID
+encoder features computed beforehand (before the projection to ``p_id``). :func:`resolve_persons` turns a list of them into boxes and landmarks for one image size.
 """
 
 from __future__ import annotations
