@@ -17,7 +17,7 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 
 from realisid.boxes import Box
 from realisid.evaluation import ClipEmbedder, GenerationRequest, load_backend
-from realisid.evaluation.images import crop_box, expand, load_rgb
+from realisid.evaluation.images import crop_box, load_rgb
 
 SDIST = "face_recognition==1.3.0"
 CACHE = Path(os.environ.get("REALISID_TEST_CACHE", Path(tempfile.gettempdir()) / "realisid-test-cache"))
@@ -107,9 +107,9 @@ def make_paste_generator(options: dict):
         reference = load_rgb(request.reference)
         if request.reference not in faces:
             faces[request.reference] = backend.find_face(reference).box
-        target = expand(Box.from_relative(*request.box, request.width, request.height), 2.0)
+        target = Box.from_relative(*request.box, request.width, request.height).expanded(2.0)
         size = round(target.size)
-        face = crop_box(reference, expand(faces[request.reference], 2.0)).resize((size, size), Image.BICUBIC)
+        face = crop_box(reference, faces[request.reference].expanded(2.0)).resize((size, size), Image.BICUBIC)
         shade = 96 + request.seed % 96
         image = Image.new("RGB", (request.width, request.height), (shade, shade, 160))
         image.paste(face, (round(target.x0), round(target.y0)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -31,12 +32,14 @@ from realisid.app import (
 from realisid.cli import build_parser
 from realisid.commands.app import app_models, example_people
 from realisid.errors import RealisIDError
-from realisid.faces import NoFaceError, draw_landmarks, rotate_landmarks
+from realisid.faces import NoFaceError, draw_landmarks, load_photo, rotate_landmarks
 from realisid.faces.detection import overlap
 from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_hopper
 from realisid.layout import BOX_COLORS
 from realisid.persons import Person
 from realisid.presets import tiny_pipeline
+
+from .conftest import perturb_zero_convs
 
 FAST = Sampling(width=96, height=64, steps=3, seed=7)
 
@@ -137,9 +140,11 @@ def test_sampling_from_page_controls():
     assert isinstance(chosen.width, int) and isinstance(chosen.text_scale, float)
 
 
-def test_generate_matches_the_pipeline_and_reports_progress(pipe, astronaut_face, hopper_face):
+def test_generate_matches_the_pipeline_and_reports_progress(astronaut_face, hopper_face):
     import torch
 
+    pipe = tiny_pipeline(0)
+    perturb_zero_convs(pipe.adapter)  # branch weights then change the picture
     persons = [
         Person(astronaut_face, box=(0.3, 0.4, 0.3)),
         Person(hopper_face, box=(0.75, 0.5, 0.12), yaw=20),
@@ -150,6 +155,8 @@ def test_generate_matches_the_pipeline_and_reports_progress(pipe, astronaut_face
         steps=3,
         text_scale=6.0,
         id_start=0.0,
+        local_scale=0.5,
+        global_scale=0.0,
         seed=3,
         num_images=2,
         negative_prompt="blurry",
@@ -170,6 +177,8 @@ def test_generate_matches_the_pipeline_and_reports_progress(pipe, astronaut_face
         text_scale=6.0,
         id_scale=5.0,
         id_start=0.0,
+        local_scale=0.5,
+        global_scale=0.0,
         num_images_per_prompt=2,
         generator=torch.Generator().manual_seed(3),
         return_layout=True,
@@ -177,6 +186,8 @@ def test_generate_matches_the_pipeline_and_reports_progress(pipe, astronaut_face
     for (image, _), want in zip(items[::2], expected.images):
         assert image.size == (96, 64)
         assert np.array_equal(np.asarray(image), np.asarray(want))
+    both_branches = generate(pipe, "two people", persons, replace(sampling, local_scale=1.0, global_scale=1.0))
+    assert not np.array_equal(np.asarray(both_branches[0][0]), np.asarray(items[0][0]))
     assert np.array_equal(np.asarray(items[1][0]), np.asarray(expected.layout))
 
 
@@ -224,13 +235,29 @@ def test_build_demo_shows_its_notice_and_example_people(pipe, tmp_path):
     assert "weights-notice" not in bare and "p0-examples" not in bare
 
 
+def test_uploaded_photos_keep_their_transparency_for_load_photo(pipe, tmp_path):
+    """A cut-out portrait's transparent pixels become white, as on the command line (not Gradio's black)."""
+    cut_out = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    cut_out.paste((200, 50, 50, 255), (8, 8, 24, 24))
+    cut_out.save(tmp_path / "cut_out.png")
+    demo = build_demo(pipe, FAST)
+    for elem_id in ("p0-photo", "p0-pose"):
+        component = next(block for block in demo.blocks.values() if block.elem_id == elem_id)
+        uploaded = component.preprocess(component.data_model(path=str(tmp_path / "cut_out.png")))
+        pixels = np.asarray(load_photo(uploaded))
+        assert tuple(pixels[0, 0]) == (255, 255, 255) and tuple(pixels[16, 16]) == (200, 50, 50)
+
+
 def test_app_serves_the_toy_weights_unless_a_model_is_named():
     pipe, sampling, notice, page = app_models(build_parser().parse_args(["app"]))
     assert notice == TOY_WEIGHTS_NOTICE and (sampling.width, sampling.height) == (128, 128)
     assert pipe.unet.config.in_channels == 16 and pipe.adapter is not None
     assert len(page["examples"]) == 6 and "sweater" in page["prompt"]
-    pipe, sampling, notice, page = app_models(build_parser().parse_args(["app", "--tiny", "--steps", "3"]))
+    pipe, sampling, notice, page = app_models(
+        build_parser().parse_args(["app", "--tiny", "--steps", "3", "--local-scale", "0", "--global-scale", "0.5"])
+    )
     assert notice == RANDOM_WEIGHTS_NOTICE and (sampling.width, sampling.steps) == (256, 3) and page == {}
+    assert (sampling.local_scale, sampling.global_scale) == (0.0, 0.5)
     assert pipe.unet.config.in_channels == 4
 
 

@@ -65,6 +65,12 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
     assert "outside" in capsys.readouterr().err
     assert main(["generate", "--prompt", "x", "--height", "100", "--person", f"ref={photos / 'astronaut.png'}"]) == 2
     assert "multiple" in capsys.readouterr().err
+    assert main(["generate", "--prompt", "x", *FAST, "--person", f"ref={photos / 'astronaut.png'},box=nan,0.5,0.2"]) == 2
+    assert "finite" in capsys.readouterr().err
+    for scene in ([{"ref": "a.png"}], {"persons": "a.png"}, {"persons": ["a.png"]}):
+        (tmp_path / "scene.json").write_text(json.dumps(scene))
+        assert main(["generate", "--prompt", "x", *FAST, "--scene", str(tmp_path / "scene.json")]) == 2
+        assert "`persons` is a list of objects" in capsys.readouterr().err
     assert main(["generate", "--prompt", "x", "--base", str(tmp_path), "--adapter", str(tmp_path / "nope"),
                  "--person", f"ref={photos / 'astronaut.png'}"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
+import os
+import weakref
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,17 @@ from safetensors.torch import save_file
 from realisid import cli
 from realisid.boxes import Box
 from realisid.errors import RealisIDError
-from realisid.evaluation import EvaluationConfig, Scenario, generate, make_generator, plan_jobs, read_prompts
+from realisid.evaluation import (
+    EvaluationConfig,
+    Scenario,
+    Scorer,
+    generate,
+    make_generator,
+    plan,
+    plan_jobs,
+    read_prompts,
+    score_all,
+)
 from realisid.evaluation.aesthetic import AestheticPredictor
 from realisid.evaluation.protocol import REGULAR, SMALL, derive_seed, size_scenario
 from tests._evaluation_support import (
@@ -95,6 +108,47 @@ def test_generate_skips_existing_outputs(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["p00_s0.png", "p00_s1.png", "p00_s2.png"]
 
 
+def test_generate_holds_one_method_s_models_at_a_time(tmp_path):
+    """Each method loads once, after the previous method's generator (its models) is released."""
+    scenario = Scenario("s", "s", (0.3, 0.3))
+    jobs = plan_jobs(["a", "b"], {"x": Path("x.jpg")}, ["{subject}"], [scenario], n_per_prompt=2, height=32, width=32)
+    jobs = [jobs[0], jobs[2], jobs[1], jobs[3]]  # a, b, a, b: interleaved as an ablation row may be
+    loaded, alive = [], []
+
+    class Models:
+        def __call__(self, request):
+            return Image.new("RGB", (request.width, request.height))
+
+    def generator_for(method):
+        gc.collect()
+        alive.append([ref() is not None for ref in loaded])
+        models = Models()
+        loaded.append(weakref.ref(models))
+        return models
+
+    assert generate(jobs, generator_for, tmp_path) == 4
+    assert alive == [[], [False]]  # b loaded once, after a's models were gone
+
+
+def test_scores_are_reused_only_for_the_same_models_and_the_same_image(tmp_path, monkeypatch):
+    jobs = plan_jobs(["m"], {"x": Path("x.jpg")}, ["{subject}"], [Scenario("s", "s", (0.3, 0.3))],
+                     n_per_prompt=2, height=32, width=32)
+    generate(jobs, lambda method: lambda request: Image.new("RGB", (32, 32)), tmp_path)
+    scored = []
+    monkeypatch.setattr(Scorer, "score", lambda self, job, image: (
+        scored.append(job.sample), {"image": job.relpath.as_posix(), "identity": 0.5})[1])
+    dlib = Scorer(backend=None, settings="dlib")
+    assert [r["identity"] for r in score_all(jobs, dlib, tmp_path)] == [0.5, 0.5] and scored == [0, 1]
+    score_all(jobs, dlib, tmp_path)
+    assert scored == [0, 1]  # resumed: nothing scored twice
+    os.utime(tmp_path / jobs[1].relpath, ns=(1, 1))  # that image was generated again
+    score_all(jobs, dlib, tmp_path)
+    assert scored == [0, 1, 1]
+    score_all(jobs, Scorer(backend=None, settings="facenet"), tmp_path)  # another identity metric
+    assert scored == [0, 1, 1, 0, 1]
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2  # stale records dropped
+
+
 def test_make_generator_errors():
     with pytest.raises(RealisIDError, match="unknown method kind"):
         make_generator({"kind": "magic"})
@@ -118,6 +172,34 @@ def test_config_errors(tmp_path):
         EvaluationConfig.from_dict(clash).method_specs()
     with pytest.raises(RealisIDError, match="method name"):
         EvaluationConfig.from_dict({**base, "methods": [{"name": "w/o local"}]})
+    with pytest.raises(RealisIDError, match=r"scenarios maps each name to \[min, max\]"):
+        EvaluationConfig.from_dict({**base, "scenarios": {"tiny": 0.1}})
+    # Without ablations, scenarios need no `small` one (Table 2 is not made).
+    assert EvaluationConfig.from_dict({**base, "scenarios": {"tiny": ["1/9", "1/8"]}}).ablation_scenarios == ()
+    with pytest.raises(RealisIDError, match="ablation_scenarios not among scenarios: small"):
+        EvaluationConfig.from_dict({**base, "scenarios": {"tiny": ["1/9", "1/8"]}, "ablations": [{"name": "m"}]})
+    (tmp_path / "list.yaml").write_text("- identities: ids\n")
+    with pytest.raises(RealisIDError, match="must be a mapping of keys, not a list"):
+        EvaluationConfig.from_yaml(tmp_path / "list.yaml")
+
+
+def test_a_method_that_cannot_set_the_face_size_is_asked_for_small_faces_in_words(tmp_path):
+    """The paper: such methods get "a full-body people image" in the prompt for small faces."""
+    (tmp_path / "ids").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "ids" / "x.png")
+    (tmp_path / "p.txt").write_text("a photo of {subject}\n")
+    photomaker = {"name": "photomaker", "kind": "python", "target": "m:f", "sets_face_size": False}
+    base = {"identities": "ids", "output_dir": "out", "prompts": "p.txt", "sizes": ["1/5", "1/7"],
+            "methods": [{"name": "realisid"}, photomaker]}
+    config = EvaluationConfig.from_dict(base, base=tmp_path)
+    assert config.method_specs()["photomaker"].options == {"kind": "python", "target": "m:f"}
+    jobs = plan(config)
+    asked = {(job.request.method, job.scenario.label): job.request.prompt for job in jobs}
+    assert asked["photomaker", "small"] == asked["photomaker", "1/7"] == "a photo of a person, a full-body people image"
+    assert asked["photomaker", "regular"] == asked["photomaker", "1/5"] == asked["realisid", "small"] == "a photo of a person"
+    assert {job.prompt for job in jobs} == {"a photo of a person"}  # what CLIP-T scores
+    with pytest.raises(RealisIDError, match="sets_face_size must be true or false"):
+        EvaluationConfig.from_dict({**base, "methods": [{"name": "m", "sets_face_size": "no"}]})
 
 
 # --- a complete tiny evaluation -------------------------------------------------------------------

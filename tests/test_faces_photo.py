@@ -107,6 +107,13 @@ def test_bad_photos_raise_clear_errors(source, message, photo, tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_a_decompression_bomb_is_a_clear_error(photo, tmp_path, monkeypatch):
+    photo.save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", photo.width * photo.height // 4)  # Pillow refuses 2x that
+    with pytest.raises(PhotoError, match="cannot read photo .*huge.png: .*decompression bomb"):
+        load_photo(tmp_path / "huge.png")
+
+
 def test_downscale_keeps_aspect_and_reports_factor():
     image = Image.new("RGB", (4000, 3000))
     small, factor = downscale(image, 2048)

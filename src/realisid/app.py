@@ -69,6 +69,8 @@ class Sampling:
     text_scale: float = 7.5
     id_scale: float = 5.0
     id_start: float = 0.2
+    local_scale: float = 1.0
+    global_scale: float = 1.0
     seed: int = 0
     num_images: int = 1
     negative_prompt: str = ""
@@ -168,6 +170,8 @@ def generate(
         text_scale=sampling.text_scale,
         id_scale=sampling.id_scale,
         id_start=sampling.id_start,
+        local_scale=sampling.local_scale,
+        global_scale=sampling.global_scale,
         num_images_per_prompt=sampling.num_images,
         generator=torch.Generator().manual_seed(sampling.seed),
         return_layout=True,
@@ -284,6 +288,7 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
             photo = gr.Image(
                 label="Reference photo",
                 type="pil",
+                image_mode=None,  # as uploaded: load_photo composites transparency onto white
                 sources=["upload", "clipboard"],
                 height=200,
                 elem_id=f"p{index}-photo",
@@ -307,6 +312,7 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
                 pose_photo = gr.Image(
                     label="Driving photo (optional)",
                     type="pil",
+                    image_mode=None,  # as uploaded: load_photo composites transparency onto white
                     sources=["upload", "clipboard"],
                     height=160,
                     elem_id=f"p{index}-pose",
@@ -357,6 +363,9 @@ def _sampling_controls(sampling: Sampling) -> dict[str, gr.components.Component]
             controls["text_scale"] = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t · text")
             controls["id_scale"] = gr.Slider(0, 15, sampling.id_scale, step=0.5, label="λ_i · ID")
             controls["id_start"] = gr.Slider(0, 1, sampling.id_start, step=0.05, label="id_start")
+        with gr.Row():  # 0 switches a branch off: the paper's ablations
+            controls["local_scale"] = gr.Slider(0, 2, sampling.local_scale, step=0.1, label="local branch")
+            controls["global_scale"] = gr.Slider(0, 2, sampling.global_scale, step=0.1, label="global branch")
     return controls
 
 

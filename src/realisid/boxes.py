@@ -6,6 +6,7 @@ A box may extend past the image border and may have fractional coordinates. "Rel
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from .errors import RealisIDError
@@ -43,6 +44,12 @@ class Box(NamedTuple):
         """The same box in an image resized by ``factor``."""
         return Box(self.x0 * factor, self.y0 * factor, self.size * factor)
 
+    def expanded(self, factor: float) -> Box:
+        """This box scaled by ``factor`` about its centre (a face with ``factor - 1`` of context)."""
+        cx, cy = self.center
+        size = self.size * factor
+        return Box(cx - size / 2, cy - size / 2, size)
+
     def iou(self, other: Box) -> float:
         """Intersection over union of the two squares."""
         overlap = lambda a0, a1, b0, b1: max(0.0, min(a1, b1) - max(a0, b0))
@@ -53,6 +60,8 @@ class Box(NamedTuple):
 
     def validate(self, width: int, height: int) -> Box:
         """Raise a clear error for a box that cannot place a face in a ``width×height`` image."""
+        if not all(math.isfinite(v) for v in self):
+            raise RealisIDError(f"box values must be finite numbers, got {tuple(self)}")
         if not self.size > 0:
             raise RealisIDError(f"box size must be positive, got {self.size}")
         x1, y1 = self.x0 + self.size, self.y0 + self.size

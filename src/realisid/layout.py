@@ -7,8 +7,7 @@ from PIL import Image, ImageDraw
 
 from .boxes import Box
 from .faces import draw_landmarks
-
-BOX_COLORS = [(255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 255, 80), (200, 140, 255)]
+from .faces.preview import BOX_COLORS
 
 
 def draw_layout(width: int, height: int, persons: list[tuple[Box, np.ndarray]]) -> Image.Image:

@@ -51,7 +51,8 @@ def app_models(args: argparse.Namespace):
     if names_no_model(args):
         from ..synthetic.weights import toy_pipeline
 
-        pipe, side, notice = toy_pipeline().to(args.device), 128, TOY_WEIGHTS_NOTICE
+        pipe = toy_pipeline().to(device=args.device, dtype=torch.float16 if args.fp16 else None)
+        side, notice = 128, TOY_WEIGHTS_NOTICE
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
     else:
         tiny = args.tiny or args.base is None
@@ -72,6 +73,8 @@ def app_models(args: argparse.Namespace):
         text_scale=args.text_scale,
         id_scale=args.id_scale,
         id_start=args.id_start,
+        local_scale=args.local_scale,
+        global_scale=args.global_scale,
         seed=args.seed,
         num_images=args.num_images,
     )

@@ -103,7 +103,10 @@ def read_scene(args: argparse.Namespace) -> dict:
             scene = json.loads(args.scene.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise RealisIDError(f"cannot read scene {args.scene}: {error}") from None
-        scene["persons"] = [person_entry(p, args.scene.parent) for p in scene.get("persons", [])]
+        persons = scene.get("persons", []) if isinstance(scene, dict) else None
+        if not isinstance(persons, list) or not all(isinstance(p, dict) for p in persons):
+            raise RealisIDError(f"scene {args.scene} must be an object whose `persons` is a list of objects")
+        scene["persons"] = [person_entry(p, args.scene.parent) for p in persons]
     persons = scene.get("persons", []) + [parse_person(spec) for spec in args.person]
     prompt = args.prompt or scene.get("prompt")
     if not prompt:

@@ -23,6 +23,8 @@
     methods:                          # Table 1 and Table 3 (options: realisid.evaluation.generators)
       - {name: realisid, label: RealisID, base: sdxl/, adapter: ckpt/, dtype: float16}
       - {name: instantid, kind: python, target: "my_baselines:instantid"}
+      - {name: photomaker, kind: python, target: "my_baselines:photomaker", sets_face_size: false}
+                                      # ^ cannot place a face: small faces are asked for in words
     ablations:                        # Table 2; a bare name reuses that method (the full model's row)
       - {name: no-local, label: "w/o B_local", base: sdxl/, adapter: ckpt/, dtype: float16, local_scale: 0.0}
       - {name: no-global, label: "w/o B_global", base: sdxl/, adapter: ckpt/, dtype: float16, global_scale: 0.0}
@@ -52,12 +54,14 @@ from .protocol import (
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method to evaluate: folder ``name``, display ``label`` and its generator options (the
-    mapping's other keys, e.g. ``kind``, ``checkpoint``)."""
+    """A method to evaluate: folder ``name``, display ``label``, its generator options (the
+    mapping's other keys, e.g. ``kind``, ``checkpoint``) and whether it ``sets_face_size`` from the
+    request's box (if not, the paper's small-face prompt is added for it)."""
 
     name: str
     label: str
     options: dict[str, Any]
+    sets_face_size: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class EvaluationConfig:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
             raise RealisIDError(f"cannot read config {path}: {error}") from error
+        if not isinstance(data, dict):
+            raise RealisIDError(f"config {path} must be a mapping of keys, not a {type(data).__name__}")
         return cls.from_dict(data, base=path.parent)
 
     @classmethod
@@ -109,13 +115,8 @@ class EvaluationConfig:
         def resolve(value: Any) -> Path | None:
             return None if value is None else base / Path(value)
 
-        scenarios = {"regular": REGULAR, "small": SMALL}
-        if "scenarios" in data:
-            scenarios = {
-                name: Scenario(check_name(name, "scenario"), name, (parse_size(lo), parse_size(hi)))
-                for name, (lo, hi) in data.pop("scenarios").items()
-            }
-        ablation_names = data.pop("ablation_scenarios", ["small"])
+        scenarios = _scenarios(data.pop("scenarios")) if "scenarios" in data else {"regular": REGULAR, "small": SMALL}
+        ablation_names = data.pop("ablation_scenarios", ["small"] if data.get("ablations") else [])
         missing_scenarios = set(ablation_names) - set(scenarios)
         if missing_scenarios:
             raise RealisIDError(
@@ -160,14 +161,28 @@ class EvaluationConfig:
         return specs
 
 
+def _scenarios(items: Any) -> dict[str, Scenario]:
+    """``{name: [min, max]}`` → scenarios of those relative face sizes."""
+    if not isinstance(items, dict) or not all(isinstance(v, list) and len(v) == 2 for v in items.values()):
+        raise RealisIDError(f"scenarios maps each name to [min, max] relative sizes, got {items!r}")
+    return {
+        name: Scenario(check_name(str(name), "scenario"), str(name), (parse_size(lo), parse_size(hi)))
+        for name, (lo, hi) in items.items()
+    }
+
+
 def _methods(items: list[dict[str, Any]]) -> tuple[MethodSpec, ...]:
     if not isinstance(items, list) or not all(isinstance(i, dict) and "name" in i for i in items):
         raise RealisIDError("methods and ablations are lists of mappings, each with a `name`")
+    for i in items:
+        if not isinstance(i.get("sets_face_size", True), bool):
+            raise RealisIDError(f"method {i['name']!r}: sets_face_size must be true or false")
     return tuple(
         MethodSpec(
             check_name(str(i["name"]), "method"),
             str(i.get("label", i["name"])),
-            {k: v for k, v in i.items() if k not in ("name", "label")},
+            {k: v for k, v in i.items() if k not in ("name", "label", "sets_face_size")},
+            bool(i.get("sets_face_size", True)),
         )
         for i in items
     )

@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..boxes import Box
 from ..errors import RealisIDError
+from ..faces.photo import downscale
 from .identity import Face
 from .images import to_array
 
@@ -56,9 +57,7 @@ class DlibFaceDetector:
         self.upsample = upsample
 
     def __call__(self, image: Image.Image) -> Box | None:
-        scale = min(1.0, self.detect_size / max(image.size))
-        if scale < 1.0:
-            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        image, scale = downscale(image, self.detect_size)
         rects = self._detector(to_array(image), self.upsample)
         if not rects:
             return None

@@ -27,7 +27,7 @@ from PIL import Image
 from ..errors import RealisIDError
 from .dlib_backend import DlibFaceDetector
 from .identity import Face
-from .images import crop_box, expand, to_array
+from .images import crop_box, to_array
 from .similarity import cosine
 from .weights import load_state_dict
 
@@ -81,7 +81,7 @@ class FaceNetBackend:
         box = self.detector(image)
         if box is None:
             return None
-        face = crop_box(image, expand(box, self.crop_scale)).resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR)
+        face = crop_box(image, box.expanded(self.crop_scale)).resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR)
         embedding = self.model(standardize(to_array(face)[None]))[0]
         return Face(box=box, embedding=embedding.float().numpy())
 

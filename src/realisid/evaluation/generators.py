@@ -5,8 +5,8 @@ A method's ``kind`` picks the factory:
 * ``realisid`` (default) — ``realisid.pipeline.RealisIDPipeline`` (see ``realisid_generator``);
 * ``python`` — any callable: ``target: "package.module:factory"``, where ``factory(options)``
   returns a ``Generator``. Baselines (InstantID, PhotoMaker, ...) plug in this way; a baseline that
-  cannot place a face ignores ``request.box`` (the paper then appends "a full-body people image" to
-  the prompt for the small-face scenario).
+  cannot place a face ignores ``request.box`` and is configured with ``sets_face_size: false``, so
+  that its requests for small faces carry the paper's "a full-body people image" in the prompt.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
             persons=[Person(reference=request.reference, box=request.box)],
             height=request.height,
             width=request.width,
-            generator=torch.Generator(device).manual_seed(request.seed),
+            generator=torch.Generator().manual_seed(request.seed),  # CPU noise: as `realisid generate --seed`
             **call_options,
         )
         return output.images[0]

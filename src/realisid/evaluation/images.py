@@ -30,13 +30,6 @@ def crop_box(image: Image.Image, box: Box) -> Image.Image:
     return image.crop((x0, y0, x0 + size, y0 + size))
 
 
-def expand(box: Box, factor: float) -> Box:
-    """``box`` scaled by ``factor`` about its centre."""
-    cx, cy = box.center
-    size = box.size * factor
-    return Box(cx - size / 2, cy - size / 2, size)
-
-
 def to_array(image: Image.Image) -> np.ndarray:
     """``(H, W, 3)`` uint8, C-contiguous (what dlib expects)."""
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))

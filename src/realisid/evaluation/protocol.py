@@ -4,8 +4,9 @@ Identities are reference photos in a folder (one per file, the stem names the id
 are lines of a text file with a ``{subject}`` placeholder. Each method generates ``n_per_prompt``
 images per prompt per identity in each scenario: *regular* (relative face size drawn uniformly in
 [1/4, 1/2]), *small* ([1/7, 1/6]) and fixed sizes for the sweep. Seeds and boxes depend only on
-(identity, prompt, scenario, sample), so every method gets the same noise seed and face box.
-Outputs land at deterministic paths; existing ones are skipped, so an interrupted run resumes.
+(identity, prompt, scenario, sample), so every method gets the same noise seed and face box. A
+method that cannot set the face size is asked for small faces as the paper does, with
+:data:`SMALL_FACE_PROMPT` added to its prompt; CLIP-T still scores the protocol's prompt. Outputs land at deterministic paths; existing ones are skipped, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +42,10 @@ class Scenario:
 REGULAR = Scenario("regular", "regular", (1 / 4, 1 / 2))
 SMALL = Scenario("small", "small", (1 / 7, 1 / 6))
 SWEEP_SIZES = ("1/4", "1/5", "1/6", "1/7")
+SMALL_FACE = 1 / 6
+"""The paper's small face: a box whose long side is at most 1/6 of the image edge."""
+SMALL_FACE_PROMPT = "a full-body people image"
+"""Added to the prompt of a method that cannot set the face size, in scenarios of small faces."""
 
 
 def parse_size(value: str | float) -> float:
@@ -62,7 +67,8 @@ def size_scenario(value: str | float) -> Scenario:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One image to generate: ``box`` is ``(cx, cy, rel_size)`` as in ``Box.from_relative``."""
+    """One image to generate: ``box`` is ``(cx, cy, rel_size)`` as in ``Box.from_relative``; ``prompt``
+    is what the method is given."""
 
     method: str
     reference: Path
@@ -78,13 +84,14 @@ Generator = Callable[[GenerationRequest], Image.Image]
 
 @dataclass(frozen=True)
 class Job:
-    """A request with its place in the protocol."""
+    """A request with its place in the protocol; ``prompt`` is the protocol's (what CLIP-T scores)."""
 
     identity: str
     prompt_index: int
     scenario: Scenario
     sample: int
     request: GenerationRequest
+    prompt: str
 
     @property
     def relpath(self) -> Path:
@@ -161,26 +168,30 @@ def plan_jobs(
     seed: int = 0,
     height: int = 1024,
     width: int = 1024,
+    sizeless: Collection[str] = (),
 ) -> list[Job]:
-    """Every (method, identity, prompt, scenario, sample) job, in that nesting order."""
+    """Every (method, identity, prompt, scenario, sample) job, in that nesting order; methods in
+    ``sizeless`` cannot set the face size (see :data:`SMALL_FACE_PROMPT`)."""
     jobs = []
     for method in methods:
         check_name(method, "method")
         for identity, reference in identities.items():
             for p, prompt in enumerate(prompts):
+                text = prompt.replace(SUBJECT, subject)
                 for scenario in scenarios:
+                    small = method in sizeless and scenario.size_range[1] <= SMALL_FACE
                     for sample in range(n_per_prompt):
                         job_seed = derive_seed(seed, identity, p, scenario.name, sample)
                         request = GenerationRequest(
                             method=method,
                             reference=reference,
-                            prompt=prompt.replace(SUBJECT, subject),
+                            prompt=f"{text}, {SMALL_FACE_PROMPT}" if small else text,
                             box=sample_box(job_seed, scenario.size_range, width, height),
                             seed=job_seed,
                             height=height,
                             width=width,
                         )
-                        jobs.append(Job(identity, p, scenario, sample, request))
+                        jobs.append(Job(identity, p, scenario, sample, request, text))
     return jobs
 
 
@@ -192,17 +203,20 @@ def missing(jobs: Iterable[Job], output_dir: Path) -> list[Job]:
 def generate(jobs: Sequence[Job], generator_for: Callable[[str], Generator], output_dir: str | Path) -> int:
     """Generate the missing images; ``generator_for(method)`` is called only for methods with work.
 
-    Each image is written to a temporary name and renamed, so an interruption never leaves a
-    partial file. Returns the number of images generated.
+    One method's generator is held at a time (its jobs run together), so its models are released
+    before the next method loads its own. Each image is written to a temporary name and renamed,
+    so an interruption never leaves a partial file. Returns the number of images generated.
     """
     output_dir = Path(output_dir)
     todo = missing(jobs, output_dir)
-    generators: dict[str, Generator] = {}
+    first = {m: i for i, m in enumerate(dict.fromkeys(job.request.method for job in todo))}
+    todo.sort(key=lambda job: first[job.request.method])  # each method's jobs together, in plan order
+    method, generator = None, None
     for job in tqdm(todo, desc="generate", unit="img", disable=not todo):
-        method = job.request.method
-        if method not in generators:
-            generators[method] = generator_for(method)
-        image = generators[method](job.request)
+        if job.request.method != method:
+            method, generator = job.request.method, None  # drop the last method's models first
+            generator = generator_for(method)
+        image = generator(job.request)
         target = output_dir / job.relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.stem + ".partial.png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ def plan(config: EvaluationConfig) -> list[Job]:
     """Every job of the config, each image once even when a method is also an ablation row."""
     identities = list_identities(config.identities)
     prompts = read_prompts(config.prompts)
+    sizeless = {spec.name for spec in config.method_specs().values() if not spec.sets_face_size}
     jobs: dict[Path, Job] = {}
     for specs, scenarios in config.method_scenarios():
         for job in plan_jobs(
@@ -34,6 +37,7 @@ def plan(config: EvaluationConfig) -> list[Job]:
             seed=config.seed,
             height=config.height,
             width=config.width,
+            sizeless=sizeless,
         ):
             jobs.setdefault(job.relpath, job)
     return list(jobs.values())
@@ -51,6 +55,7 @@ def load_scorer(metrics: MetricsConfig) -> Scorer:
         aesthetic_clip=ClipEmbedder.from_pretrained(metrics.aesthetic_clip)
         if metrics.aesthetic_clip
         else clip,
+        settings=json.dumps(dataclasses.asdict(metrics), default=str, sort_keys=True),
     )
 
 

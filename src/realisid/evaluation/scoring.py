@@ -3,7 +3,8 @@
 The identity backend's detector finds the face in the generated image; its widened square crop is
 compared with the reference's for CLIP-I. An image without a detected face is a *miss*: its
 identity and CLIP-I scores are ``None`` (CLIP-T and ASP, whole-image metrics, are still scored).
-Scores are appended to a JSON-lines file as they are computed, so scoring resumes too.
+Scores are appended to a JSON-lines file as they are computed, so scoring resumes too; a record is
+reused only for the same metric models and the same image file (else it is scored again).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..errors import RealisIDError
 from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder, clip_i, clip_t
 from .identity import Face, IdentityBackend
-from .images import crop_box, expand, load_rgb
+from .images import crop_box, load_rgb
 from .protocol import Job
 
 FACE_CROP_SCALE = 1.3
@@ -36,6 +37,8 @@ class Scorer:
     clip: ClipEmbedder | None = None
     aesthetic: AestheticPredictor | None = None
     aesthetic_clip: ClipEmbedder | None = None
+    settings: str = ""
+    """What the models are (e.g. the metrics config): records scored with other settings are redone."""
 
     _references: dict[Path, tuple[Face, Image.Image]] = field(default_factory=dict, init=False, repr=False)
 
@@ -47,7 +50,7 @@ class Scorer:
         face = self.backend.find_face(image)
         if face is None:
             raise RealisIDError(f"no face found in the reference photo {path}")
-        self._references[path] = face, crop_box(image, expand(face.box, FACE_CROP_SCALE))
+        self._references[path] = face, crop_box(image, face.box.expanded(FACE_CROP_SCALE))
         return self._references[path]
 
     @torch.no_grad()
@@ -72,10 +75,10 @@ class Scorer:
         if face is not None:
             record["identity"] = self.backend.similarity(reference.embedding, face.embedding)
             if self.clip is not None:
-                crop = crop_box(image, expand(face.box, FACE_CROP_SCALE))
+                crop = crop_box(image, face.box.expanded(FACE_CROP_SCALE))
                 record["clip_i"] = float(clip_i(self.clip, [crop], [reference_crop])[0])
         if self.clip is not None:
-            record["clip_t"] = float(clip_t(self.clip, [image], [job.request.prompt])[0])
+            record["clip_t"] = float(clip_t(self.clip, [image], [job.prompt])[0])
         if self.aesthetic is not None:
             embedder = self.aesthetic_clip or self.clip
             if embedder is None:
@@ -101,16 +104,26 @@ def read_scores(path: Path) -> dict[str, dict]:
 
 
 def score_all(jobs: Sequence[Job], scorer: Scorer, output_dir: str | Path) -> list[dict]:
-    """Scores for every job, scoring only images not yet in ``output_dir/scores.jsonl``."""
+    """Scores for every job in ``output_dir/scores.jsonl``; an image scored before by the same
+    models (``scorer.settings``) from the same file (its modification time) is not scored again."""
     output_dir = Path(output_dir)
     path = output_dir / SCORES_FILE
-    known = read_scores(path)
+    known = {}
+    for image, record in read_scores(path).items():
+        if all(record.get(key) == value for key, value in _stamp(scorer, output_dir / image).items()):
+            known[image] = record
     path.write_text("".join(json.dumps(record) + "\n" for record in known.values()), encoding="utf-8")
     todo = [job for job in jobs if job.relpath.as_posix() not in known]
     with path.open("a", encoding="utf-8") as out:
         for job in tqdm(todo, desc="score", unit="img", disable=not todo):
-            record = scorer.score(job, load_rgb(output_dir / job.relpath))
+            image = output_dir / job.relpath
+            record = {**scorer.score(job, load_rgb(image)), **_stamp(scorer, image)}
             out.write(json.dumps(record) + "\n")
             out.flush()
             known[record["image"]] = record
     return [known[job.relpath.as_posix()] for job in jobs]
+
+
+def _stamp(scorer: Scorer, image: Path) -> dict:
+    """What a record was scored from: the models' settings and the image file's modification time."""
+    return {"scored_with": scorer.settings, "image_mtime_ns": image.stat().st_mtime_ns if image.is_file() else None}

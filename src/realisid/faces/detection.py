@@ -134,8 +134,8 @@ def overlap(a: Box, b: Box) -> float:
 def suppress_overlaps(detections: list[Detection], threshold: float) -> list[Detection]:
     """Greedy non-maximum suppression, best score first; boxes overlapping a kept one are dropped.
 
-    Overlap is measured over the smaller box (:func:`overlap`), so a fragment of a face inside its
-    full box is dropped too.
+    Overlap is measured over the smaller box (:func:`overlap`), so of a face's full box and a
+    fragment inside it only the better-scored one is kept, however different their sizes.
     """
     kept: list[Detection] = []
     for detection in sorted(detections, key=lambda d: -d.score):

@@ -36,19 +36,17 @@ class MeshLandmarker:
         """Landmarks ``(N, 3)`` in ``image`` pixels (``z`` in the same pixel scale, smaller = nearer
         the camera), or ``None`` when no face is found in the box. ``N`` is 478 with irises, else 468.
         """
-        cx, cy = box.center
-        size = box.size * self.context
-        region = Box(cx - size / 2, cy - size / 2, size)
+        region = box.expanded(self.context)
         crop = np.asarray(crop_square(image, region, self.crop_size))
         meshes = self._mesh.process(crop).multi_face_landmarks or ()
         candidates = []
         for mesh in meshes:
-            points = np.array([(p.x, p.y, p.z) for p in mesh.landmark], dtype=np.float32) * size
+            points = np.array([(p.x, p.y, p.z) for p in mesh.landmark], dtype=np.float32) * region.size
             points[:, 0] += region.x0
             points[:, 1] += region.y0
             centre = points[:, :2].mean(axis=0)
             if box.x0 <= centre[0] <= box.x0 + box.size and box.y0 <= centre[1] <= box.y0 + box.size:
-                candidates.append((float(np.hypot(*(centre - (cx, cy)))), points))
+                candidates.append((float(np.hypot(*(centre - box.center))), points))
         return min(candidates, key=lambda c: c[0])[1] if candidates else None
 
     def close(self) -> None:

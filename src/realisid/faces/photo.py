@@ -50,6 +50,8 @@ def _open(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
+    except Image.DecompressionBombError as error:
+        raise PhotoError(f"cannot read photo {path}: {error}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise PhotoError(f"cannot read photo {path}: not an image file ({error})") from None
     return image

@@ -9,6 +9,7 @@ from .conditions import FaceConditions
 from .face import Face
 
 BOX_COLORS = ((0, 255, 0), (255, 64, 64), (64, 160, 255), (255, 200, 0), (255, 0, 255), (0, 255, 255))
+"""Face or person ``i``'s colour, the same in photo previews, layouts and the web UI."""
 
 
 def preview(

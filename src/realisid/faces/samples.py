@@ -52,8 +52,7 @@ def background(size: tuple[int, int]) -> Image.Image:
 def paste_face(canvas: Image.Image, photo: Image.Image, face: Box, target: Box, context: float = 2.0) -> None:
     """Paste into ``canvas`` the square cut ``context`` times ``face`` (about its centre) of ``photo``,
     scaled and placed so that ``face`` lands exactly on ``target`` (canvas pixels)."""
-    cx, cy = face.center
-    cut = Box(cx - context * face.size / 2, cy - context * face.size / 2, context * face.size)
+    cut = face.expanded(context)
     side = round(context * target.size)
     tcx, tcy = target.center
     canvas.paste(crop_square(photo, cut, side), (round(tcx - side / 2), round(tcy - side / 2)))

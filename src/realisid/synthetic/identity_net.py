@@ -23,7 +23,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..boxes import Box
-from ..evaluation.images import expand
 from ..faces.photo import crop_square
 from .sampling import sample_rendering
 from .traits import Identity
@@ -87,13 +86,13 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 def face_crop(image: Image.Image, box: Box, size: int = 64) -> Image.Image:
     """The face ``box`` widened by :data:`CROP_SCALE`, resampled to ``size×size``."""
-    return crop_square(image, expand(box, CROP_SCALE), size)
+    return crop_square(image, box.expanded(CROP_SCALE), size)
 
 
 def _jittered(box: Box, rng: np.random.Generator, amount: float) -> Box:
     """``box`` moved and rescaled by up to ``amount`` of its size, as a detector's error would."""
     dx, dy = rng.uniform(-amount, amount, 2) * box.size
-    return expand(Box(box.x0 + dx, box.y0 + dy, box.size), float(np.exp(rng.uniform(-amount, amount))))
+    return Box(box.x0 + dx, box.y0 + dy, box.size).expanded(float(np.exp(rng.uniform(-amount, amount))))
 
 
 def softened(crop: Image.Image, rng: np.random.Generator, smallest: int) -> Image.Image:
