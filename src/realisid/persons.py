@@ -2,7 +2,8 @@
 
 A :class:`Person` is a reference photo (or its precomputed conditions) plus optional placement
 (``box``), pose/expression (a driving photo, or yaw/pitch/roll edits) and, optionally, its ID
-encoder features computed beforehand (before the projection to ``p_id``). :func:`resolve_persons` turns a list of them into boxes and landmarks for one image size.
+encoder features computed beforehand (before the projection to ``p_id``). :func:`resolve_persons`
+turns a list of them into boxes and landmarks for one image size.
 """
 
 from __future__ import annotations

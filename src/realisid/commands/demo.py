@@ -103,7 +103,9 @@ def run_toy(args: argparse.Namespace) -> int:
     from ..synthetic.weights import toy_metric, toy_pipeline
 
     if args.height and args.width and args.height != args.width:
-        raise RealisIDError(f"the toy demo draws square images: got --height {args.height} and --width {args.width}")
+        raise RealisIDError(
+            f"the toy demo draws square images: got --height {args.height} and --width {args.width}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     pipe, metric = toy_pipeline().to(args.device), toy_metric()
     reference, driving = reference_rendering(TOY_IDENTITY), driving_rendering()

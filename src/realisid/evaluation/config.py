@@ -115,7 +115,9 @@ class EvaluationConfig:
         def resolve(value: Any) -> Path | None:
             return None if value is None else base / Path(value)
 
-        scenarios = _scenarios(data.pop("scenarios")) if "scenarios" in data else {"regular": REGULAR, "small": SMALL}
+        scenarios = {"regular": REGULAR, "small": SMALL}
+        if "scenarios" in data:
+            scenarios = _scenarios(data.pop("scenarios"))
         ablation_names = data.pop("ablation_scenarios", ["small"] if data.get("ablations") else [])
         missing_scenarios = set(ablation_names) - set(scenarios)
         if missing_scenarios:
@@ -182,7 +184,7 @@ def _methods(items: list[dict[str, Any]]) -> tuple[MethodSpec, ...]:
             check_name(str(i["name"]), "method"),
             str(i.get("label", i["name"])),
             {k: v for k, v in i.items() if k not in ("name", "label", "sets_face_size")},
-            bool(i.get("sets_face_size", True)),
+            i.get("sets_face_size", True),
         )
         for i in items
     )

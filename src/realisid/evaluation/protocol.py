@@ -6,7 +6,8 @@ images per prompt per identity in each scenario: *regular* (relative face size d
 [1/4, 1/2]), *small* ([1/7, 1/6]) and fixed sizes for the sweep. Seeds and boxes depend only on
 (identity, prompt, scenario, sample), so every method gets the same noise seed and face box. A
 method that cannot set the face size is asked for small faces as the paper does, with
-:data:`SMALL_FACE_PROMPT` added to its prompt; CLIP-T still scores the protocol's prompt. Outputs land at deterministic paths; existing ones are skipped, so an interrupted run resumes.
+:data:`SMALL_FACE_PROMPT` added to its prompt; CLIP-T still scores the protocol's prompt. Outputs
+land at deterministic paths; existing ones are skipped, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ class Scenario:
     size_range: tuple[float, float]
 
 
-REGULAR = Scenario("regular", "regular", (1 / 4, 1 / 2))
-SMALL = Scenario("small", "small", (1 / 7, 1 / 6))
-SWEEP_SIZES = ("1/4", "1/5", "1/6", "1/7")
 SMALL_FACE = 1 / 6
 """The paper's small face: a box whose long side is at most 1/6 of the image edge."""
+REGULAR = Scenario("regular", "regular", (1 / 4, 1 / 2))
+SMALL = Scenario("small", "small", (1 / 7, SMALL_FACE))
+SWEEP_SIZES = ("1/4", "1/5", "1/6", "1/7")
 SMALL_FACE_PROMPT = "a full-body people image"
 """Added to the prompt of a method that cannot set the face size, in scenarios of small faces."""
 
@@ -214,7 +215,8 @@ def generate(jobs: Sequence[Job], generator_for: Callable[[str], Generator], out
     method, generator = None, None
     for job in tqdm(todo, desc="generate", unit="img", disable=not todo):
         if job.request.method != method:
-            method, generator = job.request.method, None  # drop the last method's models first
+            generator = None  # release the last method's models before the next loads its own
+            method = job.request.method
             generator = generator_for(method)
         image = generator(job.request)
         target = output_dir / job.relpath

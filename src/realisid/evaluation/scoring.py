@@ -126,4 +126,5 @@ def score_all(jobs: Sequence[Job], scorer: Scorer, output_dir: str | Path) -> li
 
 def _stamp(scorer: Scorer, image: Path) -> dict:
     """What a record was scored from: the models' settings and the image file's modification time."""
-    return {"scored_with": scorer.settings, "image_mtime_ns": image.stat().st_mtime_ns if image.is_file() else None}
+    mtime = image.stat().st_mtime_ns if image.is_file() else None
+    return {"scored_with": scorer.settings, "image_mtime_ns": mtime}
