@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from realisid.guidance import delayed_steps
 from realisid.models import RealisIDAdapter
-from realisid.presets import sdxl_meta_stack
+from realisid.loading import sdxl_meta_stack
 
 TFLOP = 1e12
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from realisid.models import RealisIDAdapter
-from realisid.presets import sdxl_meta_stack
+from realisid.loading import sdxl_meta_stack
 
 
 def count(module: torch.nn.Module) -> int:

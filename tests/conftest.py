@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from realisid.models import RealisIDAdapter
-from realisid.presets import tiny_adapter_config, tiny_stack
+from realisid.loading import tiny_adapter_config, tiny_stack
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from diffusers import UNet2DConditionModel
 
 from realisid.errors import CheckpointError
 from realisid.models import RealisIDAdapter, RealisIDConfig, location_mask
-from realisid.presets import TINY_UNET, tiny_adapter_config
+from realisid.presets import TINY_UNET
+from realisid.loading import tiny_adapter_config
 
 from .conftest import perturb_zero_convs
 

@@ -37,7 +37,7 @@ from realisid.faces.detection import overlap
 from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_hopper
 from realisid.layout import BOX_COLORS
 from realisid.persons import Person
-from realisid.presets import tiny_pipeline
+from realisid.pipeline import tiny_pipeline
 
 from .conftest import perturb_zero_convs
 

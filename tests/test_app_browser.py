@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from realisid.app import MAX_FILE_SIZE, RANDOM_WEIGHTS_NOTICE, Sampling, build_demo, serve
 from realisid.commands.app import example_people
 from realisid.faces.samples import astronaut, background
-from realisid.presets import tiny_pipeline
+from realisid.pipeline import tiny_pipeline
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

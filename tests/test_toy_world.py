@@ -14,7 +14,7 @@ from realisid.evaluation.protocol import GenerationRequest
 from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
-from realisid.presets import tiny_adapter_config
+from realisid.loading import tiny_adapter_config
 from realisid.synthetic import Identity, Scene, render_scene, sample_rendering
 from realisid.synthetic.base_model import (
     BaseTraining,

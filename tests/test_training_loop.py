@@ -20,7 +20,8 @@ from realisid.errors import RealisIDError
 from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
-from realisid.presets import tiny_adapter_config, tiny_pipeline, tiny_stack
+from realisid.loading import tiny_adapter_config, tiny_stack
+from realisid.pipeline import tiny_pipeline
 from realisid.synthetic.weights import WEIGHTS
 from realisid.training import load_config, prepare, train
 from realisid.training.config import TrainConfig

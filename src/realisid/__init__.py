@@ -17,7 +17,8 @@ _EXPORTS = {
     "RealisIDAdapter": "realisid.models",
     "RealisIDConfig": "realisid.models",
     "RealisIDPipeline": "realisid.pipeline",
-    "tiny_pipeline": "realisid.presets",
+    "SamplingOptions": "realisid.sampling",
+    "tiny_pipeline": "realisid.pipeline",
 }
 __all__ = list(_EXPORTS)
 

@@ -8,7 +8,9 @@ import sys
 
 from .errors import RealisIDError
 
-COMMANDS = ("demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce")
+COMMANDS = (
+    "demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce", "toy_check"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,9 +41,10 @@ from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
 from .guidance import delayed_steps, realisid_guidance
 from .layout import draw_layout
-from .models import RealisIDAdapter, face_features, load_adapter, location_mask
+from .loading import Stack, load_stack, tiny_adapter_config, tiny_stack
+from .models import IdentityAdapter, RealisIDAdapter, face_features, load_adapter, location_mask
 from .persons import Person, ResolvedPerson, resolve_persons
-from .presets import CLIP_VIT_H
+from .sampling import SamplingOptions
 
 
 @dataclass
@@ -70,7 +71,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         unet: UNet2DConditionModel,
         scheduler: DDIMScheduler,
         image_encoder: CLIPVisionModelWithProjection,
-        adapter: RealisIDAdapter,
+        adapter: IdentityAdapter,
         feature_extractor: CLIPImageProcessor | None = None,
         force_zeros_for_empty_prompt: bool = True,
     ):
@@ -87,35 +88,32 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
     def from_pretrained(
         cls,
         base: str | Path,
-        adapter: str | Path | RealisIDAdapter,
-        image_encoder: str | Path | CLIPVisionModelWithProjection = CLIP_VIT_H,
+        adapter: str | Path | IdentityAdapter,
+        image_encoder: str | Path | CLIPVisionModelWithProjection | None = None,
         torch_dtype: torch.dtype | None = None,
         **kwargs: Any,
     ) -> RealisIDPipeline:
-        """Loads SDXL from ``base`` (hub id or folder), the adapter and the CLIP ViT-H/14 ID encoder.
+        """Loads SDXL from ``base`` (hub id or folder), the adapter and the ID image encoder.
 
-        ``image_encoder`` is a folder or hub id of a ``CLIPVisionModelWithProjection``; the default
-        hub repository keeps it under ``models/image_encoder``. The scheduler becomes DDIM (paper).
+        ``image_encoder``: a ``CLIPVisionModelWithProjection`` or its folder or hub id; by default
+        the base folder's own ``image_encoder/``, else CLIP ViT-H/14 (:func:`~realisid.loading.load_stack`).
+        The scheduler becomes DDIM (paper).
         """
-        if not isinstance(adapter, RealisIDAdapter) and not Path(adapter).is_dir():
+        if not isinstance(adapter, IdentityAdapter) and not Path(adapter).is_dir():
             raise CheckpointError(f"adapter folder {str(adapter)!r} does not exist")
-        try:
-            sdxl = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch_dtype, **kwargs)
-        except (OSError, ValueError) as error:
-            raise RealisIDError(f"cannot load SDXL from {str(base)!r}: {str(error).splitlines()[0]}") from None
-        if not isinstance(image_encoder, CLIPVisionModelWithProjection):
-            subfolder = "models/image_encoder" if str(image_encoder) == CLIP_VIT_H else ""
-            try:
-                image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-                    image_encoder, subfolder=subfolder, dtype=torch_dtype
-                )
-            except (OSError, ValueError) as error:
-                raise RealisIDError(f"cannot load the ID image encoder {str(image_encoder)!r}: {error}") from None
-        if not isinstance(adapter, RealisIDAdapter):
-            adapter = load_adapter(adapter, unet=sdxl.unet, torch_dtype=torch_dtype)
-        components = {k: v for k, v in sdxl.components.items() if k not in ("image_encoder", "feature_extractor")}
-        components["scheduler"] = DDIMScheduler.from_config(sdxl.scheduler.config)
-        return cls(**components, image_encoder=image_encoder, adapter=adapter)
+        return cls.from_stack(load_stack(base, image_encoder, torch_dtype, **kwargs), adapter, torch_dtype)
+
+    @classmethod
+    def from_stack(
+        cls, stack: Stack, adapter: str | Path | IdentityAdapter | None = None, torch_dtype: torch.dtype | None = None
+    ) -> RealisIDPipeline:
+        """The pipeline over ``stack`` with ``adapter`` (a module or folder); ``None``: fresh branches
+        copied from the U-Net (zero convolutions: the base model's own output)."""
+        if adapter is None:
+            adapter = RealisIDAdapter.from_unet(stack.unet, image_encoder=stack.image_encoder)
+        elif not isinstance(adapter, IdentityAdapter):
+            adapter = load_adapter(adapter, unet=stack.unet, torch_dtype=torch_dtype)
+        return cls(**vars(stack), adapter=adapter)
 
     # ------------------------------------------------------------------------------- conditions
     @torch.no_grad()
@@ -150,12 +148,13 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         negative_prompt: str | list[str] | None = None,
         height: int = 1024,
         width: int = 1024,
-        num_inference_steps: int = 30,
-        text_scale: float = 7.5,
-        id_scale: float = 5.0,
-        id_start: float = 0.2,
-        local_scale: float = 1.0,
-        global_scale: float = 1.0,
+        sampling: SamplingOptions | None = None,
+        num_inference_steps: int | None = None,
+        text_scale: float | None = None,
+        id_scale: float | None = None,
+        id_start: float | None = None,
+        local_scale: float | None = None,
+        global_scale: float | None = None,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -170,15 +169,21 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             prompt: the text prompt (a list gives one image batch per prompt).
             persons: one :class:`Person` per identity; their boxes may overlap.
             height, width: output size in pixels, multiples of 8.
-            num_inference_steps: DDIM steps (paper: 30).
-            text_scale, id_scale: ``λ_t`` and ``λ_i`` of Eq. 8 (paper: 7.5 and 5.0).
+            sampling: the denoising settings (:class:`~realisid.sampling.SamplingOptions`; default:
+                the paper's). The six keywords below override single fields of it:
+            num_inference_steps: DDIM steps.
+            text_scale, id_scale: ``λ_t`` and ``λ_i`` of Eq. 8.
             id_start: fraction of the steps run before the ID joins (delayed subject conditioning).
             local_scale, global_scale: branch weights; 0 switches a branch off (paper's ablation).
             return_layout: also return a picture of the boxes and landmarks asked for.
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict``; a returned
                 ``"latents"`` replaces the current ones.
         """
-        self._check_call(prompt, height, width, num_inference_steps, id_start)
+        options = (sampling or SamplingOptions()).replace(
+            num_inference_steps=num_inference_steps, text_scale=text_scale, id_scale=id_scale,
+            id_start=id_start, local_scale=local_scale, global_scale=global_scale,
+        )
+        self._check_call(prompt, height, width)
         resolved = resolve_persons(persons, width, height)
         device = self._execution_device
         batch = (1 if isinstance(prompt, str) else len(prompt)) * num_images_per_prompt
@@ -209,13 +214,13 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         slot_landmarks = per_slot(self.landmark_images(resolved))
         slot_masks = per_slot(location_mask(boxes, (height, width), (height, width)))
 
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        self.scheduler.set_timesteps(options.num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(
             batch, self.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
         )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
-        with_id_from = delayed_steps(len(timesteps), id_start) if id_scale else len(timesteps)
+        with_id_from = delayed_steps(len(timesteps), options.id_start) if options.id_scale else len(timesteps)
         # Without the pooled text, the branches see the same inputs in both null-ID slots: run slot 1 only.
         first = 0 if self.adapter.config.branch_pooled_text else batch
 
@@ -232,8 +237,8 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     slot_landmarks[first:rows],
                     slot_boxes[first:rows],
                     {k: v[first:] for k, v in added.items()},
-                    local_scale=local_scale,
-                    global_scale=global_scale,
+                    local_scale=options.local_scale,
+                    global_scale=options.global_scale,
                     location_masks=slot_masks[first:rows],
                 )
                 if first and residuals is not None:
@@ -247,7 +252,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     **(residuals.unet_kwargs() if residuals is not None else {}),
                 )[0].chunk(slots)
                 with_id = noise_pred[2] if slots == 3 else None
-                noise_pred = realisid_guidance(*noise_pred[:2], with_id, text_scale, id_scale)
+                noise_pred = realisid_guidance(*noise_pred[:2], with_id, options.text_scale, options.id_scale)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
@@ -270,13 +275,9 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             self.vae.to(dtype=torch.float16)
         return self.image_processor.postprocess(image, output_type=output_type)
 
-    def _check_call(self, prompt, height, width, steps, id_start) -> None:
+    def _check_call(self, prompt, height, width) -> None:
         if height % 8 or width % 8 or height <= 0 or width <= 0:
             raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
-        if steps < 1:
-            raise RealisIDError(f"num_inference_steps must be at least 1, got {steps}")
-        if not 0.0 <= id_start <= 1.0:
-            raise RealisIDError(f"id_start is a fraction of the steps, in [0, 1]; got {id_start}")
         if not isinstance(prompt, (str, list)):
             raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         for text in [prompt] if isinstance(prompt, str) else prompt:
@@ -287,3 +288,14 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     "the rest is dropped",
                     stacklevel=3,
                 )
+
+
+def tiny_pipeline(seed: int = 0, adapter: str | Path | IdentityAdapter | None = None) -> RealisIDPipeline:
+    """RealisID on the offline tiny stack (random weights, seeded): shapes and steps, not images.
+
+    Without ``adapter`` the branches are fresh (zero convolutions: the tiny SDXL's own output).
+    """
+    stack = tiny_stack(seed)
+    pipe = RealisIDPipeline.from_stack(stack, adapter or RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config()))
+    pipe.set_progress_bar_config(disable=None)
+    return pipe

@@ -1,10 +1,7 @@
-"""``realisid app``: the web UI, on the shipped toy weights, real weights or the random tiny stack.
+"""realisid app: the web UI, on the shipped toy weights, real weights or the random tiny stack.
 
-Serves on 127.0.0.1 unless ``--host`` says otherwise. By default it serves RealisID on the toy
-weights that ship with the package (128 px, rendered people), offering held-out rendered people as
-example references; ``--base``/``--adapter`` serve SDXL and RealisID weights; ``--tiny`` (or an
-``--adapter`` without ``--base``) the offline tiny stack, whose models are random, so its images are
-noise (the page says so).
+Serves on 127.0.0.1 unless --host says otherwise. On the toy weights it offers held-out rendered
+people as example references; on the tiny stack the page says that its images are noise.
 """
 
 from __future__ import annotations
@@ -15,12 +12,14 @@ import tempfile
 from pathlib import Path
 
 from .demo import TOY_PROMPT
-from .generate import add_generation_arguments, names_no_model
+from .generate import add_generation_arguments
+from .options import MODELS_RULE, load_models, sampling_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "app", help="the web UI: compose a multi-person scene in the browser", description=__doc__
+        "app", help="the web UI: compose a multi-person scene in the browser", description=__doc__,
+        epilog=MODELS_RULE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_generation_arguments(parser)
     server = parser.add_argument_group("server")
@@ -39,51 +38,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def app_models(args: argparse.Namespace):
-    """``(pipeline, sampling defaults, notice, page extras)`` the command line asks for: the shipped
-    toy weights with example people unless a model is named, real weights from ``--base``, else the
-    random tiny stack."""
-    import torch
-
+    """``(pipeline, sampling defaults, notice, page extras)`` the command line asks for; on the toy
+    weights the page offers example people and the toy prompt."""
     from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling
-    from ..presets import load_pipeline
 
+    options = sampling_options(args)
+    models = load_models(args)
+    notice = {"toy": TOY_WEIGHTS_NOTICE, "tiny": RANDOM_WEIGHTS_NOTICE}.get(models.kind)
     page = {}
-    if names_no_model(args):
-        from ..synthetic.weights import toy_pipeline
-
-        pipe = toy_pipeline().to(device=args.device, dtype=torch.float16 if args.fp16 else None)
-        side, notice = 128, TOY_WEIGHTS_NOTICE
+    if models.kind == "toy":
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
-    else:
-        tiny = args.tiny or args.base is None
-        side = 256 if tiny else 1024
-        notice = RANDOM_WEIGHTS_NOTICE if tiny else None
-        pipe = load_pipeline(
-            None if tiny else args.base,
-            args.adapter,
-            args.image_encoder,
-            args.device,
-            torch.float16 if args.fp16 else None,
-            seed=args.seed,
-        )
     sampling = Sampling(
-        width=args.width or side,
-        height=args.height or side,
-        steps=args.steps,
-        text_scale=args.text_scale,
-        id_scale=args.id_scale,
-        id_start=args.id_start,
-        local_scale=args.local_scale,
-        global_scale=args.global_scale,
+        width=args.width or models.side,
+        height=args.height or models.side,
+        steps=options.num_inference_steps,
+        text_scale=options.text_scale,
+        id_scale=options.id_scale,
+        id_start=options.id_start,
+        local_scale=options.local_scale,
+        global_scale=options.global_scale,
         seed=args.seed,
         num_images=args.num_images,
     )
-    return pipe, sampling, notice, page
+    return models.pipe, sampling, notice, page
 
 
 def example_people(folder: Path, count: int = 6, size: int = 256) -> list[Path]:
     """Renderings of held-out toy-world people (frontal, neutral) saved in ``folder`` as references;
     identities from ``REFERENCE_SEED + 100`` on, apart from those the evaluation and demo use."""
-    from ..synthetic.toy_eval import REFERENCE_SEED, write_references
+    from realisid_toy.lab.evaluation import REFERENCE_SEED, write_references
 
     return write_references(folder, count, first=REFERENCE_SEED + 100, size=size)

@@ -1,9 +1,9 @@
-"""``realisid generate``: images of one or more persons from their photos and a prompt.
+"""realisid generate: images of one or more persons from their photos and a prompt.
 
-Each ``--person`` is ``ref=PHOTO[,box=CX,CY,SIZE][,pose=PHOTO][,yaw=DEG][,pitch=DEG][,roll=DEG]``;
-the box is relative (centre as fractions of width/height, size over the long edge). A scene file
-(JSON) holds the same: ``{"prompt": ..., "persons": [{"ref": ..., "box": [cx, cy, size], ...}]}``;
-its relative paths are read from the scene file's folder.
+Each --person is ref=PHOTO[,box=CX,CY,SIZE][,pose=PHOTO][,yaw=DEG][,pitch=DEG][,roll=DEG]; the box
+is relative (centre as fractions of width/height, size over the long edge). A scene file (JSON)
+holds the same: {"prompt": ..., "persons": [{"ref": ..., "box": [cx, cy, size], ...}]}; its
+relative paths are read from the scene file's folder.
 """
 
 from __future__ import annotations
@@ -13,12 +13,17 @@ import json
 from pathlib import Path
 
 from ..errors import RealisIDError
+from .options import MODELS_RULE, add_image_arguments, add_model_arguments, add_sampling_arguments, load_models
+from .options import sampling_options
 
 PERSON_KEYS = {"ref", "box", "pose", "yaw", "pitch", "roll"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("generate", help="generate images of persons from photos", description=__doc__)
+    parser = subparsers.add_parser(
+        "generate", help="generate images of persons from photos", description=__doc__, epilog=MODELS_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_generation_arguments(parser)
     parser.add_argument("--prompt", help="text prompt (or in --scene)")
     parser.add_argument("--negative-prompt", default=None)
@@ -29,31 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model and sampling options shared by ``generate`` and ``demo``."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--base", help="SDXL base: hub id or folder (omit for the offline tiny stack)")
-    model.add_argument("--adapter", help="trained RealisID adapter folder")
-    model.add_argument("--image-encoder", help="CLIP ViT-H/14 vision model folder or hub id")
-    model.add_argument("--tiny", action="store_true", help="use the offline tiny stack (random weights)")
-    model.add_argument("--device", default="cpu")
-    model.add_argument("--fp16", action="store_true", help="half precision (GPU)")
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--height", type=int, default=None, help="pixels, multiple of 8")
-    sampling.add_argument("--width", type=int, default=None, help="pixels, multiple of 8")
-    sampling.add_argument("--steps", type=int, default=30, help="DDIM steps (paper: 30)")
-    sampling.add_argument("--seed", type=int, default=0)
-    sampling.add_argument("--num-images", type=int, default=1)
-    sampling.add_argument("--text-scale", type=float, default=7.5, help="λ_t of Eq. 8")
-    sampling.add_argument("--id-scale", type=float, default=5.0, help="λ_i of Eq. 8")
-    sampling.add_argument("--id-start", type=float, default=0.2, help="fraction of steps before the ID joins")
-    sampling.add_argument("--local-scale", type=float, default=1.0, help="local branch weight (0 = off)")
-    sampling.add_argument("--global-scale", type=float, default=1.0, help="global branch weight (0 = off)")
-
-
-def names_no_model(args: argparse.Namespace) -> bool:
-    """Whether the command line leaves the models to the default, the shipped toy weights (no
-    ``--base``, ``--adapter`` or ``--tiny``); ``demo`` and ``app`` read it."""
-    return args.base is None and args.adapter is None and not args.tiny
+    """Model, image and sampling options shared by ``generate``, ``demo`` and ``app``."""
+    add_model_arguments(parser)
+    add_image_arguments(parser)
+    add_sampling_arguments(parser)
 
 
 def parse_person(spec: str, base_dir: Path | None = None) -> dict:
@@ -131,20 +115,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prompt: str | None, scene: dict) -> list[Path]:
-    """Loads the pipeline the arguments ask for, generates, and writes images, layout and settings."""
+    """Loads the models the arguments ask for, generates, and writes images, layout and settings."""
     import torch
 
-    from ..presets import load_pipeline
-
-    tiny = args.tiny or args.base is None
-    height = args.height or scene.get("height") or (256 if tiny else 1024)
-    width = args.width or scene.get("width") or (256 if tiny else 1024)
-    pipe = load_pipeline(None if tiny else args.base, args.adapter, args.image_encoder, args.device,
-                         torch.float16 if args.fp16 else None, seed=args.seed)
-    output = pipe(
-        prompt, persons, negative_prompt=negative_prompt, height=height, width=width,
-        num_inference_steps=args.steps, text_scale=args.text_scale, id_scale=args.id_scale,
-        id_start=args.id_start, local_scale=args.local_scale, global_scale=args.global_scale,
+    sampling = sampling_options(args)
+    models = load_models(args)
+    height = args.height or scene.get("height") or models.side
+    width = args.width or scene.get("width") or models.side
+    output = models.pipe(
+        prompt, persons, negative_prompt=negative_prompt, height=height, width=width, sampling=sampling,
         num_images_per_prompt=args.num_images, generator=torch.Generator().manual_seed(args.seed),
         return_layout=True,
     )
@@ -156,7 +135,8 @@ def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prom
     output.layout.save(args.out / "layout.png")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "run"}
     record = {"prompt": prompt, "negative_prompt": negative_prompt, "height": height, "width": width,
-              "persons": scene["persons"], "settings": settings, "random_weights": tiny}
+              "persons": scene["persons"], "settings": settings, "models": models.kind,
+              "random_weights": models.kind == "tiny"}
     (args.out / "scene.json").write_text(json.dumps(record, indent=2) + "\n")
     for path in (*paths, args.out / "layout.png"):
         print(f"wrote {path}")

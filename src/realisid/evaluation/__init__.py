@@ -5,7 +5,8 @@ from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder, clip_i, clip_t
 from .config import EvaluationConfig, MethodSpec, MetricsConfig
 from .generators import make_generator
-from .identity import Face, IdentityBackend, face_similarity, load_backend
+from .identity import face_similarity, load_backend
+from .identity_backend import Face, IdentityBackend
 from .protocol import GenerationRequest, Generator, Job, Scenario, generate, plan_jobs, read_prompts
 from .runner import evaluate, load_scorer, plan
 from .scoring import Scorer, score_all

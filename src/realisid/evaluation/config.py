@@ -14,12 +14,11 @@
     sizes: [1/4, 1/5, 1/6, 1/7]       # the face-size sweep (Table 3)
     ablation_scenarios: [small]       # Table 2
     metrics:
-      identity_backend: dlib          # or facenet / synthetic (then `facenet:` / `synthetic:` is required)
+      identity_backend: dlib          # or facenet, or one an installed package adds (the toy world's synthetic)
+      identity_weights: null          # the backend's weights (facenet: a file; synthetic: a folder)
       clip: models/clip-vit-large-patch14
       aesthetic: models/sac+logos+ava1-l14-linearMSE.safetensors
       aesthetic_clip: null            # CLIP ViT-L/14 for ASP; defaults to `clip`
-      facenet: null
-      synthetic: null                 # weights folder of the toy world's backend (identity_backend: synthetic)
     methods:                          # Table 1 and Table 3 (options: realisid.evaluation.generators)
       - {name: realisid, label: RealisID, base: sdxl/, adapter: ckpt/, dtype: float16}
       - {name: instantid, kind: python, target: "my_baselines:instantid"}
@@ -70,8 +69,7 @@ class MetricsConfig:
     clip: Path | None = None
     aesthetic: Path | None = None
     aesthetic_clip: Path | None = None
-    facenet: Path | None = None
-    synthetic: Path | None = None
+    identity_weights: Path | None = None
 
 
 @dataclass(frozen=True)

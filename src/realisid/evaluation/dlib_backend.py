@@ -19,7 +19,7 @@ from PIL import Image
 from ..boxes import Box
 from ..errors import RealisIDError
 from ..faces.photo import downscale
-from .identity import Face
+from .identity_backend import Face
 from .images import to_array
 
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"

@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..errors import RealisIDError
 from .dlib_backend import DlibFaceDetector
-from .identity import Face
+from .identity_backend import Face
 from .images import crop_box, to_array
 from .similarity import cosine
 from .weights import load_state_dict

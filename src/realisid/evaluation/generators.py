@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import RealisIDError
+from ..sampling import SamplingOptions
 from .protocol import GenerationRequest, Generator
 
 
@@ -44,21 +45,14 @@ def python_generator(method_config: Mapping[str, Any]) -> Generator:
 
 LOAD_OPTIONS = ("kind", "preset", "seed", "base", "adapter", "image_encoder", "dtype", "device")
 DTYPES = ("float16", "bfloat16", "float32")
-CALL_OPTIONS = (
-    "negative_prompt",
-    "num_inference_steps",
-    "text_scale",
-    "id_scale",
-    "id_start",
-    "local_scale",
-    "global_scale",
-)
+CALL_OPTIONS = ("negative_prompt", *SamplingOptions.names())
+"""What a method's config may give each call: the negative prompt and the sampling options."""
 
 
 def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     """RealisID through ``RealisIDPipeline`` (the place to change how RealisID is generated).
 
-    Loading: ``preset: tiny`` (offline tiny stack, ``realisid.presets.tiny_pipeline(seed)``; optional
+    Loading: ``preset: tiny`` (offline tiny stack, ``realisid.pipeline.tiny_pipeline(seed)``; optional
     ``adapter`` folder) or ``base`` (SDXL folder or hub id) + ``adapter`` (checkpoint folder)
     [+ ``image_encoder``, ``dtype``: float16/bfloat16/float32, ``device``]. Sampling options
     (``num_inference_steps``, ``text_scale``, ``id_scale``, ``id_start``, ``local_scale``,
@@ -76,16 +70,17 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     device = method_config.get("device", "cuda" if torch.cuda.is_available() else "cpu")
     pipe = _load_pipeline(method_config, device)
     pipe.set_progress_bar_config(disable=True)
-    call_options = {k: method_config[k] for k in CALL_OPTIONS if k in method_config}
+    sampling = SamplingOptions.from_mapping(method_config)
 
     def generate(request: GenerationRequest) -> Image.Image:
         output = pipe(
             prompt=request.prompt,
             persons=[Person(reference=request.reference, box=request.box)],
+            negative_prompt=method_config.get("negative_prompt"),
             height=request.height,
             width=request.width,
+            sampling=sampling,
             generator=torch.Generator().manual_seed(request.seed),  # CPU noise: as `realisid generate --seed`
-            **call_options,
         )
         return output.images[0]
 
@@ -95,7 +90,7 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
 def _load_pipeline(options: Mapping[str, Any], device: str):
     import torch
 
-    from ..presets import load_pipeline
+    from ..pipeline import RealisIDPipeline, tiny_pipeline
 
     preset = options.get("preset")
     if preset not in (None, "tiny"):
@@ -105,9 +100,13 @@ def _load_pipeline(options: Mapping[str, Any], device: str):
     dtype = options.get("dtype", "float32")
     if dtype not in DTYPES:
         raise RealisIDError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    base = None if preset == "tiny" else options["base"]
-    return load_pipeline(base, options.get("adapter"), options.get("image_encoder"), device, getattr(torch, dtype),
-                         seed=options.get("seed", 0))
+    if preset == "tiny":
+        pipe = tiny_pipeline(options.get("seed", 0), options.get("adapter")).to(dtype=getattr(torch, dtype))
+    else:
+        pipe = RealisIDPipeline.from_pretrained(
+            options["base"], options["adapter"], options.get("image_encoder"), getattr(torch, dtype)
+        )
+    return pipe.to(device)
 
 
 FACTORIES: dict[str, Callable[[Mapping[str, Any]], Generator]] = {

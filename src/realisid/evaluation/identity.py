@@ -1,65 +1,24 @@
-"""Face-identity similarity behind one backend interface.
+"""Face-identity similarity behind one backend interface, backends found by name.
 
-A backend finds the largest face in an image and embeds it; its ``similarity`` maps two embeddings
-to a score where higher means more alike. Backends: ``"dlib"`` (offline, from registry packages),
-``"facenet"`` (the paper's metric, weights from a path) and ``"synthetic"`` (the toy world's
-metric, :mod:`realisid.synthetic.backend`, weights from a folder).
+Built in: ``"dlib"`` (offline, from registry packages) and ``"facenet"`` (the paper's metric,
+weights from a path). Other packages add backends through the ``realisid.identity_backends``
+entry-point group, each a ``factory(weights: Path | None) -> IdentityBackend`` (the toy world's
+``"synthetic"`` metric comes this way), so this library never imports them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-import numpy as np
-from PIL import Image
-
-from ..boxes import Box
 from ..errors import RealisIDError
+from .identity_backend import IdentityBackend
 from .images import ImageLike, load_rgb
 
-BACKENDS = ("dlib", "facenet", "synthetic")
-
-
-@dataclass(frozen=True)
-class Face:
-    """A detected face: its square box in image pixels and its identity embedding ``(D,)``."""
-
-    box: Box
-    embedding: np.ndarray
-
-
-@runtime_checkable
-class IdentityBackend(Protocol):
-    """Finds and embeds faces; compares embeddings."""
-
-    name: str
-
-    def find_face(self, image: Image.Image) -> Face | None:
-        """The largest face in an RGB image, or ``None`` when no face is found."""
-
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
-        """Similarity of two embeddings ``(D,)``; higher means more alike."""
-
-
-def load_backend(
-    name: str, facenet_path: str | Path | None = None, synthetic_path: str | Path | None = None
-) -> IdentityBackend:
-    """The backend called ``name``; ``"facenet"`` needs ``facenet_path`` (see ``FaceNetBackend``),
-    ``"synthetic"`` needs ``synthetic_path`` (see ``SyntheticIdentityBackend``)."""
-    if name == "dlib":
-        return _dlib_backend()
-    if name == "facenet":
-        from .facenet_backend import FaceNetBackend
-
-        return FaceNetBackend(facenet_path)
-    if name == "synthetic":
-        from ..synthetic.backend import SyntheticIdentityBackend
-
-        return SyntheticIdentityBackend.load(synthetic_path)
-    raise RealisIDError(f"unknown identity backend {name!r}; choose one of {', '.join(BACKENDS)}")
+ENTRY_POINTS = "realisid.identity_backends"
+"""The entry-point group of identity backends that other packages provide."""
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +26,35 @@ def _dlib_backend() -> IdentityBackend:
     from .dlib_backend import DlibBackend
 
     return DlibBackend()
+
+
+def _facenet_backend(weights: Path | None) -> IdentityBackend:
+    from .facenet_backend import FaceNetBackend
+
+    return FaceNetBackend(weights)
+
+
+BUILT_IN: dict[str, Callable[[Path | None], IdentityBackend]] = {
+    "dlib": lambda weights: _dlib_backend(),
+    "facenet": _facenet_backend,
+}
+
+
+def backend_names() -> list[str]:
+    """Every backend name: the built-in ones, then those of installed entry points."""
+    return [*BUILT_IN, *sorted(ep.name for ep in entry_points(group=ENTRY_POINTS) if ep.name not in BUILT_IN)]
+
+
+def load_backend(name: str, weights: str | Path | None = None) -> IdentityBackend:
+    """The backend called ``name``, with its ``weights`` (a file or folder; ``facenet`` and the
+    toy world's ``synthetic`` need them, ``dlib`` carries its own)."""
+    weights = None if weights is None else Path(weights)
+    if name in BUILT_IN:
+        return BUILT_IN[name](weights)
+    found = [ep for ep in entry_points(group=ENTRY_POINTS) if ep.name == name]
+    if not found:
+        raise RealisIDError(f"unknown identity backend {name!r}; choose one of {', '.join(backend_names())}")
+    return found[0].load()(weights)
 
 
 def face_similarity(

@@ -47,9 +47,7 @@ def load_scorer(metrics: MetricsConfig) -> Scorer:
     """The metric models named by the config (CLIP and ASP are optional)."""
     clip = ClipEmbedder.from_pretrained(metrics.clip) if metrics.clip else None
     return Scorer(
-        backend=load_backend(
-            metrics.identity_backend, facenet_path=metrics.facenet, synthetic_path=metrics.synthetic
-        ),
+        backend=load_backend(metrics.identity_backend, metrics.identity_weights),
         clip=clip,
         aesthetic=AestheticPredictor.from_file(metrics.aesthetic) if metrics.aesthetic else None,
         aesthetic_clip=ClipEmbedder.from_pretrained(metrics.aesthetic_clip)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..errors import RealisIDError
 from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder, clip_i, clip_t
-from .identity import Face, IdentityBackend
+from .identity_backend import Face, IdentityBackend
 from .images import crop_box, load_rgb
 from .protocol import Job
 

@@ -24,7 +24,7 @@ from ..errors import RealisIDError
 from ..models import RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from ..presets import Stack, tiny_adapter_config, tiny_stack
+from ..loading import Stack, tiny_adapter_config, tiny_stack
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .dataset import Batches, ShardStream, list_shards, validation_reference

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from scipy import ndimage
 from torch import nn
 
-from ..boxes import Box
+from realisid.boxes import Box
 from .identity_net import to_tensor
 from .sampling import sample_rendering
 

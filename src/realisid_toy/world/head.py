@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..faces.pose import rotation_matrix
-from ..faces.topology import FACE_OVAL, PARTS
+from realisid.faces.pose import rotation_matrix
+from realisid.faces.topology import FACE_OVAL, PARTS
 from .mesh import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER, complete_mesh
 from .traits import Expression, Identity, Pose
 
@@ -240,7 +240,7 @@ _PAINT_RECTANGLES = (
     (0.64, 0.3, 1.0, 0.8),
     (0.2, 0.8, 0.8, 1.1),
 )
-"""``(x0, y0, x1, y1)`` of each of the :data:`~realisid.synthetic.traits.PAINT_REGIONS` on a frontal face
+"""``(x0, y0, x1, y1)`` of each of the :data:`~realisid_toy.world.traits.PAINT_REGIONS` on a frontal face
 (forehead above the brows, each cheek beside the nose, chin below the mouth); they reach past the oval."""
 
 

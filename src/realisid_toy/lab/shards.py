@@ -4,7 +4,7 @@
 face mask exactly, so its samples are written directly in the same format (see
 :func:`realisid.training.samples.make_sample` for the entries) and read by ``realisid train``.
 
-Their caption is the rendering's :attr:`~realisid.synthetic.render.Rendering.scene_caption`, which
+Their caption is the rendering's :attr:`~realisid_toy.world.render.Rendering.scene_caption`, which
 leaves the face out, like the evaluation prompts: the face's traits are the ID's to give, not the
 text's (docs/toy-reproduction.md measures how much the adapter reads the ID with either caption).
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..faces import FaceConditions
-from ..faces.photo import crop_square
-from ..training.data import SETTINGS, shard_name, write_manifest
-from ..training.samples import PrepareSettings, sample_entries
-from .render import Rendering
+from realisid.faces import FaceConditions
+from realisid.faces.photo import crop_square
+from realisid.training.data import SETTINGS, shard_name, write_manifest
+from realisid.training.samples import PrepareSettings, sample_entries
+from ..world.render import Rendering
 
 
 def rendering_conditions(rendering: Rendering, crop_size: int = 128) -> FaceConditions:

@@ -8,16 +8,13 @@ latent of this base can hold. An adapter can only show identity above the no-ID 
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
 training adapters on it (``docs/toy-reproduction.md``). :func:`caption_drawing` asks the other half:
 does the base, from pure noise, draw the person its caption describes? :func:`adapter_keeping` asks
-the same of a trained adapter: does its ID draw the person, against the same adapter without it?::
-
-    python -m realisid.synthetic.face_keeping BASE [--sizes 1/4,1/7] [--guidance 7.5] [--sheet PNG]
-                                              [--face-paint] [--image-size PX]
-                                              [--captions | --adapter ADAPTER]
+the same of a trained adapter: does its ID draw the person, against the same adapter without it?
+``realisid toy-check face-keeping | caption-drawing | adapter-keeping`` runs them.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,17 +24,20 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..boxes import Box
-from ..errors import RealisIDError
-from ..evaluation.identity import IdentityBackend
-from .render import Rendering, render_scene
-from .scenes import Scene, caption
-from .toy_eval import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
-from .traits import NEUTRAL
+from realisid.boxes import Box
+from realisid.errors import RealisIDError
+from realisid.evaluation.identity_backend import IdentityBackend
+from realisid.sampling import SamplingOptions
+from ..world.render import Rendering, render_scene
+from ..world.scenes import Scene, caption
+from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
+from ..world.traits import NEUTRAL
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
 """The check's people: held-out identities after the demo's and the evaluation's references."""
+CHECK_SAMPLING = SamplingOptions(num_inference_steps=20)
+"""The checks sample with the paper's settings in 20 steps."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def face_keeping(
     strengths: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7),
     people: int = 8,
     seeds: tuple[int, ...] = (0, 1),
-    guidance: float = 7.5,
-    steps: int = 20,
+    text_scale: float = CHECK_SAMPLING.text_scale,
+    steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
     image_size: int = SIZE,
@@ -127,7 +127,7 @@ def face_keeping(
                             image=image,
                             strength=strength,
                             num_inference_steps=steps,
-                            guidance_scale=guidance,
+                            guidance_scale=text_scale,
                             generator=generator,
                         ).images[0]
                     row.append(output)
@@ -144,8 +144,8 @@ def caption_drawing(
     metric: IdentityBackend,
     people: int = 8,
     seeds: tuple[int, ...] = (0, 1),
-    guidance: float = 7.5,
-    steps: int = 20,
+    text_scale: float = CHECK_SAMPLING.text_scale,
+    steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
     image_size: int = SIZE,
@@ -173,7 +173,7 @@ def caption_drawing(
                     height=image_size,
                     width=image_size,
                     num_inference_steps=steps,
-                    guidance_scale=guidance,
+                    guidance_scale=text_scale,
                     generator=torch.Generator().manual_seed(seed),
                 ).images[0]
                 scores[name].append(_similarities(metric, image, pair))
@@ -190,25 +190,21 @@ def adapter_keeping(
     relative_sizes: tuple[float, ...] = (1 / 2, 1 / 4, 1 / 7),
     people: int = 8,
     seeds: tuple[int, ...] = (0, 1),
-    guidance: float = 7.5,
-    id_scale: float = 5.0,
-    steps: int = 20,
+    sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
-    local_scale: float = 1.0,
-    global_scale: float = 1.0,
     image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
     """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
     check's centred box in pictures ``image_size`` pixels wide, per relative size, with the person's
-    ID (``id_scale``, key ``"ID"``) and without it (``id_scale`` 0, key ``"no ID"``: the same
+    ID (``sampling``, key ``"ID"``) and without it (``id_scale`` 0, key ``"no ID"``: the same
     landmarks and box, nobody in particular).
-    ``local_scale`` / ``global_scale`` 0 switch a branch off at inference: which branch carries the
+    ``sampling``'s ``local_scale`` / ``global_scale`` 0 switch a branch off: which branch carries the
     ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
     with and without the ID at each size)."""
-    from ..persons import Person
+    from realisid.persons import Person
     from .shards import rendering_conditions
-    from .toy_eval import load_toy_pipeline
+    from .evaluation import load_toy_pipeline
 
     _check_sizes(relative_sizes)
     renderings, references = _people(metric, people, face_paint)
@@ -221,17 +217,13 @@ def adapter_keeping(
             pair = (references[k], references[(k + 1) % people])
             person = Person(conditions[k], box=centred_box(relative_size, image_size))
             for seed in seeds:
-                for name, scale in (("ID", id_scale), ("no ID", 0.0)):
+                for name, options in (("ID", sampling), ("no ID", dataclasses.replace(sampling, id_scale=0.0))):
                     image = pipe(
                         PROMPT,
                         persons=[person],
                         height=image_size,
                         width=image_size,
-                        num_inference_steps=steps,
-                        text_scale=guidance,
-                        id_scale=scale,
-                        local_scale=local_scale,
-                        global_scale=global_scale,
+                        sampling=options,
                         generator=torch.Generator().manual_seed(seed),
                     ).images[0]
                     scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
@@ -338,70 +330,3 @@ def save_sheet(sheet: list[list[Image.Image]], path: str | Path) -> None:
     images = [image for row in sheet for image in row]
     side = max(max(image.size) for image in images)
     make_image_grid(images, len(sheet), len(sheet[0]), resize=side).save(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ..commands.toy_reproduce import image_size
-    from .weights import WEIGHTS, toy_metric
-
-    parser = argparse.ArgumentParser(
-        prog="python -m realisid.synthetic.face_keeping", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "base", type=Path, nargs="?", default=WEIGHTS / "base", help="toy SDXL folder (default: shipped)"
-    )
-    parser.add_argument(
-        "--metric", type=Path, default=WEIGHTS, help="folder holding metric/ (default: shipped)"
-    )
-    parser.add_argument("--sizes", default="1/4,1/7", help="relative face sizes, comma-separated")
-    parser.add_argument("--strengths", default="0,0.3,0.5,0.7", help="img2img strengths (0: VAE round trip)")
-    parser.add_argument("--people", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--guidance", type=float, default=7.5, help="text guidance λ_t")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--image-size", type=image_size, default=SIZE, metavar="PX", help="side of the pictures (a multiple of 32)"
-    )
-    parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per strength) here")
-    parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
-    checks = parser.add_mutually_exclusive_group()
-    checks.add_argument(
-        "--captions", action="store_true", help="run caption_drawing instead (--sizes, --strengths unused)"
-    )
-    checks.add_argument(
-        "--adapter", type=Path, help="run adapter_keeping of this RealisID folder on BASE (--strengths unused)"
-    )
-    parser.add_argument("--id-scale", type=float, default=5.0, help="λ_i of --adapter")
-    parser.add_argument("--local-scale", type=float, default=1.0, help="--adapter's local branch weight (0 = off)")
-    parser.add_argument("--global-scale", type=float, default=1.0, help="--adapter's global branch weight (0 = off)")
-    args = parser.parse_args(argv)
-    metric = toy_metric(args.metric)
-    common = {
-        "people": args.people,
-        "seeds": tuple(range(args.seeds)),
-        "guidance": args.guidance,
-        "steps": args.steps,
-        "device": args.device,
-        "face_paint": args.face_paint,
-        "image_size": args.image_size,
-    }
-    sizes = tuple(float(Fraction(s)) for s in args.sizes.split(","))
-    if args.captions:
-        drawn, sheet = caption_drawing(args.base, metric, **common)
-        print(caption_table(drawn))
-    elif args.adapter:
-        scales = {"id_scale": args.id_scale, "local_scale": args.local_scale, "global_scale": args.global_scale}
-        kept, sheet = adapter_keeping(args.base, args.adapter, metric, sizes, **scales, **common)
-        print(markdown_table(kept))
-    else:
-        strengths = tuple(float(s) for s in args.strengths.split(","))
-        kept, sheet = face_keeping(args.base, metric, sizes, strengths, **common)
-        print(markdown_table(kept))
-    if args.sheet:
-        save_sheet(sheet, args.sheet)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

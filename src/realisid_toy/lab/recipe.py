@@ -1,9 +1,6 @@
 """The toy reproduction, end to end: data → identity metric → VAE → base U-Net → RealisID → tables.
 
-    python -m realisid.synthetic.recipe --out DIR [--preset cpu|gpu|smoke] [--device cuda]
-    (or: realisid toy-reproduce ...)
-
-Each stage writes its results into ``DIR`` and a line to ``DIR/timings.json``; a stage whose
+Run by ``realisid toy-reproduce --out DIR [--preset cpu|gpu|smoke] [--device cuda]``. Each stage writes its results into ``DIR`` and a line to ``DIR/timings.json``; a stage whose
 results exist is not redone, so an interrupted run resumes. ``--preset smoke`` (``--smoke``) runs
 every stage with tiny step counts (a CI test); the default sizes fit under 3 hours on a 2-core CPU;
 ``gpu`` trains the VAE longer (the shipped weights). Every stage runs on ``--device``.
@@ -11,7 +8,6 @@ every stage with tiny step counts (a CI test); the default sizes fit under 3 hou
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -27,12 +23,13 @@ import numpy as np
 import torch
 import yaml
 
-from ..commands.toy_reproduce import STAGES, add_arguments
-from ..models import RealisIDAdapter
-from ..training.samples import PrepareSettings
-from .base_model import IMAGE_ENCODER, BaseTraining, toy_stack, train_base_model, train_vae
-from .identity_net import TrainingConfig
+from realisid.models import IdentityAdapter, RealisIDAdapter
+from realisid.training.samples import PrepareSettings
+from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
+from ..world.identity_net import TrainingConfig
 
+STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
+"""The stages in order; each is a method of :class:`Recipe`."""
 PRECOMPUTED = Path("adapter", "run", "precomputed")
 """Where the ``adapter`` stage's ``realisid train`` encodes the frozen outputs every adapter trains on."""
 
@@ -42,7 +39,7 @@ class RecipeConfig:
     """The world and the sizes of every stage (defaults: the full run)."""
 
     face_paint: bool = False
-    """Every person wears face paint (:func:`~realisid.synthetic.traits.sample_identity`): identities
+    """Every person wears face paint (:func:`~realisid_toy.world.traits.sample_identity`): identities
     that differ in large blocks of colour, not only in the shapes of eyes, nose and mouth."""
     scenes: int = 6000
     image_size: int = 128
@@ -106,7 +103,7 @@ class Recipe:
     # ------------------------------------------------------------------------------------ stages
     def data(self) -> None:
         """Random scenes of random people: images and captions for the base model, shards for RealisID."""
-        from .sampling import sample_rendering
+        from ..world.sampling import sample_rendering
         from .shards import write_shards
 
         config = self.config
@@ -125,8 +122,8 @@ class Recipe:
 
     def metric(self) -> None:
         """The identity metric, trained on its own renderings; verification on held-out identities."""
-        from .backend import train_backend
-        from .identity_net import verification_accuracy
+        from ..world.backend import train_backend
+        from ..world.identity_net import verification_accuracy
 
         paint = self.config.face_paint
         backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, paint)
@@ -166,15 +163,15 @@ class Recipe:
 
     def instantid(self) -> None:
         """The InstantID-style baseline (one whole-latent ControlNet), trained the same way."""
-        from ..models import InstantIDStyleAdapter
+        from realisid.models import InstantIDStyleAdapter
 
         self._train_adapter("instantid", ["global"], InstantIDStyleAdapter)
 
-    def _train_adapter(self, stage: str, branches: list[str], kind: type[RealisIDAdapter] = RealisIDAdapter) -> None:
+    def _train_adapter(self, stage: str, branches: list[str], kind: type[IdentityAdapter] = RealisIDAdapter) -> None:
         """``realisid train`` of a fresh adapter of ``kind`` with ``branches`` into ``OUT/stage/run``,
         reusing the frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
-        from ..presets import tiny_adapter_config
-        from ..training import load_config, train
+        from realisid.loading import tiny_adapter_config
+        from realisid.training import load_config, train
         from .base_model import load_unet
 
         base, folder = self.out / "base", self.out / stage
@@ -186,7 +183,6 @@ class Recipe:
             "data": str(self.out / "data" / "shards"),
             "output_dir": str(folder / "run"),
             "base": str(base),
-            "image_encoder": str(base / IMAGE_ENCODER),
             "init_adapter": str(folder / "init"),
             "branches": branches,
             "resolution": self.config.image_size,
@@ -205,12 +201,11 @@ class Recipe:
         (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
 
     def evaluate(self) -> None:
-        """``realisid evaluate`` once per seed, then the tables with their spread over seeds."""
-        from ..cli import main as realisid
-        from ..evaluation import EvaluationConfig
+        """The evaluation harness once per seed, then the tables with their spread over seeds."""
+        from realisid.evaluation import EvaluationConfig, evaluate
         from .proxies import DenoisingLoss
-        from .toy_eval import toy_prompts, write_references
-        from .toy_tables import scored_records, write_sample_sheet, write_tables
+        from .evaluation import toy_prompts, write_references
+        from .tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
         paint = self.config.face_paint
@@ -220,9 +215,8 @@ class Recipe:
         for seed in self.config.eval_seeds:
             path = folder / f"seed-{seed}.yaml"
             path.write_text(yaml.safe_dump(evaluation_config(self.out, seed, self.config, self.device)))
-            if realisid(["evaluate", "--config", str(path)]):
-                raise RuntimeError(f"realisid evaluate --config {path} failed")
             configs.append(EvaluationConfig.from_yaml(path))
+            self.log(f"report: {evaluate(configs[-1])}")
         harmony = DenoisingLoss(self.out / "base")
         runs = [scored_records(config, harmony) for config in configs]
         self.log(write_tables(configs, runs, self.out))
@@ -230,7 +224,7 @@ class Recipe:
 
     def ship(self) -> None:
         """The base model and adapter as fp16 safetensors, and the metric, into ``ship_to``."""
-        from .weights import export_weights
+        from ..shipped import export_weights
 
         export_weights(self.out, self.ship_to)
         self.log(f"weights written to {self.ship_to}")
@@ -257,9 +251,9 @@ class Recipe:
 
 
 METHODS = (
-    {"name": "renderer", "label": "renderer (ceiling)", "target": "realisid.synthetic.toy_eval:renderer_generator"},
+    {"name": "renderer", "label": "renderer (ceiling)", "target": "realisid_toy.lab.evaluation:renderer_generator"},
     {"name": "renderer-vae", "label": "renderer → VAE (ceiling in latent space)",
-     "target": "realisid.synthetic.toy_eval:renderer_generator", "vae": "base/vae"},
+     "target": "realisid_toy.lab.evaluation:renderer_generator", "vae": "base/vae"},
     {"name": "realisid", "label": "RealisID (full)"},
     {"name": "local-trained", "label": "w/o B_global (local branch trained alone)", "adapter": "local_only/run/adapter"},
     {"name": "global-trained", "label": "w/o B_local (global branch trained alone)", "adapter": "global_only/run/adapter"},
@@ -275,12 +269,12 @@ the InstantID-style baseline, and the renderer's ceilings."""
 
 
 def evaluation_config(out: Path, seed: int, config: RecipeConfig, device: str = "cpu") -> dict:
-    """The ``realisid evaluate`` YAML of one seed, written into ``out/evaluate``; the models sample on
+    """The evaluation YAML of one seed (``realisid evaluate --config`` reads it too), written into ``out/evaluate``; the models sample on
     ``device`` with ``config.inference_steps`` at ``config.image_size``."""
     out = out.resolve()
     methods = []
     for method in METHODS:
-        options = {"kind": "python", "target": "realisid.synthetic.toy_eval:toy_generator", "device": device,
+        options = {"kind": "python", "target": "realisid_toy.lab.evaluation:toy_generator", "device": device,
                    "base": str(out / "base"), "adapter": str(out / "adapter" / "run" / "adapter"), "num_inference_steps": config.inference_steps}
         for key in ("adapter", "vae"):
             if key in method:
@@ -297,7 +291,7 @@ def evaluation_config(out: Path, seed: int, config: RecipeConfig, device: str = 
         "scenarios": {"small": ["1/7", "1/6"]},
         "sizes": ["1/4", "1/5", "1/6", "1/7"],
         "ablation_scenarios": ["small"],
-        "metrics": {"identity_backend": "synthetic", "synthetic": "../metric"},
+        "metrics": {"identity_backend": "synthetic", "identity_weights": "../metric"},
         "methods": methods,
         "ablations": [{"name": m["name"]} for m in METHODS],
     }
@@ -323,59 +317,55 @@ def save_base_samples(base: Path, path: Path, captions: list[str], size: int, st
     make_image_grid(images, 1, len(images)).save(path)
 
 
-def _preset(args: argparse.Namespace) -> str:
-    return "smoke" if args.smoke else args.preset
-
-
-def recipe_config(args: argparse.Namespace) -> RecipeConfig:
-    """The ``toy-reproduce`` arguments' preset, world, face sizes and base training."""
-    config = PRESETS[_preset(args)]()
-    base = dataclasses.replace(
-        config.base,
-        unet_steps=config.base.unet_steps if args.base_steps is None else args.base_steps,
-        unet_lr=config.base.unet_lr if args.base_lr is None else args.base_lr,
-    )
-    rel_size = args.face_sizes or config.rel_size
+def recipe_config(
+    preset: str = "cpu",
+    face_paint: bool = False,
+    face_sizes: tuple[float, float] | None = None,
+    image_size: int | None = None,
+    base_from: Path | None = None,
+    base_steps: int | None = None,
+    base_lr: float | None = None,
+) -> RecipeConfig:
+    """The ``preset``'s sizes with the world (face paint, face sizes, image size) and the base
+    training changed where given (``None`` keeps the preset's)."""
+    config = PRESETS[preset]()
+    changes = {"unet_steps": base_steps, "unet_lr": base_lr}
+    base = dataclasses.replace(config.base, **{k: v for k, v in changes.items() if v is not None})
     return dataclasses.replace(
         config,
-        face_paint=args.face_paint,
-        image_size=args.image_size or config.image_size,
-        rel_size=rel_size,
+        face_paint=face_paint,
+        image_size=image_size or config.image_size,
+        rel_size=face_sizes or config.rel_size,
         base=base,
-        base_from=args.base_from,
+        base_from=base_from,
     )
 
 
-def run_recipe(args: argparse.Namespace) -> int:
-    """Runs the recipe as the ``toy-reproduce`` arguments ask."""
-    from .weights import WEIGHTS
+def default_ship_to(out: Path, config: RecipeConfig, preset: str) -> Path:
+    """Where the ship stage writes: the package's weights only for a full run of the plain world
+    (the demo draws plain people), else ``out/weights``."""
+    from ..shipped import WEIGHTS
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    config = recipe_config(args)
-    # Only the plain world's full runs replace the package's weights (the demo draws plain people).
     own_world = (
-        _preset(args) == "smoke"
+        preset == "smoke"
         or config.face_paint
         or config.rel_size != RecipeConfig.rel_size
         or config.image_size != RecipeConfig.image_size
         or config.base_from is not None
     )
-    ship_to = args.ship_to or (args.out / "weights" if own_world else WEIGHTS)
-    stages = tuple(args.stages.split(",")) if args.stages else None
-    timings = Recipe(args.out, config, ship_to, device=device).run(stages)
-    print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")
-    return 0
+    return out / "weights" if own_world else WEIGHTS
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m realisid.synthetic.recipe", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run_recipe(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run_recipe(
+    out: Path,
+    config: RecipeConfig,
+    ship_to: Path,
+    stages: tuple[str, ...] | None = None,
+    device: str | None = None,
+) -> dict[str, float]:
+    """Runs the ``stages`` (default all) of the recipe not done yet on ``device`` (default: cuda when
+    there is one); returns every stage's seconds so far."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return Recipe(out, config, ship_to, device=device).run(stages)

@@ -2,9 +2,9 @@
 
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
 holding its identity seed (and whether it wears face paint); the generator re-renders it to get the
-exact box, landmarks and mask (MediaPipe is not used on drawings). Method options: ``base`` (toy SDXL folder), ``adapter``
-(RealisID folder), ``device`` (default ``cpu``) and the sampling options of
-:data:`realisid.evaluation.generators.CALL_OPTIONS`.
+exact box, landmarks and mask (MediaPipe is not used on drawings). Method options: ``base`` (toy
+SDXL folder), ``adapter`` (RealisID folder), ``device`` (default ``cpu``) and the fields of
+:class:`realisid.SamplingOptions`.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..boxes import Box
-from ..evaluation.generators import CALL_OPTIONS
-from ..evaluation.protocol import SUBJECT, GenerationRequest, Generator
-from ..faces import FaceConditions
-from .base_model import IMAGE_ENCODER
-from .render import Rendering, render_scene
-from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene
+from realisid.boxes import Box
+from realisid.evaluation.protocol import SUBJECT, GenerationRequest, Generator
+from realisid.faces import FaceConditions
+from realisid.sampling import SamplingOptions
+from ..world.render import Rendering, render_scene
+from ..world.scenes import CLOTHING_COLORS, WALL_COLORS, Scene
 from .shards import rendering_conditions
-from .traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
+from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
 
 REFERENCE_SEED = 2_000_000
 """Identities of the evaluation: seeds from here on, unseen by the base model, RealisID and the metric."""
@@ -94,28 +93,27 @@ def _article(word: str) -> str:
 
 def load_toy_pipeline(base: str | Path, adapter: str | Path, dtype: torch.dtype = torch.float32):
     """RealisID (or the InstantID-style baseline) on the toy base model, with the base folder's
-    frozen ID image encoder."""
-    from ..pipeline import RealisIDPipeline
+    frozen ID image encoder; no progress bars."""
+    from realisid.pipeline import RealisIDPipeline
 
-    pipe = RealisIDPipeline.from_pretrained(
-        base, adapter=adapter, image_encoder=Path(base) / IMAGE_ENCODER, torch_dtype=dtype
-    )
+    pipe = RealisIDPipeline.from_pretrained(base, adapter=adapter, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def toy_generator(options: Mapping[str, Any]) -> Generator:
-    """``kind: python, target: realisid.synthetic.toy_eval:toy_generator`` (see the module docstring)."""
-    from ..persons import Person
+    """``kind: python, target: realisid_toy.lab.evaluation:toy_generator`` (see the module docstring)."""
+    from realisid.persons import Person
 
     pipe = load_toy_pipeline(options["base"], options["adapter"]).to(options.get("device", "cpu"))
-    call = {k: options[k] for k in CALL_OPTIONS if k in options}
+    sampling = SamplingOptions.from_mapping(options)
 
     def generate(request: GenerationRequest) -> Image.Image:
         person = Person(reference_conditions(request.reference), box=request.box)
         generator = torch.Generator().manual_seed(request.seed)
         return pipe(
-            request.prompt, persons=[person], height=request.height, width=request.width, generator=generator, **call
+            request.prompt, persons=[person], height=request.height, width=request.width, sampling=sampling,
+            generator=generator,
         ).images[0]
 
     return generate
@@ -123,7 +121,7 @@ def toy_generator(options: Mapping[str, Any]) -> Generator:
 
 def renderer_generator(options: Mapping[str, Any]) -> Generator:
     """The oracle: the renderer draws the reference identity itself at the box, in the colours the
-    prompt names (``target: realisid.synthetic.toy_eval:renderer_generator``). Its identity score at
+    prompt names (``target: realisid_toy.lab.evaluation:renderer_generator``). Its identity score at
     each size is the ceiling the metric allows there. With ``vae: FOLDER`` the drawing goes through
     that VAE (encode, decode): the ceiling of any image the base model's latents can hold."""
     from diffusers import AutoencoderKL

@@ -22,8 +22,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..boxes import Box
-from ..faces.photo import crop_square
+from realisid.boxes import Box
+from realisid.faces.photo import crop_square
 from .sampling import sample_rendering
 from .traits import Identity
 

@@ -1,5 +1,6 @@
-"""The synthetic world's identity backend for the evaluation harness (``load_backend("synthetic")``).
+"""The toy world's identity metric, the ``synthetic`` backend of ``realisid.evaluation``.
 
+Registered through the ``realisid.identity_backends`` entry point (``SyntheticIdentityBackend.load``).
 Weights: one safetensors file per model in a folder, ``identity_net.safetensors`` and
 ``face_segmenter.safetensors``, written by :func:`train_backend`.
 """
@@ -11,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import RealisIDError
-from ..evaluation.identity import Face
+from realisid.errors import RealisIDError
+from realisid.evaluation.identity_backend import Face
 from .detector import FaceSegmenter, train_face_segmenter
 from .identity_net import IdentityNet, TrainingConfig, face_crop, train_identity_net
 
@@ -34,7 +35,7 @@ class SyntheticIdentityBackend:
         if path is None or not (Path(path) / EMBEDDER_FILE).is_file():
             raise RealisIDError(
                 f"the synthetic identity backend needs a weights folder with {EMBEDDER_FILE} and "
-                f"{SEGMENTER_FILE} (got {path}); make one with realisid.synthetic.backend.train_backend"
+                f"{SEGMENTER_FILE} (got {path}); make one with realisid_toy.world.backend.train_backend"
             )
         return cls(
             IdentityNet.load(Path(path) / EMBEDDER_FILE), FaceSegmenter.load(Path(path) / SEGMENTER_FILE)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..boxes import Box
-from ..training.loss import diffusion_target
-from .scenes import CLOTHING_COLORS, WALL_COLORS
+from realisid.boxes import Box
+from realisid.training.loss import diffusion_target
+from ..world.scenes import CLOTHING_COLORS, WALL_COLORS
 
 _CLOTHING = re.compile(r"wearing an? (\w+) ")
 _WALL = re.compile(r"in front of an? (\w+) wall")

@@ -6,14 +6,12 @@ its base; the identity metric's face finder locates the face drawn. Its IoU with
 against its IoU with the *mirrored* box (the asked one reflected through the vertical midline:
 "the wrong side"), says whether the branches steer the face's place and size: an adapter that
 ignores its boxes scores the same for both. The same person rendered at the asked box gives the
-ceiling (how well the finder's box matches the renderer's)::
-
-    python -m realisid.synthetic.face_placement BASE ADAPTER [--size 1/2] [--offset 0.2] [--sheet PNG]
+ceiling (how well the finder's box matches the renderer's). ``realisid toy-check face-placement``
+runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +20,14 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from ..boxes import Box
-from ..errors import RealisIDError
-from ..evaluation.identity import IdentityBackend
-from .face_keeping import FIRST_PERSON, PROMPT, centred_box, save_sheet
-from .render import render_scene
-from .scenes import Scene
-from .toy_eval import SIZE, reference_rendering
+from realisid.boxes import Box
+from realisid.errors import RealisIDError
+from realisid.evaluation.identity_backend import IdentityBackend
+from realisid.sampling import SamplingOptions
+from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, PROMPT, centred_box, save_sheet
+from ..world.render import render_scene
+from ..world.scenes import Scene
+from .evaluation import SIZE, reference_rendering
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,7 @@ def face_placement(
     offset: float = 0.2,
     people: int = 8,
     seeds: tuple[int, ...] = (0, 1),
-    guidance: float = 7.5,
-    id_scale: float = 5.0,
-    steps: int = 20,
+    sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
     face_paint: bool = False,
 ) -> tuple[dict[str, Placed], list[list[Image.Image]]]:
@@ -78,9 +75,9 @@ def face_placement(
     ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are the
     ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
     red and the found face's in green)."""
-    from ..persons import Person
+    from realisid.persons import Person
     from .shards import rendering_conditions
-    from .toy_eval import load_toy_pipeline
+    from .evaluation import load_toy_pipeline
 
     if people < 1:
         raise RealisIDError(f"the check needs at least 1 person; got {people}")
@@ -103,9 +100,7 @@ def face_placement(
                 persons=[person],
                 height=SIZE,
                 width=SIZE,
-                num_inference_steps=steps,
-                text_scale=guidance,
-                id_scale=id_scale,
+                sampling=sampling,
                 generator=torch.Generator().manual_seed(seed),
             ).images[0]
             row.append(_locate(metric, image, boxes, ious["adapter"]))
@@ -141,52 +136,3 @@ def markdown_table(placed: dict[str, Placed]) -> str:
         f"| {name} | {p.asked:.3f} | {p.mirrored:.3f} | {p.missed}/{p.count} |" for name, p in placed.items()
     ]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from fractions import Fraction
-
-    from .weights import WEIGHTS, toy_metric
-
-    parser = argparse.ArgumentParser(
-        prog="python -m realisid.synthetic.face_placement", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("base", type=Path, help="toy SDXL folder")
-    parser.add_argument("adapter", type=Path, help="trained adapter folder")
-    parser.add_argument("--metric", type=Path, default=WEIGHTS, help="folder holding metric/ (default: shipped)")
-    parser.add_argument("--size", default="1/2", help="relative face size")
-    parser.add_argument("--offset", type=float, default=0.2, help="shift of the box from the centre, of the width")
-    parser.add_argument("--people", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--guidance", type=float, default=7.5, help="text guidance λ_t")
-    parser.add_argument("--id-scale", type=float, default=5.0, help="ID guidance λ_i")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sheet", type=Path, help="save the images (rendering, then one per seed) here")
-    parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
-    args = parser.parse_args(argv)
-    try:
-        placed, sheet = face_placement(
-            args.base,
-            args.adapter,
-            toy_metric(args.metric),
-            float(Fraction(args.size)),
-            args.offset,
-            args.people,
-            tuple(range(args.seeds)),
-            args.guidance,
-            args.id_scale,
-            args.steps,
-            args.device,
-            args.face_paint,
-        )
-    except (RealisIDError, ValueError, ZeroDivisionError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    print(markdown_table(placed))
-    if args.sheet:
-        save_sheet(sheet, args.sheet)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

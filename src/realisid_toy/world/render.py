@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from ..boxes import Box
-from ..faces.topology import FACE_OVAL, PARTS
+from realisid.boxes import Box
+from realisid.faces.topology import FACE_OVAL, PARTS
 from .head import HeadGeometry, build_head
 from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene, caption
 from .traits import (
@@ -42,7 +42,7 @@ class Rendering:
 
     * ``image``: RGB, ``size×size``; ``box``: the square face box in its pixels.
     * ``landmarks``: ``(478, 3)`` ``float32`` in MediaPipe face-mesh layout normalised to ``box``, as
-      :mod:`realisid.faces` returns them (see :mod:`realisid.synthetic.mesh` for which are exact).
+      :mod:`realisid.faces` returns them (see :mod:`realisid_toy.world.mesh` for which are exact).
     * ``face_mask``: ``(size, size)`` ``float32`` in ``[0, 1]``: the face-oval region in image pixels.
     * ``caption``: a sentence describing the person and the scene (what the base model learns from);
       :attr:`scene_caption` leaves the face out.

@@ -15,7 +15,7 @@ import functools
 import numpy as np
 from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
 
-from ..faces.topology import MESH_POINTS, MESH_POINTS_WITH_IRISES, PARTS
+from realisid.faces.topology import MESH_POINTS, MESH_POINTS_WITH_IRISES, PARTS
 
 RIGHT_IRIS_CENTER = 468
 LEFT_IRIS_CENTER = 473

@@ -1,6 +1,6 @@
 """The toy base model: an SDXL-layout text-to-image model trained from scratch on rendered scenes.
 
-Same classes and block layout as SDXL (:func:`realisid.presets.tiny_stack`), with three changes a
+Same classes and block layout as SDXL (:func:`realisid.loading.tiny_stack`), with three changes a
 toy world this small needs:
 
 * the 8x VAE has 16 latent channels (as SD3's) instead of 4 and is wider (:data:`TOY_VAE`): with
@@ -38,11 +38,9 @@ from diffusers import (
 from diffusers.training_utils import EMAModel
 from torch import Tensor, nn
 
-from ..presets import SDXL_SCHEDULER, TINY_UNET, TINY_VAE, Stack, tiny_stack
-from ..training.loss import diffusion_target
-
-IMAGE_ENCODER = "image_encoder"
-"""Subfolder of the base folder holding the frozen ID image encoder."""
+from realisid.loading import Stack, tiny_stack
+from realisid.presets import IMAGE_ENCODER_FOLDER, SDXL_SCHEDULER, TINY_UNET, TINY_VAE
+from realisid.training.loss import diffusion_target
 
 TOY_VAE = dict(TINY_VAE, block_out_channels=(16, 32, 64, 64), latent_channels=16)
 """The toy world's VAE: 8x down-sampling as SDXL's, 16 latent channels (as SD3's)."""
@@ -274,5 +272,5 @@ def train_base_model(
     train_unet(pipe, images, captions, config, log, device)
     output = Path(output)
     pipe.save_pretrained(output, safe_serialization=True)
-    stack.image_encoder.save_pretrained(output / IMAGE_ENCODER, safe_serialization=True)
+    stack.image_encoder.save_pretrained(output / IMAGE_ENCODER_FOLDER, safe_serialization=True)
     return output

@@ -1,7 +1,7 @@
 """The toy reproduction's tables: ``realisid evaluate`` runs at several seeds → mean ± std over seeds.
 
 Per seed, every image's identity score comes from the evaluation's ``scores.jsonl``; the two
-proxies of :mod:`realisid.synthetic.proxies` are added per image. Each table cell is the mean over
+proxies of :mod:`realisid_toy.lab.proxies` are added per image. Each table cell is the mean over
 seeds of the per-seed mean, with the standard deviation over seeds.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boxes import Box
-from ..evaluation import EvaluationConfig, plan
-from ..evaluation.images import load_rgb
-from ..evaluation.report import plt
-from ..evaluation.scoring import SCORES_FILE, read_scores
+from realisid.boxes import Box
+from realisid.evaluation import EvaluationConfig, plan
+from realisid.evaluation.images import load_rgb
+from realisid.evaluation.report import plt
+from realisid.evaluation.scoring import SCORES_FILE, read_scores
 from .proxies import DenoisingLoss, attribute_agreement
 
 PROXIES_FILE = "proxies.jsonl"

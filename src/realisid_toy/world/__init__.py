@@ -1,4 +1,4 @@
-"""A procedural world of synthetic people for toy-scale experiments (issue 9).
+"""The procedural world of synthetic people: renderer, traits and the toy identity metric.
 
 An :class:`Identity` is a vector of face traits sampled from a seed; :func:`render_scene` draws it
 at any face box, :class:`Pose` and :class:`Expression` in a :class:`Scene`, returning the image with

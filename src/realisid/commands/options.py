@@ -1,0 +1,109 @@
+"""What the generating commands (``demo``, ``generate``, ``app``) share: which models run, and how
+they sample. The rule for the models is written once, in :func:`load_models`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import RealisIDError
+from ..sampling import SamplingOptions
+
+MODELS_RULE = (
+    "Models: with no --base, the toy weights that ship with realisid (a toy SDXL at 128 px and RealisID "
+    "trained on rendered people; --adapter swaps in another adapter trained on that base); --tiny, the "
+    "offline tiny stack with random weights (shapes only: its images are noise); --base SDXL --adapter "
+    "ADAPTER, real weights."
+)
+"""The rule, as printed at the end of each generating command's --help."""
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model", MODELS_RULE)
+    group.add_argument("--base", help="SDXL base model: hub id or folder (needs --adapter)")
+    group.add_argument("--adapter", help="trained RealisID adapter folder")
+    group.add_argument("--image-encoder", help="CLIP ViT-H/14 vision model folder or hub id (with --base)")
+    group.add_argument("--tiny", action="store_true", help="the offline tiny stack (random weights)")
+    group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    group.add_argument("--fp16", action="store_true", help="half precision (GPU)")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, defaults: SamplingOptions = SamplingOptions()) -> None:
+    """The fields of :class:`SamplingOptions`, with ``defaults`` as their defaults."""
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--steps", type=int, default=defaults.num_inference_steps,
+                       help=f"DDIM steps (default: {defaults.num_inference_steps})")
+    group.add_argument("--text-scale", type=float, default=defaults.text_scale,
+                       help=f"λ_t of Eq. 8 (default: {defaults.text_scale})")
+    group.add_argument("--id-scale", type=float, default=defaults.id_scale,
+                       help=f"λ_i of Eq. 8 (default: {defaults.id_scale})")
+    group.add_argument("--id-start", type=float, default=defaults.id_start,
+                       help=f"fraction of the steps before the ID joins (default: {defaults.id_start})")
+    group.add_argument("--local-scale", type=float, default=defaults.local_scale,
+                       help=f"local branch weight, 0 = off (default: {defaults.local_scale})")
+    group.add_argument("--global-scale", type=float, default=defaults.global_scale,
+                       help=f"global branch weight, 0 = off (default: {defaults.global_scale})")
+
+
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("image")
+    group.add_argument("--height", type=int, default=None, help="pixels, a multiple of 8 (default: the models' size)")
+    group.add_argument("--width", type=int, default=None, help="pixels, a multiple of 8 (default: the models' size)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--num-images", type=int, default=1)
+
+
+def sampling_options(args: argparse.Namespace) -> SamplingOptions:
+    """The sampling the command line asks for (a one-line error for a bad value)."""
+    return SamplingOptions(
+        num_inference_steps=args.steps,
+        text_scale=args.text_scale,
+        id_scale=args.id_scale,
+        id_start=args.id_start,
+        local_scale=args.local_scale,
+        global_scale=args.global_scale,
+    )
+
+
+@dataclass
+class Models:
+    """The pipeline the command line asks for, which kind it is and its native image side."""
+
+    pipe: object
+    kind: Literal["toy", "tiny", "sdxl"]
+    side: int
+
+
+SIDES = {"toy": 128, "tiny": 256, "sdxl": 1024}
+"""The image side each kind of models draws by default (the toy SDXL was trained at 128 px)."""
+
+
+def model_kind(args: argparse.Namespace) -> Literal["toy", "tiny", "sdxl"]:
+    """Which models :data:`MODELS_RULE` picks for these arguments."""
+    if args.base is not None and args.tiny:
+        raise RealisIDError("--base and --tiny exclude each other: --tiny is the random tiny stack")
+    if args.base is not None:
+        if args.adapter is None:
+            raise RealisIDError("--base needs --adapter: the folder of a trained RealisID adapter")
+        return "sdxl"
+    return "tiny" if args.tiny else "toy"
+
+
+def load_models(args: argparse.Namespace) -> Models:
+    """Loads the models :data:`MODELS_RULE` picks, on ``--device`` (fp16 with ``--fp16``)."""
+    import torch
+
+    from ..pipeline import RealisIDPipeline, tiny_pipeline
+
+    kind = model_kind(args)
+    dtype = torch.float16 if args.fp16 else None
+    if kind == "sdxl":
+        pipe = RealisIDPipeline.from_pretrained(args.base, args.adapter, args.image_encoder, dtype)
+    elif kind == "tiny":
+        pipe = tiny_pipeline(args.seed, args.adapter).to(dtype=dtype)
+    else:
+        from realisid_toy.shipped import toy_pipeline
+
+        pipe = toy_pipeline(adapter=args.adapter).to(dtype=dtype)
+    return Models(pipe.to(args.device), kind, SIDES[kind])

@@ -1,0 +1,43 @@
+"""Argument types shared by the toy-world commands (``toy-reproduce``, ``toy-check``)."""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+from pathlib import Path
+
+
+def face_sizes(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` with ``0 < MIN <= MAX <= 1``."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"face sizes are MIN,MAX (two numbers), got {text!r}") from None
+    if not 0 < low <= high <= 1:
+        raise argparse.ArgumentTypeError(f"face sizes need 0 < MIN <= MAX <= 1, got {text!r}")
+    return low, high
+
+
+def relative_sizes(text: str) -> tuple[float, ...]:
+    """Comma-separated relative face sizes as fractions or decimals (``1/4,1/7``), each in (0, 1]."""
+    try:
+        sizes = tuple(float(Fraction(part)) for part in text.split(","))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"relative sizes are fractions like 1/4,1/7, got {text!r}") from None
+    if not all(0 < size <= 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"relative sizes lie in (0, 1], got {text!r}")
+    return sizes
+
+
+def image_size(text: str) -> int:
+    """A positive multiple of 32: the toy VAE's 8× and the U-Net's 4× down-sampling divide it."""
+    if not text.isdigit() or int(text) == 0 or int(text) % 32:
+        raise argparse.ArgumentTypeError(f"the image size is a positive multiple of 32 (pixels), got {text!r}")
+    return int(text)
+
+
+def base_folder(text: str) -> Path:
+    """A trained base: a folder holding a diffusers ``model_index.json``."""
+    if not (Path(text) / "model_index.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a trained base folder (no model_index.json in it)")
+    return Path(text)

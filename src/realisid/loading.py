@@ -1,0 +1,177 @@
+"""Building the model stacks: the offline tiny stack, the real SDXL-1.0 architecture and saved folders.
+
+:func:`tiny_stack` builds SDXL's classes from the tiny configs of :mod:`realisid.presets` with
+random weights, offline, in about a second; :func:`load_stack` reads a saved base model (SDXL-1.0
+or the toy SDXL) with its ID image encoder, for the pipeline, training and evaluation alike.
+Nothing here touches the network unless a hub id is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+)
+
+from .errors import RealisIDError
+from .models import RealisIDConfig
+from .presets import (
+    CLIP_VIT_H,
+    CLIP_VIT_H_SUBFOLDER,
+    CLIP_VIT_H_VISION,
+    IMAGE_ENCODER_FOLDER,
+    SDXL_SCHEDULER,
+    SDXL_TEXT_ENCODER,
+    SDXL_TEXT_ENCODER_2,
+    SDXL_UNET,
+    SDXL_VAE,
+    TINY_TEXT_ENCODER,
+    TINY_TEXT_ENCODER_2,
+    TINY_UNET,
+    TINY_VAE,
+    TINY_VISION,
+)
+
+
+@dataclass
+class Stack:
+    """Every component an SDXL identity pipeline needs, as diffusers/transformers modules."""
+
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    text_encoder_2: CLIPTextModelWithProjection
+    tokenizer: CLIPTokenizer
+    tokenizer_2: CLIPTokenizer
+    image_encoder: CLIPVisionModelWithProjection
+    scheduler: DDIMScheduler
+
+
+@functools.lru_cache(maxsize=1)
+def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The real 49408-token CLIP BPE vocabulary and merges, from the file open-clip-torch ships."""
+    import open_clip
+
+    path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        lines = file.read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
+    byte_chars = _bytes_to_unicode()
+    tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: i for i, token in enumerate(tokens)}, merges
+
+
+def _bytes_to_unicode() -> list[str]:
+    """GPT-2/CLIP's reversible byte→printable-character table, in CLIP's vocabulary order."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = printable[:], 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            codes.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in codes]
+
+
+def clip_tokenizer(pad_token: str = "<|endoftext|>") -> CLIPTokenizer:
+    """An offline CLIP tokenizer with the real vocabulary (SDXL's second tokenizer pads with ``!``)."""
+    vocab, merges = _clip_bpe()
+    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), pad_token=pad_token, model_max_length=77)
+
+
+def tiny_stack(seed: int = 0) -> Stack:
+    """Builds every component with tiny configs and random weights (seeded), offline, in about a second."""
+    torch.manual_seed(seed)
+    return Stack(
+        unet=UNet2DConditionModel(**TINY_UNET),
+        vae=AutoencoderKL(**TINY_VAE),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**TINY_TEXT_ENCODER)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**TINY_TEXT_ENCODER_2)),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_VISION)),
+        scheduler=DDIMScheduler(**SDXL_SCHEDULER),
+    )
+
+
+def sdxl_meta_stack() -> Stack:
+    """The real SDXL-1.0 + CLIP ViT-H/14 architecture on the ``meta`` device: shapes, no memory."""
+    with torch.device("meta"):
+        return Stack(
+            unet=UNet2DConditionModel(**SDXL_UNET),
+            vae=AutoencoderKL(**SDXL_VAE),
+            text_encoder=CLIPTextModel(CLIPTextConfig(**SDXL_TEXT_ENCODER)),
+            text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**SDXL_TEXT_ENCODER_2)),
+            tokenizer=clip_tokenizer(),
+            tokenizer_2=clip_tokenizer(pad_token="!"),
+            image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP_VIT_H_VISION)),
+            scheduler=DDIMScheduler(**SDXL_SCHEDULER),
+        )
+
+
+def tiny_adapter_config() -> RealisIDConfig:
+    """The adapter config matching :func:`tiny_stack` (a small perceiver, ``L`` = 16 latent cells)."""
+    patches = (TINY_VISION["image_size"] // TINY_VISION["patch_size"]) ** 2
+    return RealisIDConfig(
+        cross_attention_dim=TINY_UNET["cross_attention_dim"],
+        image_feature_dim=TINY_VISION["hidden_size"],
+        image_feature_tokens=patches + 1,
+        num_id_tokens=4,
+        resampler_dim=64,
+        resampler_depth=2,
+        resampler_heads=2,
+        resampler_dim_head=16,
+        local_size=TINY_UNET["sample_size"],
+        condition_channels=(4, 8, 16, 32),
+    )
+
+
+def load_stack(
+    base: str | Path,
+    image_encoder: str | Path | CLIPVisionModelWithProjection | None = None,
+    torch_dtype: torch.dtype | None = None,
+    **kwargs,
+) -> Stack:
+    """A saved base model (hub id or diffusers folder) and its ID image encoder, with DDIM (paper).
+
+    The image encoder is ``image_encoder`` (a model, folder or hub id) if given, else the
+    ``image_encoder/`` folder inside ``base`` if it has one (the toy weights), else CLIP ViT-H/14
+    from IP-Adapter's hub repository. ``kwargs`` go to diffusers' ``from_pretrained``.
+    """
+    try:
+        sdxl = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch_dtype, **kwargs)
+    except (OSError, ValueError) as error:
+        raise RealisIDError(f"cannot load SDXL from {str(base)!r}: {str(error).splitlines()[0]}") from None
+    if isinstance(image_encoder, CLIPVisionModelWithProjection):
+        return _stack(sdxl, image_encoder)
+    if image_encoder is None:
+        own = Path(base, IMAGE_ENCODER_FOLDER)
+        image_encoder = own if own.is_dir() else CLIP_VIT_H
+    subfolder = CLIP_VIT_H_SUBFOLDER if str(image_encoder) == CLIP_VIT_H else ""
+    try:
+        encoder = CLIPVisionModelWithProjection.from_pretrained(image_encoder, subfolder=subfolder, dtype=torch_dtype)
+    except (OSError, ValueError) as error:
+        raise RealisIDError(
+            f"cannot load the ID image encoder {str(image_encoder)!r}: {str(error).splitlines()[0]}"
+        ) from None
+    return _stack(sdxl, encoder)
+
+
+def _stack(sdxl: StableDiffusionXLPipeline, image_encoder: CLIPVisionModelWithProjection) -> Stack:
+    parts = {k: v for k, v in sdxl.components.items() if k in {f.name for f in fields(Stack)}}
+    # Sample as the paper does (DDIM), not with the base folder's own scheduler (SDXL's names Euler).
+    scheduler = DDIMScheduler.from_config(sdxl.scheduler.config)
+    return Stack(**{**parts, "scheduler": scheduler, "image_encoder": image_encoder})
