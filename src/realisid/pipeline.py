@@ -41,7 +41,7 @@ from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
 from .guidance import delayed_steps, realisid_guidance
 from .layout import draw_layout
-from .models import RealisIDAdapter, face_features, load_adapter, location_mask
+from .models import IdentityAdapter, face_features, load_adapter, location_mask
 from .persons import Person, ResolvedPerson, resolve_persons
 from .presets import CLIP_VIT_H
 
@@ -70,7 +70,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         unet: UNet2DConditionModel,
         scheduler: DDIMScheduler,
         image_encoder: CLIPVisionModelWithProjection,
-        adapter: RealisIDAdapter,
+        adapter: IdentityAdapter,
         feature_extractor: CLIPImageProcessor | None = None,
         force_zeros_for_empty_prompt: bool = True,
     ):
@@ -87,7 +87,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
     def from_pretrained(
         cls,
         base: str | Path,
-        adapter: str | Path | RealisIDAdapter,
+        adapter: str | Path | IdentityAdapter,
         image_encoder: str | Path | CLIPVisionModelWithProjection = CLIP_VIT_H,
         torch_dtype: torch.dtype | None = None,
         **kwargs: Any,
@@ -97,7 +97,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         ``image_encoder`` is a folder or hub id of a ``CLIPVisionModelWithProjection``; the default
         hub repository keeps it under ``models/image_encoder``. The scheduler becomes DDIM (paper).
         """
-        if not isinstance(adapter, RealisIDAdapter) and not Path(adapter).is_dir():
+        if not isinstance(adapter, IdentityAdapter) and not Path(adapter).is_dir():
             raise CheckpointError(f"adapter folder {str(adapter)!r} does not exist")
         try:
             sdxl = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch_dtype, **kwargs)
@@ -111,7 +111,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                 )
             except (OSError, ValueError) as error:
                 raise RealisIDError(f"cannot load the ID image encoder {str(image_encoder)!r}: {error}") from None
-        if not isinstance(adapter, RealisIDAdapter):
+        if not isinstance(adapter, IdentityAdapter):
             adapter = load_adapter(adapter, unet=sdxl.unet, torch_dtype=torch_dtype)
         components = {k: v for k, v in sdxl.components.items() if k not in ("image_encoder", "feature_extractor")}
         components["scheduler"] = DDIMScheduler.from_config(sdxl.scheduler.config)

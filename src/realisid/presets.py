@@ -231,15 +231,15 @@ def tiny_pipeline(seed: int = 0, adapter=None):
     """A ready :class:`~realisid.pipeline.RealisIDPipeline` on the tiny stack, offline.
 
     Without ``adapter`` the branches are freshly initialised (zero convolutions: the output is the
-    tiny SDXL's own); pass a trained ``RealisIDAdapter`` (or a folder) to use it.
+    tiny SDXL's own); pass a trained ``IdentityAdapter`` (or a folder) to use it.
     """
-    from .models import RealisIDAdapter, load_adapter
+    from .models import IdentityAdapter, RealisIDAdapter, load_adapter
     from .pipeline import RealisIDPipeline
 
     stack = tiny_stack(seed)
     if adapter is None:
         adapter = RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config())
-    elif not isinstance(adapter, RealisIDAdapter):
+    elif not isinstance(adapter, IdentityAdapter):
         adapter = load_adapter(adapter, unet=stack.unet)
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     pipe.set_progress_bar_config(disable=None)

@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from ..commands.toy_reproduce import STAGES, add_arguments
-from ..models import RealisIDAdapter
+from ..models import IdentityAdapter, RealisIDAdapter
 from ..training.samples import PrepareSettings
 from .base_model import IMAGE_ENCODER, BaseTraining, toy_stack, train_base_model, train_vae
 from .identity_net import TrainingConfig
@@ -170,7 +170,7 @@ class Recipe:
 
         self._train_adapter("instantid", ["global"], InstantIDStyleAdapter)
 
-    def _train_adapter(self, stage: str, branches: list[str], kind: type[RealisIDAdapter] = RealisIDAdapter) -> None:
+    def _train_adapter(self, stage: str, branches: list[str], kind: type[IdentityAdapter] = RealisIDAdapter) -> None:
         """``realisid train`` of a fresh adapter of ``kind`` with ``branches`` into ``OUT/stage/run``,
         reusing the frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
         from ..presets import tiny_adapter_config
