@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from realisid.models import RealisIDAdapter
 from realisid.loading import tiny_adapter_config, tiny_stack
+from realisid.models import IdentityAdapter, RealisIDAdapter
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +21,11 @@ def fresh_adapter(stack):
     return RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config()).eval()
 
 
-def perturb_zero_convs(adapter: RealisIDAdapter, seed: int = 0, std: float = 0.05) -> RealisIDAdapter:
-    """Gives every zero convolution of both branches random weights, so residuals are non-zero."""
+def perturb_zero_convs(adapter: IdentityAdapter, seed: int = 0, std: float = 0.05) -> IdentityAdapter:
+    """Gives every zero convolution of every branch random weights, so residuals are non-zero."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for branch in (adapter.local_branch, adapter.global_branch):
+        for branch in adapter.branches.values():
             net = branch.net
             zero_convs = [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]
             for module in zero_convs:

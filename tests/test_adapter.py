@@ -1,4 +1,5 @@
-"""The RealisID adapter: branches, multi-person combination, ID tokens, checkpoints (tiny stack)."""
+"""The identity adapters (RealisID's and the InstantID-style baseline): branches, multi-person
+combination, ID tokens, checkpoints and loading by format tag (tiny stack)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from accelerate.hooks import ModelHook, add_hook_to_module
 from diffusers import UNet2DConditionModel
 
 from realisid.errors import CheckpointError
-from realisid.models import RealisIDAdapter, RealisIDConfig, location_mask
+from realisid.models import (
+    IdentityAdapter,
+    InstantIDStyleAdapter,
+    RealisIDAdapter,
+    RealisIDConfig,
+    Residuals,
+    load_adapter,
+    location_mask,
+    relocate,
+)
 from realisid.presets import TINY_UNET
 from realisid.loading import tiny_adapter_config
 
@@ -24,14 +34,29 @@ L = tiny_adapter_config().local_size
 def inputs(persons: int, batch: int = 2, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     boxes = torch.tensor([[10.0, 20.0, 40.0], [100.0, 30.0, 64.0], [-10.0, 90.0, 50.0], [150.0, 5.0, 12.0]])
-    return dict(
-        latents=torch.randn(batch, 4, H // 8, W // 8, generator=g),
-        timestep=torch.tensor(421),
-        id_tokens=torch.randn(batch, persons, 4, 64, generator=g),
-        landmark_images=torch.rand(batch, persons, 3, 8 * L, 8 * L, generator=g),
-        boxes=boxes[:persons].expand(batch, persons, 3).clone(),
-        added_cond_kwargs=dict(text_embeds=torch.randn(batch, 32, generator=g), time_ids=torch.randn(batch, 6, generator=g)),
-    )
+    return {
+        "latents": torch.randn(batch, 4, H // 8, W // 8, generator=g),
+        "timestep": torch.tensor(421),
+        "id_tokens": torch.randn(batch, persons, 4, 64, generator=g),
+        "landmark_images": torch.rand(batch, persons, 3, 8 * L, 8 * L, generator=g),
+        "boxes": boxes[:persons].expand(batch, persons, 3).clone(),
+        "added_cond_kwargs": {
+            "text_embeds": torch.randn(batch, 32, generator=g), "time_ids": torch.randn(batch, 6, generator=g)
+        },
+    }
+
+
+def person(x: dict, p: int) -> dict:
+    """Person ``p``'s inputs of :func:`inputs`: ``id_tokens (B, n, C)``, ``landmark_images (B, 3, 8L, 8L)``,
+    ``boxes (B, 3)``."""
+    return {k: x[k][:, p] for k in ("id_tokens", "landmark_images", "boxes")}
+
+
+@pytest.fixture
+def trained_baseline(stack):
+    """The InstantID-style baseline with perturbed zero convolutions."""
+    torch.manual_seed(1)
+    return perturb_zero_convs(InstantIDStyleAdapter.from_unet(stack.unet, tiny_adapter_config()).eval())
 
 
 def unet_eps(unet, x, residuals=None):
@@ -48,7 +73,7 @@ def test_fresh_branches_add_exactly_nothing(stack, fresh_adapter):
     assert torch.equal(unet_eps(stack.unet, x, residuals), unet_eps(stack.unet, x))
 
 
-def unet_residual_shapes(adapter: RealisIDAdapter, x: dict) -> list[torch.Size]:
+def unet_residual_shapes(adapter: IdentityAdapter, x: dict) -> list[torch.Size]:
     """The U-Net's own encoder shapes (a ControlNet copy run on the full latent): down blocks, then mid."""
     down, mid = adapter.global_branch.net(
         x["latents"], x["timestep"], torch.zeros(2, 4, 64), torch.zeros(2, 1, H, W),
@@ -79,25 +104,46 @@ def test_a_crop_side_that_halves_to_odd_grids_still_fits_the_unet(stack):
     unet_eps(stack.unet, x, residuals)
 
 
+def assert_residuals_close(got, expected):
+    for a, b in zip((*got.down, got.mid), (*expected.down, expected.mid), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 @torch.no_grad()
 def test_local_residuals_summed_and_global_averaged_over_persons(trained_adapter):
-    """Fig. 2(c) in one batched call equals a per-person loop with the paper's sum/mean rule."""
+    """Fig. 2(c) in one batched call equals the two branches called per person, local summed, global averaged."""
     x = inputs(persons=3)
-    batched = trained_adapter(**x)
-    local_only = lambda **kw: trained_adapter(**kw, global_scale=0.0)
-    global_only = lambda **kw: trained_adapter(**kw, local_scale=0.0)
-    per_person = [
-        {**x, "id_tokens": x["id_tokens"][:, p : p + 1], "landmark_images": x["landmark_images"][:, p : p + 1],
-         "boxes": x["boxes"][:, p : p + 1]}
-        for p in range(3)
-    ]
-    locals_ = [local_only(**kw) for kw in per_person]
-    globals_ = [global_only(**kw) for kw in per_person]
-    for level, got in enumerate(batched.down):
-        expected = sum(r.down[level] for r in locals_) + sum(r.down[level] for r in globals_) / 3
-        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
-    expected_mid = sum(r.mid for r in locals_) + sum(r.mid for r in globals_) / 3
-    torch.testing.assert_close(batched.mid, expected_mid, atol=1e-5, rtol=1e-4)
+    common = (x["latents"], x["timestep"])
+    locals_, globals_ = [], []
+    for p in range(3):
+        one = person(x, p)
+        locals_.append(trained_adapter.local_branch(
+            *common, one["id_tokens"], one["landmark_images"], one["boxes"], (H, W), x["added_cond_kwargs"], 0.5
+        ))
+        mask = location_mask(one["boxes"], (H, W), (H, W))
+        globals_.append(trained_adapter.global_branch(*common, one["id_tokens"], mask, x["added_cond_kwargs"], 2.0))
+    combine = lambda *levels: sum(levels[:3]) + sum(levels[3:]) / 3
+    branches = locals_ + globals_
+    expected = Residuals(tuple(map(combine, *(r.down for r in branches))), combine(*(r.mid for r in branches)))
+    assert_residuals_close(trained_adapter(**x, local_scale=0.5, global_scale=2.0), expected)
+
+
+@torch.no_grad()
+def test_instantid_style_residuals_are_one_controlnet_on_the_relocated_drawing(trained_baseline):
+    """The baseline is a plain ControlNet call on each person's drawing pasted at its box, averaged over persons."""
+    x = inputs(persons=2)
+    calls = []
+    for p in range(2):
+        one = person(x, p)
+        drawing = relocate(one["landmark_images"], one["boxes"], (H, W), (H, W))
+        calls.append(trained_baseline.global_branch.net(
+            x["latents"], x["timestep"], encoder_hidden_states=one["id_tokens"], controlnet_cond=drawing,
+            conditioning_scale=0.5, added_cond_kwargs=x["added_cond_kwargs"], return_dict=False,
+        ))
+    (down_0, mid_0), (down_1, mid_1) = calls
+    expected = Residuals(tuple((a + b) / 2 for a, b in zip(down_0, down_1)), (mid_0 + mid_1) / 2)
+    assert_residuals_close(trained_baseline(**x, local_scale=0.0, global_scale=0.5), expected)  # local_scale ignored
+    assert trained_baseline(**x, global_scale=0.0) is None
 
 
 @torch.no_grad()
@@ -160,24 +206,53 @@ def test_id_tokens_are_made_after_the_offload_hook_has_moved_the_adapter(fresh_a
     assert fresh_adapter.project(features).dtype == torch.float64
 
 
-def test_linear_projection_and_defaults_from_the_unet(stack):
-    adapter = RealisIDAdapter.from_unet(stack.unet, image_encoder=stack.image_encoder)
+@pytest.mark.parametrize("kind", [RealisIDAdapter, InstantIDStyleAdapter])
+def test_linear_projection_and_defaults_from_the_unet(stack, kind):
+    adapter = kind.from_unet(stack.unet, image_encoder=stack.image_encoder)
     assert adapter.config.cross_attention_dim == 64 and adapter.config.image_feature_dim == 32
     assert adapter.config.local_size == TINY_UNET["sample_size"]
-    linear = RealisIDAdapter.from_unet(stack.unet, RealisIDConfig(**{**vars(tiny_adapter_config()), "projection": "linear"}))
+    assert adapter.project(torch.randn(2, 257, 32)).shape == (2, adapter.config.num_id_tokens, 64)
+    linear = kind.from_unet(stack.unet, RealisIDConfig(**{**vars(tiny_adapter_config()), "projection": "linear"}))
     assert linear.project(torch.randn(2, 257, 32)).shape == (2, 4, 64)
 
 
-def test_save_load_round_trips_bit_exactly(stack, trained_adapter, tmp_path):
-    trained_adapter.save_pretrained(tmp_path / "adapter")
-    assert {p.name for p in (tmp_path / "adapter").iterdir()} == {
-        "config.json", "projection.safetensors", "local_branch", "global_branch"
-    }
-    loaded = RealisIDAdapter.from_pretrained(tmp_path / "adapter", unet=stack.unet)
-    assert loaded.config == trained_adapter.config
-    ours, theirs = trained_adapter.state_dict(), loaded.state_dict()
-    assert ours.keys() == theirs.keys()
-    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+def test_the_baseline_is_an_identity_adapter_but_not_a_realisid_one(trained_baseline):
+    assert isinstance(trained_baseline, IdentityAdapter) and not isinstance(trained_baseline, RealisIDAdapter)
+    assert list(trained_baseline.branches) == ["global"]
+    with pytest.raises(TypeError, match="abstract"):
+        IdentityAdapter(tiny_adapter_config())
+
+
+@pytest.mark.parametrize(
+    ("kind", "branch_folders"),
+    [(RealisIDAdapter, {"local_branch", "global_branch"}), (InstantIDStyleAdapter, {"whole_image_branch"})],
+)
+def test_save_load_round_trips_bit_exactly_by_format_tag(stack, kind, branch_folders, tmp_path):
+    torch.manual_seed(1)
+    adapter = perturb_zero_convs(kind.from_unet(stack.unet, tiny_adapter_config()))
+    adapter.save_pretrained(tmp_path / "adapter")
+    assert {p.name for p in (tmp_path / "adapter").iterdir()} == {"config.json", "projection.safetensors", *branch_folders}
+    assert json.loads((tmp_path / "adapter" / "config.json").read_text())["format"] == kind.format
+    for loaded in (load_adapter(tmp_path / "adapter", unet=stack.unet), kind.from_pretrained(tmp_path / "adapter")):
+        assert type(loaded) is kind and loaded.config == adapter.config
+        ours, theirs = adapter.state_dict(), loaded.state_dict()
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_an_unknown_format_tag_names_the_known_ones(fresh_adapter, tmp_path):
+    folder = tmp_path / "adapter"
+    fresh_adapter.save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format": "photomaker"}))
+    known = "'realisid-adapter', 'realisid-instantid-style'"
+    with pytest.raises(CheckpointError, match=f"format tag 'photomaker' is none of {known}$"):
+        load_adapter(folder)
+    (folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
+    with pytest.raises(CheckpointError, match="not a RealisID adapter config: format tag None"):
+        load_adapter(folder)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_adapter(tmp_path / "nowhere")
 
 
 def test_bad_checkpoints_give_clear_errors(stack, trained_adapter, tmp_path):

@@ -43,5 +43,5 @@ def penultimate_features(image_encoder: CLIPVisionModelWithProjection, pixel_val
 
 
 def face_features(image_encoder: CLIPVisionModelWithProjection, faces: Sequence[Image.Image] | Tensor) -> Tensor:
-    """Masked face crops → ``(N, T, D)`` features, ready for ``RealisIDAdapter.project``."""
+    """Masked face crops → ``(N, T, D)`` features, ready for ``IdentityAdapter.project``."""
     return penultimate_features(image_encoder, clip_pixels(faces, image_encoder.config.image_size))

@@ -6,41 +6,35 @@ parts as RealisID (projection, ``c_p&e`` drawing, Eq. 7 training step in ``reali
 guidance in :class:`~realisid.pipeline.RealisIDPipeline`), so the comparison isolates the branch
 design: the landmark drawing is pasted at the face box in the full image, and no branch crops or
 up-samples. It is a drop-in ``adapter`` for the pipeline and the training loop (its one branch is
-``global``: ``local_scale`` is ignored, ``global_scale`` scales its residuals) and is saved as an
-adapter folder with a ``whole_image_branch/`` instead of the two branches; :func:`load_adapter`
-reads either folder.
+``global``: ``local_scale`` is ignored, ``global_scale`` scales its residuals). Its checkpoint
+folder holds, beside ``config.json`` and ``projection.safetensors``::
+
+    whole_image_branch/       diffusers ControlNetModel (3-channel c_p&e placed in the image)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import ClassVar
 
-from diffusers import ControlNetModel, UNet2DConditionModel
+from diffusers import ControlNetModel
 from torch import Tensor
 
-from .adapter import VAE_SCALE, RealisIDAdapter, RealisIDConfig
 from .branches import GlobalBranch, Residuals
+from .config import VAE_SCALE, RealisIDConfig
 from .geometry import relocate
+from .identity_adapter import IdentityAdapter
 
 
-class InstantIDStyleAdapter(RealisIDAdapter):
+class InstantIDStyleAdapter(IdentityAdapter):
     """Projection + one whole-latent ControlNet conditioned on the landmark drawing placed at the box."""
 
     format: ClassVar[str] = "realisid-instantid-style"
     branch_folders: ClassVar[dict[str, str]] = {"global": "whole_image_branch"}
+    conditioning_channels: ClassVar[dict[str, int]] = {"global": 3}
 
     def __init__(self, config: RealisIDConfig, net: ControlNetModel):
-        super().__init__(config, None, GlobalBranch(net))
-
-    @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, config: RealisIDConfig) -> InstantIDStyleAdapter:  # type: ignore[override]
-        """Fresh: the ControlNet copies the U-Net encoder (zero convolutions: zero residuals)."""
-        net = ControlNetModel.from_unet(
-            unet, conditioning_channels=3, conditioning_embedding_out_channels=config.condition_channels
-        )
-        return cls(config, net)
+        super().__init__(config)
+        self.global_branch = GlobalBranch(net)
 
     @classmethod
     def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> InstantIDStyleAdapter:
@@ -58,19 +52,15 @@ class InstantIDStyleAdapter(RealisIDAdapter):
         global_scale: float = 1.0,
         location_masks: Tensor | None = None,
     ) -> Residuals | None:
-        """Same arguments as :meth:`RealisIDAdapter.forward`; residuals averaged over persons."""
+        """The whole-latent branch's residuals averaged over persons, each person's drawing relocated
+        into the full image (arguments: :meth:`IdentityAdapter.forward`; no location masks)."""
         if not global_scale:
             return None
         B, P = id_tokens.shape[:2]
         image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
         flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
-        flat_boxes = boxes.flatten(0, 1)
-        drawings = relocate(landmark_images.flatten(0, 1), flat_boxes, image_size, image_size)
+        drawings = relocate(landmark_images.flatten(0, 1), boxes.flatten(0, 1), image_size, image_size)
         residuals = self.global_branch(
             flat_latents, timestep, id_tokens.flatten(0, 1), drawings.to(latents.dtype), cond, global_scale
         )
         return residuals.map(lambda r: r.unflatten(0, (B, P)).mean(1))
-
-    @contextmanager
-    def reusing_conditions(self) -> Iterator[None]:
-        yield  # the full-image drawing is rebuilt each step; nothing to reuse

@@ -3,7 +3,7 @@
 Layout under ``OUTPUT_DIR/checkpoints/``::
 
     step-00001000/
-      adapter/               RealisIDAdapter.save_pretrained (loads into RealisIDPipeline)
+      adapter/               IdentityAdapter.save_pretrained (loads into RealisIDPipeline)
       trainer_state.json     {"step": 1000}
       data-0.json ...        each process's position in the data stream
       model.safetensors, optimizer.bin, random_states_*.pkl   accelerate.save_state

@@ -21,7 +21,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
-from ..models import RealisIDAdapter, load_adapter
+from ..models import IdentityAdapter, RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
 from ..loading import Stack, tiny_adapter_config, tiny_stack
@@ -38,7 +38,7 @@ _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 @dataclass
 class TrainResult:
     adapter_dir: Path
-    adapter: RealisIDAdapter
+    adapter: IdentityAdapter
     stack: Stack
     step: int
     losses: list[float]
@@ -68,7 +68,7 @@ def load_stack(config: TrainConfig) -> Stack:
     return Stack(**{**parts, "scheduler": scheduler, "image_encoder": encoder})
 
 
-def initial_adapter(config: TrainConfig, stack: Stack) -> RealisIDAdapter:
+def initial_adapter(config: TrainConfig, stack: Stack) -> IdentityAdapter:
     """``config.init_adapter`` (a RealisID or InstantID-style folder), or fresh branches from the U-Net."""
     if config.init_adapter:
         return load_adapter(config.init_adapter, unet=stack.unet)

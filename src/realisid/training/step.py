@@ -10,8 +10,8 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from torch import Tensor, nn
 
 from ..errors import RealisIDError
-from ..models import RealisIDAdapter, Residuals, face_features, location_mask
-from ..models.adapter import VAE_SCALE
+from ..models import IdentityAdapter, Residuals, face_features, location_mask
+from ..models.config import VAE_SCALE
 from ..pipeline import RealisIDPipeline
 from .dataset import Batch
 from .dropout import apply_dropout, sample_dropout
@@ -25,7 +25,7 @@ class AdapterTrainingModule(nn.Module):
     is frozen and skipped (scale 0); ``branches`` names at least one the adapter has (the
     InstantID-style baseline has one, ``global``)."""
 
-    def __init__(self, adapter: RealisIDAdapter, branches: Sequence[str] = ("local", "global")):
+    def __init__(self, adapter: IdentityAdapter, branches: Sequence[str] = ("local", "global")):
         super().__init__()
         if not set(branches) & adapter.branches.keys():
             raise RealisIDError(
