@@ -225,6 +225,42 @@ class PersonPanel:
         return landmark_preview(self.person(values))
 
 
+@dataclass
+class Page:
+    """The components of the page that events read or update."""
+
+    count: gr.State
+    """How many person panels are shown."""
+    prompt: gr.Textbox
+    panels: list[PersonPanel]
+    add: gr.Button
+    remove: gr.Button
+    controls: dict[str, gr.components.Component]
+    """The sampling controls, named by :class:`Sampling`'s fields."""
+    canvas: gr.Image
+    canvas_status: gr.Markdown
+    run: gr.Button
+    gallery: gr.Gallery
+
+    @property
+    def person_inputs(self) -> set[gr.components.Component]:
+        """The inputs :meth:`persons` reads."""
+        return {self.count} | set().union(*(panel.values for panel in self.panels))
+
+    def persons(self, values: dict) -> list[Person]:
+        """The persons of the shown panels, from the event's input ``values``."""
+        return [panel.person(values) for panel in self.panels[: values[self.count]]]
+
+    def show_layout(self, values: dict) -> tuple[Image.Image, str]:
+        """Event handler: the layout canvas, and its legend or the boxes that cannot place a face."""
+        width, height = int(values[self.controls["width"]]), int(values[self.controls["height"]])
+        persons = self.persons(values)
+        picture, problems = layout_preview(persons, width, height)
+        return picture, "\n\n".join(_message(p, error=True) for p in problems) or box_legend(
+            persons, width, height
+        )
+
+
 CSS = """
 .person-title { font-weight: 600; font-size: 1.05em; display: flex; align-items: center; gap: .5em; }
 .swatch { width: .9em; height: .9em; border-radius: 2px; display: inline-block; }
@@ -380,123 +416,141 @@ def build_demo(
     :data:`RANDOM_WEIGHTS_NOTICE`; ``examples`` are reference photos offered in every person panel;
     ``prompt`` is the initial prompt."""
     with gr.Blocks(title="RealisID", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "# RealisID\nZero-shot identity customization for SDXL: place each person by a face box "
-            "(location and size), with pose and expression from landmarks."
-        )
-        if notice:
-            gr.Markdown(notice, elem_id="weights-notice", container=True)
-        count = gr.State(1)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                prompt = gr.Textbox(label="Prompt", value=prompt, lines=2)
-                panels = [_person_panel(index, index == 0, examples) for index in range(MAX_PERSONS)]
-                with gr.Row():
-                    add = gr.Button("Add person", size="sm", elem_id="add-person")
-                    remove = gr.Button(
-                        "Remove last person", size="sm", interactive=False, elem_id="remove-person"
-                    )
-                controls = _sampling_controls(sampling)
-            with gr.Column(scale=4):
-                canvas = gr.Image(
-                    label="Layout on the output canvas",
-                    interactive=False,
-                    format="png",
-                    elem_id="canvas",
-                    buttons=[],
-                )
-                canvas_status = gr.Markdown(elem_id="canvas-status")
-                run = gr.Button("Generate", variant="primary", elem_id="generate")
-                gallery = gr.Gallery(
-                    label="Images, each with its layout",
-                    columns=2,
-                    format="png",
-                    object_fit="contain",
-                    elem_id="gallery",
-                )
-        width, height = controls["width"], controls["height"]
-
-        person_inputs = {count} | set().union(*(panel.values for panel in panels))
-
-        def active_persons(values: dict) -> list[Person]:
-            return [panel.person(values) for panel in panels[: values[count]]]
-
-        def show_layout(values: dict) -> tuple[Image.Image, str]:
-            width_px, height_px = int(values[width]), int(values[height])
-            persons = active_persons(values)
-            picture, problems = layout_preview(persons, width_px, height_px)
-            return picture, "\n\n".join(_message(p, error=True) for p in problems) or box_legend(
-                persons, width_px, height_px
-            )
-
-        layout_event = {
-            "fn": show_layout,
-            "inputs": person_inputs | {width, height},
-            "outputs": [canvas, canvas_status],
-            "show_progress": "hidden",
-            "trigger_mode": "always_last",
-        }
-        for panel in panels:
-            drawing_event = {
-                "fn": panel.drawing_of,
-                "inputs": panel.values,
-                "outputs": panel.drawing,
-                "show_progress": "hidden",
-                "trigger_mode": "always_last",
-            }
-            panel.photo.change(
-                upload_face,
-                panel.photo,
-                [panel.conditions, panel.face, panel.status],
-                concurrency_id="faces",
-                concurrency_limit=1,
-            ).then(**drawing_event).then(**layout_event)
-            panel.pose_photo.change(
-                upload_pose,
-                panel.pose_photo,
-                [panel.pose, panel.pose_status],
-                concurrency_id="faces",
-                concurrency_limit=1,
-            ).then(**drawing_event).then(**layout_event)
-            gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(
-                **layout_event
-            )
-            gr.on([panel.cx.change, panel.cy.change, panel.size.change], **layout_event)
-        gr.on([demo.load, width.change, height.change], **layout_event)
-
-        def resize(current: int, delta: int) -> list:
-            new = min(max(current + delta, 1), MAX_PERSONS)
-            groups = [gr.Group(visible=index < new) for index in range(MAX_PERSONS)]
-            return [new, *groups, gr.Button(interactive=new < MAX_PERSONS), gr.Button(interactive=new > 1)]
-
-        resize_outputs = [count, *(panel.group for panel in panels), add, remove]
-        add.click(lambda n: resize(n, 1), count, resize_outputs).then(**layout_event)
-        remove.click(lambda n: resize(n, -1), count, resize_outputs).then(**layout_event)
-
-        def on_generate(
-            values: dict,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for a progress bar)
-        ) -> list[tuple[Image.Image, str]]:
-            chosen = Sampling.from_controls(
-                **{name: values[component] for name, component in controls.items()}
-            )
-            progress(0, desc="encoding")
-            return generate_in_page(
-                pipe,
-                values[prompt],
-                active_persons(values),
-                chosen,
-                lambda done, total: progress((done, total), desc="denoising", unit="steps"),
-            )
-
-        run.click(
-            on_generate,
-            person_inputs | {prompt} | set(controls.values()),
-            gallery,
-            concurrency_id="pipeline",
-            concurrency_limit=1,
-        )
+        _title(notice)
+        page = _page(sampling, examples, prompt)
+        layout_event = _layout_event(page)
+        for panel in page.panels:
+            _wire_panel(panel, layout_event)
+        gr.on([demo.load, page.controls["width"].change, page.controls["height"].change], **layout_event)
+        _wire_person_count(page, layout_event)
+        _wire_generate(pipe, page)
     return demo
+
+
+def _title(notice: str | None) -> None:
+    """The page's title and what it does, then ``notice`` when given."""
+    gr.Markdown(
+        "# RealisID\nZero-shot identity customization for SDXL: place each person by a face box "
+        "(location and size), with pose and expression from landmarks."
+    )
+    if notice:
+        gr.Markdown(notice, elem_id="weights-notice", container=True)
+
+
+def _page(sampling: Sampling, examples: Sequence[str | Path], prompt: str) -> Page:
+    """The prompt, person panels and sampling controls on the left; the layout canvas, the Generate
+    button and the gallery on the right."""
+    count = gr.State(1)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            prompt_box = gr.Textbox(label="Prompt", value=prompt, lines=2)
+            panels = [_person_panel(index, index == 0, examples) for index in range(MAX_PERSONS)]
+            with gr.Row():
+                add = gr.Button("Add person", size="sm", elem_id="add-person")
+                remove = gr.Button(
+                    "Remove last person", size="sm", interactive=False, elem_id="remove-person"
+                )
+            controls = _sampling_controls(sampling)
+        with gr.Column(scale=4):
+            canvas = gr.Image(
+                label="Layout on the output canvas",
+                interactive=False,
+                format="png",
+                elem_id="canvas",
+                buttons=[],
+            )
+            canvas_status = gr.Markdown(elem_id="canvas-status")
+            run = gr.Button("Generate", variant="primary", elem_id="generate")
+            gallery = gr.Gallery(
+                label="Images, each with its layout",
+                columns=2,
+                format="png",
+                object_fit="contain",
+                elem_id="gallery",
+            )
+    return Page(count, prompt_box, panels, add, remove, controls, canvas, canvas_status, run, gallery)
+
+
+def _layout_event(page: Page) -> dict[str, Any]:
+    """The arguments of an event that redraws the layout canvas and its legend (latest change only)."""
+    return {
+        "fn": page.show_layout,
+        "inputs": page.person_inputs | {page.controls["width"], page.controls["height"]},
+        "outputs": [page.canvas, page.canvas_status],
+        "show_progress": "hidden",
+        "trigger_mode": "always_last",
+    }
+
+
+def _wire_panel(panel: PersonPanel, layout_event: dict[str, Any]) -> None:
+    """A panel's events: an uploaded photo is detected (one face detection at a time), then each change
+    redraws the person's landmarks and the layout."""
+    drawing_event = {
+        "fn": panel.drawing_of,
+        "inputs": panel.values,
+        "outputs": panel.drawing,
+        "show_progress": "hidden",
+        "trigger_mode": "always_last",
+    }
+    panel.photo.change(
+        upload_face,
+        panel.photo,
+        [panel.conditions, panel.face, panel.status],
+        concurrency_id="faces",
+        concurrency_limit=1,
+    ).then(**drawing_event).then(**layout_event)
+    panel.pose_photo.change(
+        upload_pose,
+        panel.pose_photo,
+        [panel.pose, panel.pose_status],
+        concurrency_id="faces",
+        concurrency_limit=1,
+    ).then(**drawing_event).then(**layout_event)
+    gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(**layout_event)
+    gr.on([panel.cx.change, panel.cy.change, panel.size.change], **layout_event)
+
+
+def _wire_person_count(page: Page, layout_event: dict[str, Any]) -> None:
+    """The Add and Remove buttons: show one panel more or fewer (1 to :data:`MAX_PERSONS`), then redraw
+    the layout."""
+
+    def resize(current: int, delta: int) -> list:
+        new = min(max(current + delta, 1), MAX_PERSONS)
+        groups = [gr.Group(visible=index < new) for index in range(MAX_PERSONS)]
+        return [new, *groups, gr.Button(interactive=new < MAX_PERSONS), gr.Button(interactive=new > 1)]
+
+    outputs = [page.count, *(panel.group for panel in page.panels), page.add, page.remove]
+    page.add.click(lambda n: resize(n, 1), page.count, outputs).then(**layout_event)
+    page.remove.click(lambda n: resize(n, -1), page.count, outputs).then(**layout_event)
+
+
+def _wire_generate(pipe: RealisIDPipeline, page: Page) -> None:
+    """The Generate button: the prompt, persons and sampling controls → the gallery, with a progress bar;
+    one generation at a time."""
+
+    def on_generate(
+        values: dict,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for a progress bar)
+    ) -> list[tuple[Image.Image, str]]:
+        chosen = Sampling.from_controls(
+            **{name: values[component] for name, component in page.controls.items()}
+        )
+        progress(0, desc="encoding")
+        return generate_in_page(
+            pipe,
+            values[page.prompt],
+            page.persons(values),
+            chosen,
+            lambda done, total: progress((done, total), desc="denoising", unit="steps"),
+        )
+
+    page.run.click(
+        on_generate,
+        page.person_inputs | {page.prompt} | set(page.controls.values()),
+        page.gallery,
+        concurrency_id="pipeline",
+        concurrency_limit=1,
+    )
 
 
 def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> str:

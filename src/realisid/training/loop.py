@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from ..pipeline import RealisIDPipeline
 from ..loading import Stack, tiny_adapter_config, tiny_stack
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .dataset import Batches, ShardStream, list_shards, validation_reference
+from .dataset import Batch, Batches, ShardStream, list_shards, validation_reference
 from .precompute import precompute_shards
 from .step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 
@@ -45,6 +46,51 @@ class TrainResult:
     """This process's loss at each optimizer step of this run."""
     skipped: dict[str, int]
     main_process: bool
+
+
+@dataclass
+class TrainingRun:
+    """What the steps of :func:`train` share: the accelerator, the models, the data and the current step."""
+
+    config: TrainConfig
+    accelerator: Accelerator
+    stack: Stack
+    adapter: RealisIDAdapter
+    model: torch.nn.Module
+    """The :class:`AdapterTrainingModule`, as accelerate wrapped it (DDP, FSDP, DeepSpeed)."""
+    optimizer: torch.optim.Optimizer
+    pipe: RealisIDPipeline
+    shards: list[Path]
+    per_process: int
+    """Samples per process and micro-step."""
+    step: int = 0
+    position: int = 0
+    """Where this process's data stream starts: raw samples read before the resumed checkpoint."""
+
+    @property
+    def process(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.config.output / "checkpoints"
+
+    @cached_property
+    def noise_scheduler(self) -> DDPMScheduler:
+        """The noise added in training: DDPM with the base scheduler's configuration."""
+        return DDPMScheduler.from_config(self.stack.scheduler.config)
+
+    @cached_property
+    def settings(self) -> StepSettings:
+        """Eq. 7's λ, the condition dropout and the timestep sampling of every step."""
+        config = self.config
+        return StepSettings(
+            config.lam, config.drop_id, config.drop_text, config.drop_both, config.timestep_sampling
+        )
+
+    def save_adapter(self, path: Path) -> None:
+        """Writes the adapter being trained to ``path``; every process calls it (:func:`export_adapter`)."""
+        export_adapter(self.accelerator, self.model, path)
 
 
 def load_stack(config: TrainConfig) -> Stack:
@@ -78,12 +124,45 @@ def initial_adapter(config: TrainConfig, stack: Stack) -> IdentityAdapter:
 
 def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
     """Runs ``config``; writes checkpoints, logs and the final ``OUTPUT_DIR/adapter/``."""
-    out = config.output
+    run = _set_up(config, stack)
+    _resume(run)
+    _precompute(run)
+    batches = _batches(run)
+    losses = _train_steps(run, batches)
+    return _export(run, batches, losses)
+
+
+def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
+    """The accelerator, the shards, the frozen models on the accelerator's device and the adapter with
+    its optimizer; bad batch sizes and missing data fail before any model loads."""
+    accelerator, per_process = _accelerator(config)
+    if config.data is None:
+        raise RealisIDError("no training data: give --data SHARDS (written by `realisid prepare`)")
+    shards = list_shards(config.data, config.resolution)
+
+    stack = stack or load_stack(config)
+    adapter = initial_adapter(config, stack)
+    _freeze(stack, accelerator.device, _DTYPES[config.mixed_precision])
+    if config.gradient_checkpointing:
+        for net in (stack.unet, *(branch.net for branch in adapter.branches.values())):
+            net.enable_gradient_checkpointing()
+    adapter.train()
+    model = AdapterTrainingModule(adapter, config.branches)
+    model, optimizer = accelerator.prepare(model, _optimizer(config, model))
+    pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
+    pipe.set_progress_bar_config(disable=True)
+    return TrainingRun(config, accelerator, stack, adapter, model, optimizer, pipe, shards, per_process)
+
+
+def _accelerator(config: TrainConfig) -> tuple[Accelerator, int]:
+    """The accelerator, logging to ``OUTPUT_DIR/logs``, and the samples per process and micro-step."""
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=config.mixed_precision,
         log_with="tensorboard",
-        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        project_config=ProjectConfiguration(
+            project_dir=str(config.output), logging_dir=str(config.output / "logs")
+        ),
     )
     per_process = config.batch_size // (accelerator.num_processes * config.gradient_accumulation_steps)
     if per_process * accelerator.num_processes * config.gradient_accumulation_steps != config.batch_size:
@@ -91,100 +170,122 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
             f"batch_size {config.batch_size} is not divisible by {accelerator.num_processes} processes × "
             f"{config.gradient_accumulation_steps} accumulation steps"
         )
-    if config.data is None:
-        raise RealisIDError("no training data: give --data SHARDS (written by `realisid prepare`)")
-    shards = list_shards(config.data, config.resolution)
+    return accelerator, per_process
 
-    stack = stack or load_stack(config)
-    adapter = initial_adapter(config, stack)
-    weight_dtype = _DTYPES[config.mixed_precision]
+
+def _freeze(stack: Stack, device: torch.device, dtype: torch.dtype) -> None:
+    """Moves SDXL and the ID encoder to ``device``, frozen, in ``dtype`` (the VAE stays in fp32)."""
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
-        module.requires_grad_(False).eval().to(accelerator.device)
-        if module is not stack.vae and weight_dtype != torch.float32:  # SDXL's VAE overflows in fp16
-            module.to(dtype=weight_dtype)
-    if config.gradient_checkpointing:
-        for net in (stack.unet, *(branch.net for branch in adapter.branches.values())):
-            net.enable_gradient_checkpointing()
-    adapter.train()
-    model = AdapterTrainingModule(adapter, config.branches)
-    optimizer = torch.optim.AdamW(
+        module.requires_grad_(False).eval().to(device)
+        if module is not stack.vae and dtype != torch.float32:  # SDXL's VAE overflows in fp16
+            module.to(dtype=dtype)
+
+
+def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s trainable parameters."""
+    return torch.optim.AdamW(
         [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=config.learning_rate,
         betas=config.adam_betas,
         eps=config.adam_epsilon,
         weight_decay=config.weight_decay,
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
-    pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
-    pipe.set_progress_bar_config(disable=True)
-    scheduler = DDPMScheduler.from_config(stack.scheduler.config)
-    settings = StepSettings(
-        config.lam, config.drop_id, config.drop_text, config.drop_both, config.timestep_sampling
-    )
 
-    checkpoints = out / "checkpoints"
-    step, position = 0, 0
-    if config.resume:
-        found = resolve_checkpoint(checkpoints, config.resume)
-        if found is None:
-            logger.warning("no checkpoint in %s: starting a new run", checkpoints)
-        else:
-            step, position = load_checkpoint(accelerator, found)
-            accelerator.print(f"resumed from {found} at step {step}")
-    if config.precompute:
-        rank, world = accelerator.process_index, accelerator.num_processes
-        precompute_shards(pipe, shards, out / "precomputed", adapter.config.landmark_size, rank, world)
-        accelerator.wait_for_everyone()
-        shards = list_shards(out / "precomputed", config.resolution)
+
+def _resume(run: TrainingRun) -> None:
+    """With ``config.resume``, restores the checkpoint it names: weights, optimizer, RNG states, step
+    and data position."""
+    if not run.config.resume:
+        return
+    found = resolve_checkpoint(run.checkpoints, run.config.resume)
+    if found is None:
+        logger.warning("no checkpoint in %s: starting a new run", run.checkpoints)
+        return
+    run.step, run.position = load_checkpoint(run.accelerator, found)
+    run.accelerator.print(f"resumed from {found} at step {run.step}")
+
+
+def _precompute(run: TrainingRun) -> None:
+    """With ``config.precompute``, encodes the frozen outputs once into ``OUTPUT_DIR/precomputed/`` and
+    trains on those shards."""
+    if not run.config.precompute:
+        return
+    folder, world = run.config.output / "precomputed", run.accelerator.num_processes
+    precompute_shards(run.pipe, run.shards, folder, run.adapter.config.landmark_size, run.process, world)
+    run.accelerator.wait_for_everyone()
+    run.shards = list_shards(folder, run.config.resolution)
+
+
+def _batches(run: TrainingRun) -> Batches:
+    """This process's batches, from its saved position in the data stream on."""
+    config = run.config
     stream = ShardStream(
-        shards, config.seed, accelerator.process_index, accelerator.num_processes, config.shuffle_buffer
+        run.shards, config.seed, run.process, run.accelerator.num_processes, config.shuffle_buffer
     )
-    batches = Batches(stream, per_process, adapter.config.landmark_size, position)
-    save_adapter = lambda path: export_adapter(accelerator, model, path)
+    return Batches(stream, run.per_process, run.adapter.config.landmark_size, run.position)
+
+
+def _train_steps(run: TrainingRun, batches: Batches) -> list[float]:
+    """Trains from ``run.step`` to ``config.max_steps``; returns this process's loss at each step."""
+    config, accelerator = run.config, run.accelerator
     if accelerator.is_main_process:
         accelerator.init_trackers("realisid", config=_hparams(config))
-
     losses: list[float] = []
-    micro_step = step * config.gradient_accumulation_steps
+    micro_step = run.step * config.gradient_accumulation_steps
     bar = tqdm(
-        initial=step, total=config.max_steps, disable=not accelerator.is_local_main_process, desc="train"
+        initial=run.step, total=config.max_steps, disable=not accelerator.is_local_main_process, desc="train"
     )
-    while step < config.max_steps:
-        batch = next(batches)
-        generator = torch.Generator().manual_seed(
-            _step_seed(config.seed, accelerator.process_index, micro_step)
-        )
+    while run.step < config.max_steps:
+        terms = _micro_step(run, next(batches), micro_step)
         micro_step += 1
-        with accelerator.accumulate(model):
-            inputs = frozen_inputs(pipe, scheduler, batch, generator, settings)
-            with accelerator.autocast():
-                loss, diffusion, face = training_loss(model, stack.unet, inputs, batch, config.lam)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        if not accelerator.sync_gradients:
-            continue
-        step += 1
-        losses.append(loss.item())
-        bar.update()
-        if step % config.log_every == 0 or step == config.max_steps:
-            terms = accelerator.reduce(torch.stack([loss, diffusion, face]).detach(), "mean").tolist()
-            logs = dict(zip(("loss", "loss/diffusion", "loss/face"), terms))
-            logs.update({f"skipped/{reason}": n for reason, n in batches.skipped.items()})
-            accelerator.log(logs, step=step)
-            bar.set_postfix(loss=f"{terms[0]:.4f}")
-        if step % config.checkpoint_every == 0:
-            save_checkpoint(
-                accelerator, checkpoints, step, batches.position, save_adapter, config.keep_checkpoints
-            )
-        if config.validation_every and step % config.validation_every == 0 and accelerator.is_main_process:
-            validate(pipe, accelerator, config, shards[0], step)
+        if accelerator.sync_gradients:
+            run.step += 1
+            losses.append(terms[0].item())
+            bar.update()
+            _after_step(run, batches, terms, bar)
     bar.close()
+    return losses
 
+
+def _micro_step(run: TrainingRun, batch: Batch, micro_step: int) -> tuple[torch.Tensor, ...]:
+    """Forward and backward of one micro-batch, its random draws seeded by (seed, process, micro-step);
+    the optimizer steps once gradients sync. Returns ``(loss, diffusion_term, face_term)``."""
+    config, accelerator = run.config, run.accelerator
+    generator = torch.Generator().manual_seed(_step_seed(config.seed, run.process, micro_step))
+    with accelerator.accumulate(run.model):
+        inputs = frozen_inputs(run.pipe, run.noise_scheduler, batch, generator, run.settings)
+        with accelerator.autocast():
+            terms = training_loss(run.model, run.stack.unet, inputs, batch, config.lam)
+        accelerator.backward(terms[0])
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(run.model.parameters(), config.max_grad_norm)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return terms
+
+
+def _after_step(run: TrainingRun, batches: Batches, terms: tuple[torch.Tensor, ...], bar: tqdm) -> None:
+    """Logs the loss terms (averaged over processes) and skipped samples, writes a checkpoint and
+    validation images, each at the steps ``config`` asks for."""
+    config, accelerator, step = run.config, run.accelerator, run.step
+    if step % config.log_every == 0 or step == config.max_steps:
+        means = accelerator.reduce(torch.stack(terms).detach(), "mean").tolist()
+        logs = dict(zip(("loss", "loss/diffusion", "loss/face"), means))
+        logs.update({f"skipped/{reason}": n for reason, n in batches.skipped.items()})
+        accelerator.log(logs, step=step)
+        bar.set_postfix(loss=f"{means[0]:.4f}")
+    if step % config.checkpoint_every == 0:
+        keep = config.keep_checkpoints
+        save_checkpoint(accelerator, run.checkpoints, step, batches.position, run.save_adapter, keep)
+    if config.validation_every and step % config.validation_every == 0 and accelerator.is_main_process:
+        validate(run.pipe, accelerator, config, run.shards[0], step)
+
+
+def _export(run: TrainingRun, batches: Batches, losses: list[float]) -> TrainResult:
+    """Writes the final adapter to ``OUTPUT_DIR/adapter/``, replacing an older one, and ends the run."""
+    out, accelerator = run.config.output, run.accelerator
     final = out / "adapter"
-    save_adapter(out / ".tmp-adapter")
+    run.save_adapter(out / ".tmp-adapter")
     if accelerator.is_main_process:
         if final.exists():
             shutil.rmtree(final)
@@ -194,7 +295,7 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(
-        final, adapter, stack, step, losses, dict(batches.skipped), accelerator.is_main_process
+        final, run.adapter, run.stack, run.step, losses, dict(batches.skipped), accelerator.is_main_process
     )
 
 
