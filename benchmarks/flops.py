@@ -26,8 +26,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from realisid.guidance import delayed_steps
-from realisid.models import RealisIDAdapter
 from realisid.loading import sdxl_meta_stack
+from realisid.models import RealisIDAdapter
 
 TFLOP = 1e12
 

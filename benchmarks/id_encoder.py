@@ -21,16 +21,16 @@ import torch.nn.functional as F
 from transformers import CLIPVisionModelWithProjection
 
 from realisid.models.id_encoder import clip_pixels, penultimate_features
-from realisid.synthetic.base_model import IMAGE_ENCODER
-from realisid.synthetic.identity_net import IdentityNet, verification_accuracy
-from realisid.synthetic.weights import WEIGHTS
+from realisid.presets import IMAGE_ENCODER_FOLDER
+from realisid_toy.shipped import WEIGHTS
+from realisid_toy.world.identity_net import IdentityNet, verification_accuracy
 
 CROP_SIZE = 128
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoder", default=str(WEIGHTS / "base" / IMAGE_ENCODER))
+    parser.add_argument("--encoder", default=str(WEIGHTS / "base" / IMAGE_ENCODER_FOLDER))
     parser.add_argument("--metric", default=str(WEIGHTS / "metric"))
     parser.add_argument("--face-paint", action="store_true")
     parser.add_argument("--identities", type=int, default=100)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from realisid.models import RealisIDAdapter
 from realisid.loading import sdxl_meta_stack
+from realisid.models import RealisIDAdapter
 
 
 def count(module: torch.nn.Module) -> int:

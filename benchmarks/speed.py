@@ -20,10 +20,10 @@ from diffusers import ControlNetModel, StableDiffusionXLPipeline
 
 from realisid.faces import extract_conditions
 from realisid.faces.samples import astronaut, grace_hopper
+from realisid.loading import sdxl_meta_stack, tiny_adapter_config, tiny_stack
 from realisid.models import RealisIDAdapter, RealisIDConfig, location_mask
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
-from realisid.loading import sdxl_meta_stack, tiny_adapter_config, tiny_stack
 
 
 def build(stack_name: str, device: str, dtype: torch.dtype):

@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 from realisid.evaluation import load_backend
-from realisid.synthetic import Identity, sample_rendering
-from realisid.synthetic.backend import train_backend
-from realisid.synthetic.identity_net import HELD_OUT_SEED, TrainingConfig, verification_accuracy
+from realisid_toy.world import Identity, sample_rendering
+from realisid_toy.world.backend import train_backend
+from realisid_toy.world.identity_net import HELD_OUT_SEED, TrainingConfig, verification_accuracy
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     start = time.perf_counter()
     train_backend(args.output, TrainingConfig(identities=args.identities, epochs=args.epochs))
     print(f"trained in {time.perf_counter() - start:.0f} s; weights in {args.output}")
-    backend = load_backend("synthetic", synthetic_path=args.output)
+    backend = load_backend("synthetic", args.output)
     print("verification on held-out identities:", verification_accuracy(backend.embedder))
     found, centre_error, size_ratio = 0, [], []
     for seed in range(200):

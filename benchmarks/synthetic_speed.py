@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from realisid.synthetic import sample_rendering
+from realisid_toy.world import sample_rendering
 
 
 def main() -> None:

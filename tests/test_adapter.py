@@ -12,6 +12,7 @@ from accelerate.hooks import ModelHook, add_hook_to_module
 from diffusers import UNet2DConditionModel
 
 from realisid.errors import CheckpointError
+from realisid.loading import tiny_adapter_config
 from realisid.models import (
     IdentityAdapter,
     InstantIDStyleAdapter,
@@ -23,7 +24,6 @@ from realisid.models import (
     relocate,
 )
 from realisid.presets import TINY_UNET
-from realisid.loading import tiny_adapter_config
 
 from .conftest import perturb_zero_convs
 

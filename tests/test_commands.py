@@ -1,7 +1,8 @@
-"""``realisid generate`` and ``realisid demo`` end to end on the tiny stack."""
+"""``realisid generate`` and ``realisid demo`` end to end (tiny stack and toy weights); the models rule; help."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from realisid.cli import main
+from realisid.cli import build_parser, main
 from realisid.commands.generate import parse_person
+from realisid.commands.options import MODELS_RULE, model_kind
 from realisid.errors import RealisIDError
 from realisid.faces.samples import astronaut, grace_hopper
 
@@ -100,11 +102,61 @@ def test_toy_demo_refuses_a_size_it_would_not_draw(tmp_path, capsys):
     assert not tmp_path.joinpath("demo.png").exists()
 
 
-@pytest.mark.parametrize("choice", ["--photos", "--tiny"])
-def test_photo_demo_writes_what_it_promises(choice, tmp_path, capsys):
+@pytest.mark.parametrize(("choice", "note"), [("--photos", "shipped toy weights"), ("--tiny", "RANDOM weights")])
+def test_photo_demo_writes_what_it_promises(choice, note, tmp_path, capsys):
     assert main(["demo", choice, *FAST, "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"image_000.png", "layout.png", "scene.json", "README.txt", "conditions_astronaut.png",
             "conditions_grace_hopper.png"} <= names
-    assert "RANDOM weights" in (tmp_path / "README.txt").read_text()
-    assert "RANDOM weights" in capsys.readouterr().out
+    assert note in (tmp_path / "README.txt").read_text()
+    assert note in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["demo", "generate", "app"])
+def test_one_rule_picks_the_models_of_every_generating_command(command, tmp_path):
+    parser = build_parser()
+    kind = lambda *argv: model_kind(parser.parse_args([command, *argv]))
+    assert kind() == "toy" and kind("--adapter", "A") == "toy"
+    assert kind("--tiny") == "tiny" and kind("--tiny", "--adapter", "A") == "tiny"
+    assert kind("--base", "B", "--adapter", "A") == "sdxl"
+    with pytest.raises(RealisIDError, match="--base needs --adapter"):
+        kind("--base", "B")
+    with pytest.raises(RealisIDError, match="exclude each other"):
+        kind("--base", "B", "--adapter", "A", "--tiny")
+    help_text = " ".join(subcommand(parser, command).format_help().split())
+    assert " ".join(MODELS_RULE.split()) in help_text
+
+
+def test_help_texts_are_plain_text():
+    parser = build_parser()
+    names = [name for name in subcommands(parser) if name != "toy-check"]
+    pages = [subcommand(parser, name) for name in names]
+    pages += list(subcommands(subcommand(parser, "toy-check")).values())
+    assert len(pages) >= 13
+    for page in pages:
+        text = page.format_help()
+        assert not re.search(r"``|:(class|func|mod|meth|data|attr):", text), page.prog
+
+
+def test_bad_sampling_numbers_are_one_line_errors(photos, tmp_path, capsys):
+    person = f"ref={photos / 'astronaut.png'}"
+    for option, value, words in (("--text-scale", "nan", "text_scale must be a finite number"),
+                                 ("--id-scale", "inf", "id_scale must be a finite number"),
+                                 ("--steps", "0", "num_inference_steps must be a whole number of at least 1"),
+                                 ("--id-start", "1.5", "id_start is a fraction")):
+        out = tmp_path / option
+        assert main(["generate", "--prompt", "x", "--tiny", *FAST, option, value, "--person", person,
+                     "--out", str(out)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and words in error[0]
+        assert not out.exists()
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-parsers of ``parser`` by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    return subcommands(parser)[name]

@@ -100,7 +100,7 @@ def test_facenet_backend_loads_torchscript_and_state_dict(tmp_path, photos):
     torch.jit.script(model).save(str(tmp_path / "facenet.pt"))
     torch.save(model.state_dict(), tmp_path / "facenet_state.pt")
 
-    scripted = load_backend("facenet", facenet_path=tmp_path / "facenet.pt")
+    scripted = load_backend("facenet", tmp_path / "facenet.pt")
     from_state = FaceNetBackend(tmp_path / "facenet_state.pt", module=_TinyFaceNet())
     assert isinstance(scripted, IdentityBackend)
 

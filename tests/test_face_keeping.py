@@ -1,4 +1,4 @@
-"""The img2img check of a toy base model (``realisid.synthetic.face_keeping``), on the shipped weights."""
+"""The img2img check of a toy base model (``realisid toy-check``), on the shipped weights."""
 
 from __future__ import annotations
 
@@ -8,19 +8,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from realisid.cli import main
 from realisid.errors import RealisIDError
-from realisid.synthetic.face_keeping import (
+from realisid.sampling import SamplingOptions
+from realisid_toy.lab.face_keeping import (
     Kept,
     adapter_keeping,
     caption_drawing,
     caption_table,
     centred_box,
     face_keeping,
-    main,
     markdown_table,
     save_sheet,
 )
-from realisid.synthetic.weights import WEIGHTS, toy_metric
+from realisid_toy.shipped import WEIGHTS, toy_metric
+
+TWO_STEPS = SamplingOptions(num_inference_steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -104,26 +107,26 @@ def test_caption_drawing_scores_both_captions_for_every_person():
 
 
 def test_command_prints_the_caption_table(capsys):
-    assert main(["--captions", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
+    assert main(["toy-check", "caption-drawing", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| caption |") and lines[3].startswith("| scene caption | ")
 
 
 def test_command_refuses_an_image_size_the_models_cannot_draw(capsys):
     with pytest.raises(SystemExit):
-        main(["--image-size", "100"])
+        main(["toy-check", "face-keeping", "--image-size", "100"])
     assert "the image size is a positive multiple of 32 (pixels), got '100'" in capsys.readouterr().err
 
 
 def test_command_prints_the_table(capsys):
-    assert main(["--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
+    assert main(["toy-check", "face-keeping", "--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| face size | VAE round trip |" and lines[2].startswith("| 1/4 | ")
 
 
 def test_adapter_keeping_scores_each_size_with_and_without_the_id():
     kept, sheet = adapter_keeping(
-        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), steps=2
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), sampling=TWO_STEPS
     )
     assert set(kept) == {(0.5, "ID"), (0.5, "no ID"), (1 / 7, "ID"), (1 / 7, "no ID")}
     assert all(k.count == 2 for k in kept.values())
@@ -138,10 +141,10 @@ def test_adapter_keeping_scores_each_size_with_and_without_the_id():
 
 def test_adapter_keeping_switches_a_branch_off():
     args = (WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 4,))
-    options = {"people": 2, "seeds": (0,), "steps": 2}
-    _, both = adapter_keeping(*args, **options)
-    _, local = adapter_keeping(*args, global_scale=0.0, **options)
-    _, neither = adapter_keeping(*args, local_scale=0.0, global_scale=0.0, **options)
+    options = {"people": 2, "seeds": (0,)}
+    _, both = adapter_keeping(*args, sampling=TWO_STEPS, **options)
+    _, local = adapter_keeping(*args, sampling=TWO_STEPS.replace(global_scale=0.0), **options)
+    _, neither = adapter_keeping(*args, sampling=TWO_STEPS.replace(local_scale=0.0, global_scale=0.0), **options)
     assert local[0][1].tobytes() != both[0][1].tobytes()
     # With both branches off the ID has no way in: with and without it, the same picture.
     with_id, without = (np.asarray(image, dtype=np.int16) for image in neither[0][1:])
@@ -150,7 +153,8 @@ def test_adapter_keeping_switches_a_branch_off():
 
 def test_adapter_keeping_draws_at_the_image_size_and_the_sheet_shows_every_picture_whole(tmp_path):
     _, sheet = adapter_keeping(
-        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 7,), people=2, seeds=(0,), steps=2, image_size=256
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 7,), people=2, seeds=(0,), sampling=TWO_STEPS,
+        image_size=256
     )
     assert [image.size for image in sheet[0]] == [(128, 128), (256, 256), (256, 256)]  # reference, ID, no ID
     save_sheet(sheet, tmp_path / "sheet.png")
@@ -166,10 +170,12 @@ def test_adapter_keeping_refuses_a_bad_size():
         adapter_keeping(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (0.0,))
 
 
-def test_command_prints_the_adapter_table_and_takes_one_check(capsys):
+def test_command_prints_the_adapter_table_and_needs_an_adapter(capsys):
     adapter = str(WEIGHTS / "realisid")
-    assert main(["--adapter", adapter, "--sizes", "1/4", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
+    check = ["toy-check", "adapter-keeping", "--sizes", "1/4", "--people", "2", "--seeds", "1", "--steps", "2"]
+    assert main([*check, "--adapter", adapter]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("| with the ID | no ID (id_scale 0) |") and lines[2].startswith("| 1/4 | ")
     with pytest.raises(SystemExit):
-        main(["--adapter", adapter, "--captions"])
+        main(check)
+    assert "--adapter" in capsys.readouterr().err

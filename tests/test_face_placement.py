@@ -1,4 +1,4 @@
-"""The placement check of a trained toy adapter (``realisid.synthetic.face_placement``), on the shipped weights."""
+"""The placement check of a trained toy adapter (``realisid_toy.lab.face_placement``), on the shipped weights."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from realisid.boxes import Box
+from realisid.cli import main
 from realisid.errors import RealisIDError
-from realisid.synthetic.face_placement import face_placement, main, markdown_table, placement_boxes
-from realisid.synthetic.weights import WEIGHTS, toy_metric
+from realisid.sampling import SamplingOptions
+from realisid_toy.lab.face_placement import face_placement, markdown_table, placement_boxes
+from realisid_toy.shipped import WEIGHTS, toy_metric
 
 
 def test_box_iou():
@@ -33,7 +35,8 @@ def test_a_box_moved_out_of_the_image_is_refused():
 
 
 def test_the_renderer_places_faces_where_asked_and_the_sheet_marks_the_boxes():
-    placed, sheet = face_placement(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), people=2, seeds=(0,), steps=2)
+    placed, sheet = face_placement(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), people=2, seeds=(0,),
+                                   sampling=SamplingOptions(num_inference_steps=2))
     assert list(placed) == ["renderer", "adapter"] and all(p.count == 2 for p in placed.values())
     ceiling = placed["renderer"]  # the finder sees the rendered face at the asked box, not at its mirror
     assert ceiling.missed == 0 and ceiling.asked > 0.5 and ceiling.mirrored < 0.2
@@ -47,8 +50,9 @@ def test_the_renderer_places_faces_where_asked_and_the_sheet_marks_the_boxes():
 
 def test_command_prints_the_table_and_one_line_errors(capsys):
     base, adapter = str(WEIGHTS / "base"), str(WEIGHTS / "realisid")
-    assert main([base, adapter, "--people", "1", "--seeds", "1", "--steps", "2"]) == 0
+    check = ["toy-check", "face-placement", base, adapter]
+    assert main([*check, "--people", "1", "--seeds", "1", "--steps", "2"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("| renderer | ")
-    with pytest.raises(SystemExit) as exit_:
-        main([base, adapter, "--size", "0.9"])
-    assert exit_.value.code == 2 and "leaves the 128-px image" in capsys.readouterr().err
+    assert main([*check, "--size", "0.9"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "leaves the 128-px image" in error[0]

@@ -15,8 +15,7 @@ from realisid.faces import extract_conditions
 from realisid.faces.samples import astronaut, grace_hopper
 from realisid.models import face_features, location_mask
 from realisid.persons import resolve_persons
-from realisid.pipeline import RealisIDPipeline
-from realisid.pipeline import tiny_pipeline
+from realisid.pipeline import RealisIDPipeline, tiny_pipeline
 
 from .conftest import perturb_zero_convs
 

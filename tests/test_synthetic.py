@@ -11,9 +11,9 @@ from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATIO
 from realisid.boxes import Box
 from realisid.faces import draw_landmarks
 from realisid.faces.topology import FACE_OVAL, NOSE_TIP, PARTS
-from realisid.synthetic import Expression, Identity, Pose, Scene, render_scene, sample_rendering
-from realisid.synthetic.mesh import MODELLED, complete_mesh
-from realisid.synthetic.traits import PAINT_COLORS, PAINT_REGIONS
+from realisid_toy.world import Expression, Identity, Pose, Scene, render_scene, sample_rendering
+from realisid_toy.world.mesh import MODELLED, complete_mesh
+from realisid_toy.world.traits import PAINT_COLORS, PAINT_REGIONS
 
 BOX = Box(24.0, 16.0, 80.0)
 

@@ -10,10 +10,11 @@ from torch import nn
 
 from realisid.errors import RealisIDError
 from realisid.evaluation import IdentityBackend, load_backend
-from realisid.synthetic import Identity, sample_rendering
-from realisid.synthetic.backend import SyntheticIdentityBackend
-from realisid.synthetic.detector import train_face_segmenter
-from realisid.synthetic.identity_net import (
+from realisid_toy.shipped import toy_metric
+from realisid_toy.world import Identity, sample_rendering
+from realisid_toy.world.backend import SyntheticIdentityBackend
+from realisid_toy.world.detector import train_face_segmenter
+from realisid_toy.world.identity_net import (
     HELD_OUT_SEED,
     IdentityNet,
     TrainingConfig,
@@ -22,7 +23,6 @@ from realisid.synthetic.identity_net import (
     train_identity_net,
     verification_accuracy,
 )
-from realisid.synthetic.weights import toy_metric
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +54,13 @@ def test_verification_scores_any_embedding_and_a_constant_one_is_at_chance():
 
 def test_backend_round_trips_and_is_registered(backend, tmp_path):
     backend.save(tmp_path)
-    loaded = load_backend("synthetic", synthetic_path=tmp_path)
+    loaded = load_backend("synthetic", tmp_path)
     assert isinstance(loaded, IdentityBackend) and loaded.name == "synthetic"
     faces = torch.rand(2, 3, 64, 64) * 2 - 1
     assert torch.equal(loaded.embedder(faces), backend.embedder.eval()(faces))
     assert isinstance(IdentityNet.load(tmp_path / "identity_net.safetensors"), IdentityNet)
     with pytest.raises(RealisIDError, match="weights folder"):
-        load_backend("synthetic", synthetic_path=tmp_path / "missing")
+        load_backend("synthetic", tmp_path / "missing")
 
 
 def test_backend_scores_a_rendered_face_and_finds_none_in_a_blank_image(backend):

@@ -11,12 +11,13 @@ import torch
 from realisid.boxes import Box
 from realisid.errors import CheckpointError
 from realisid.evaluation.protocol import GenerationRequest
+from realisid.loading import tiny_adapter_config
 from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
-from realisid.loading import tiny_adapter_config
-from realisid.synthetic import Identity, Scene, render_scene, sample_rendering
-from realisid.synthetic.base_model import (
+from realisid.training.dataset import Batches, ShardStream, list_shards
+from realisid.training.samples import PrepareSettings
+from realisid_toy.lab.base_model import (
     BaseTraining,
     images_tensor,
     random_crops,
@@ -24,17 +25,16 @@ from realisid.synthetic.base_model import (
     toy_stack,
     train_vae,
 )
-from realisid.synthetic.proxies import attribute_agreement, clothing_and_wall, prompt_colors
-from realisid.synthetic.shards import rendering_conditions, write_shards
-from realisid.synthetic.toy_eval import (
+from realisid_toy.lab.evaluation import (
     reference_conditions,
     reference_rendering,
     renderer_generator,
     toy_prompts,
     write_references,
 )
-from realisid.training.dataset import Batches, ShardStream, list_shards
-from realisid.training.samples import PrepareSettings
+from realisid_toy.lab.proxies import attribute_agreement, clothing_and_wall, prompt_colors
+from realisid_toy.lab.shards import rendering_conditions, write_shards
+from realisid_toy.world import Identity, Scene, render_scene, sample_rendering
 
 
 def test_shards_from_renderings_read_back_with_exact_boxes(tmp_path):

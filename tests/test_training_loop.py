@@ -17,20 +17,19 @@ from safetensors.torch import load_file
 
 from realisid.cli import main
 from realisid.errors import RealisIDError
+from realisid.loading import tiny_adapter_config, tiny_stack
 from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
-from realisid.pipeline import RealisIDPipeline
-from realisid.loading import tiny_adapter_config, tiny_stack
-from realisid.pipeline import tiny_pipeline
-from realisid.synthetic.weights import WEIGHTS
+from realisid.pipeline import RealisIDPipeline, tiny_pipeline
 from realisid.training import load_config, prepare, train
 from realisid.training.config import TrainConfig
 from realisid.training.dataset import Batches, ShardStream, list_shards, validation_reference
-from realisid.training.loop import load_stack
+from realisid.training.loop import frozen_stack
 from realisid.training.probe import PROBES, condition_errors
 from realisid.training.samples import PrepareSettings
 from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 from realisid.training.timesteps import sample_timesteps
+from realisid_toy.shipped import WEIGHTS
 
 from ._training_support import photo_folder
 
@@ -180,7 +179,7 @@ def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path)
     base = shutil.copytree(WEIGHTS / "base", tmp_path / "base")
     path = base / "scheduler" / "scheduler_config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "_class_name": "EulerDiscreteScheduler"}))
-    stack = load_stack(TrainConfig(base=str(base), image_encoder=str(base / "image_encoder")))
+    stack = frozen_stack(TrainConfig(base=str(base)))  # the base folder carries its image_encoder/
     assert type(stack.scheduler) is DDIMScheduler
     assert stack.scheduler.config.prediction_type == "v_prediction" and stack.scheduler.config.rescale_betas_zero_snr
 

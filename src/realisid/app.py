@@ -25,6 +25,7 @@ from .faces.preview import preview
 from .layout import BOX_COLORS, draw_layout
 from .persons import Person, resolve_persons
 from .pipeline import RealisIDPipeline
+from .sampling import SamplingOptions
 
 MAX_PERSONS = 4
 """Person panels in the page (the first one shown, the others added on demand)."""
@@ -36,7 +37,7 @@ PREVIEW_SIDE = 512
 """Long side of the layout canvas shown in the page, in pixels."""
 
 SMALL_FACE = 1 / 6
-"""Boxes under this fraction of the long edge are small faces (DESIGN.md), the paper's hard case."""
+"""Boxes under this fraction of the long edge are small faces, the paper's hard case (its Table 2)."""
 
 DEFAULT_BOXES = ((0.5, 0.4, 0.3), (0.25, 0.45, 0.2), (0.75, 0.45, 0.14), (0.5, 0.75, 0.1))
 """Initial ``(cx, cy, size)`` of each panel's box, so added persons do not start on one spot."""
@@ -59,21 +60,39 @@ ProgressCallback = Callable[[int, int], None]
 
 
 # ----------------------------------------------------------------------------------- logic
+_PAPER = SamplingOptions()
+
+
 @dataclass(frozen=True)
 class Sampling:
-    """The page's sampling controls; the defaults are their initial values."""
+    """The page's sampling controls (image, seed and the pipeline's :class:`SamplingOptions`, the
+    paper's by default); the defaults are their initial values."""
 
     width: int = 1024
     height: int = 1024
-    steps: int = 30
-    text_scale: float = 7.5
-    id_scale: float = 5.0
-    id_start: float = 0.2
-    local_scale: float = 1.0
-    global_scale: float = 1.0
+    steps: int = _PAPER.num_inference_steps
+    text_scale: float = _PAPER.text_scale
+    id_scale: float = _PAPER.id_scale
+    id_start: float = _PAPER.id_start
+    local_scale: float = _PAPER.local_scale
+    global_scale: float = _PAPER.global_scale
     seed: int = 0
     num_images: int = 1
     negative_prompt: str = ""
+
+    @classmethod
+    def from_options(cls, options: SamplingOptions, **page: Any) -> Sampling:
+        """The controls showing ``options``, with the ``page``'s other controls (width, seed, ...)."""
+        return cls(
+            steps=options.num_inference_steps, text_scale=options.text_scale, id_scale=options.id_scale,
+            id_start=options.id_start, local_scale=options.local_scale, global_scale=options.global_scale, **page,
+        )
+
+    def options(self) -> SamplingOptions:
+        """The pipeline's options these controls ask for (a :class:`RealisIDError` for a bad value)."""
+        return SamplingOptions(
+            self.steps, self.text_scale, self.id_scale, self.id_start, self.local_scale, self.global_scale
+        )
 
     @classmethod
     def from_controls(cls, **values: Any) -> Sampling:
@@ -166,12 +185,7 @@ def generate(
         negative_prompt=sampling.negative_prompt or None,
         height=sampling.height,
         width=sampling.width,
-        num_inference_steps=sampling.steps,
-        text_scale=sampling.text_scale,
-        id_scale=sampling.id_scale,
-        id_start=sampling.id_start,
-        local_scale=sampling.local_scale,
-        global_scale=sampling.global_scale,
+        sampling=sampling.options(),
         num_images_per_prompt=sampling.num_images,
         generator=torch.Generator().manual_seed(sampling.seed),
         return_layout=True,

@@ -1,4 +1,4 @@
-"""Square face boxes: ``(x0, y0, size)`` in image pixels, as DESIGN.md fixes them.
+"""Square face boxes: ``(x0, y0, size)`` in image pixels (docs/design.md, "Conventions").
 
 A box may extend past the image border and may have fractional coordinates. "Relative size" is
 ``size / long image edge``, the paper's definition.

@@ -48,16 +48,8 @@ def app_models(args: argparse.Namespace):
     page = {}
     if models.kind == "toy":
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
-    sampling = Sampling(
-        width=args.width or models.side,
-        height=args.height or models.side,
-        steps=options.num_inference_steps,
-        text_scale=options.text_scale,
-        id_scale=options.id_scale,
-        id_start=options.id_start,
-        local_scale=options.local_scale,
-        global_scale=options.global_scale,
-        seed=args.seed,
+    sampling = Sampling.from_options(
+        options, width=args.width or models.side, height=args.height or models.side, seed=args.seed,
         num_images=args.num_images,
     )
     return models.pipe, sampling, notice, page

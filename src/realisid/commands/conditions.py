@@ -1,4 +1,4 @@
-"""``realisid conditions PHOTO``: the faces found in a photo, as a table, JSON and a picture."""
+"""realisid conditions PHOTO: the faces found in a photo, as a table, JSON and a picture."""
 
 from __future__ import annotations
 

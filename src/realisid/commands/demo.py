@@ -55,6 +55,14 @@ docs/toy-reproduction.md for what they can and cannot show. For the two-person d
 photos, run `realisid demo --photos`.
 """
 
+TOY_PHOTOS_NOTE = """\
+realisid demo --photos on the shipped toy weights: a toy SDXL (128 px) and RealisID trained only on
+rendered people. The face conditions from the real photos (MediaPipe detection, landmarks, face
+mask, c_p&e drawing in conditions_*.png) and the placement of each person (layout.png) are real;
+the toy models have never seen a photo, so the image shows the toy world's idea of two people at
+those boxes, not the photographed faces. Run with --base SDXL --adapter ADAPTER for real images.
+"""
+
 RANDOM_WEIGHTS_NOTE = """\
 realisid demo on the tiny stack: every model here (U-Net, VAE, text encoders, CLIP image
 encoder, RealisID branches) has RANDOM weights, built offline in seconds. The image is noise
@@ -177,7 +185,8 @@ def run_photos(args: argparse.Namespace) -> int:
     side = SIDES[model_kind(args)]
     args.height, args.width = args.height or side, args.width or side * 3 // 2
     generate(args, PROMPT, persons, None, scene)
-    if model_kind(args) == "tiny":
-        (args.out / "README.txt").write_text(RANDOM_WEIGHTS_NOTE)
-        print(RANDOM_WEIGHTS_NOTE)
+    note = {"toy": TOY_PHOTOS_NOTE, "tiny": RANDOM_WEIGHTS_NOTE}.get(model_kind(args))
+    if note:
+        (args.out / "README.txt").write_text(note)
+        print(note)
     return 0

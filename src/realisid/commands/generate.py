@@ -13,8 +13,14 @@ import json
 from pathlib import Path
 
 from ..errors import RealisIDError
-from .options import MODELS_RULE, add_image_arguments, add_model_arguments, add_sampling_arguments, load_models
-from .options import sampling_options
+from .options import (
+    MODELS_RULE,
+    add_image_arguments,
+    add_model_arguments,
+    add_sampling_arguments,
+    load_models,
+    sampling_options,
+)
 
 PERSON_KEYS = {"ref", "box", "pose", "yaw", "pitch", "roll"}
 

@@ -29,8 +29,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fp16", action="store_true", help="half precision (GPU)")
 
 
-def add_sampling_arguments(parser: argparse.ArgumentParser, defaults: SamplingOptions = SamplingOptions()) -> None:
-    """The fields of :class:`SamplingOptions`, with ``defaults`` as their defaults."""
+def add_sampling_arguments(parser: argparse.ArgumentParser, defaults: SamplingOptions | None = None) -> None:
+    """The fields of :class:`SamplingOptions`, with ``defaults`` (default: the paper's) as their defaults."""
+    defaults = defaults or SamplingOptions()
     group = parser.add_argument_group("sampling")
     group.add_argument("--steps", type=int, default=defaults.num_inference_steps,
                        help=f"DDIM steps (default: {defaults.num_inference_steps})")

@@ -1,4 +1,4 @@
-"""``realisid prepare SOURCE --out SHARDS``: a captioned photo collection → training shards."""
+"""realisid prepare SOURCE --out SHARDS: a captioned photo collection → training shards."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""``realisid probe --config FILE --adapter DIR``: does a trained adapter read its conditions?
+"""realisid probe --config FILE --adapter DIR: does a trained adapter read its conditions?
 
 Prints Eq. 7's terms on the training shards with no adapter, with each sample's own ID, landmarks
-and box, and with another sample's (:mod:`realisid.training.probe`). ``FILE`` is the run's training
-config; ``DIR`` its ``adapter/`` or a ``checkpoints/step-N/adapter``.
+and box, and with another sample's. FILE is the run's training config; DIR its adapter/ or a
+checkpoints/step-N/adapter folder.
 """
 
 from __future__ import annotations

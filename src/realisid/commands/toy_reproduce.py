@@ -63,16 +63,25 @@ def stages(text: str) -> tuple[str, ...]:
     return names
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-    from realisid_toy.lab.recipe import default_ship_to, recipe_config, run_recipe
+def recipe_config(args: argparse.Namespace):
+    """The recipe's config and preset name that the arguments ask for."""
+    from realisid_toy.lab.recipe import recipe_config
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     preset = "smoke" if args.smoke else args.preset
     config = recipe_config(
         preset, args.face_paint, args.face_sizes, args.image_size, args.base_from, args.base_steps, args.base_lr
     )
+    return config, preset
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from realisid_toy.lab.recipe import default_ship_to, run_recipe
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config, preset = recipe_config(args)
     ship_to = args.ship_to or default_ship_to(args.out, config, preset)
     timings = run_recipe(args.out, config, ship_to, args.stages, args.device)
     print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")

@@ -1,8 +1,8 @@
-"""``realisid train --data SHARDS --output-dir DIR``: train RealisID's branches and projection.
+"""realisid train --data SHARDS --output-dir DIR: train RealisID's branches and projection.
 
-Runs under ``accelerate launch`` for several GPUs or machines (DeepSpeed and FSDP through
-accelerate's own config). Defaults are the paper's; ``--config FILE`` (YAML) and ``--set key=value``
-change any :class:`~realisid.training.TrainConfig` key.
+Runs under `accelerate launch` for several GPUs or machines (DeepSpeed and FSDP through
+accelerate's own config). Defaults are the paper's; --config FILE (YAML) and --set key=value
+change any key of the training config (realisid.training.TrainConfig; docs/training.md).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ DETECTION_MAX_SIDE = 2048
 class Face:
     """One face of a photo, in that photo's pixels.
 
-    ``box`` is the square box (DESIGN.md), ``relative_size`` its size over the photo's long edge,
+    ``box`` is the square box (:class:`~realisid.boxes.Box`), ``relative_size`` its size over the photo's long edge,
     ``landmarks`` the face mesh ``(N, 3)`` (``z`` in the same pixel scale as ``x``, ``y``).
     """
 

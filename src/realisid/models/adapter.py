@@ -13,12 +13,11 @@ from contextlib import contextmanager
 from typing import ClassVar
 
 from diffusers import ControlNetModel
-from torch import Tensor
 
 from .branches import GlobalBranch, LocalBranch, Residuals
-from .config import VAE_SCALE, RealisIDConfig
+from .config import RealisIDConfig
 from .geometry import location_mask
-from .identity_adapter import IdentityAdapter
+from .identity_adapter import IdentityAdapter, PersonRows
 
 
 class RealisIDAdapter(IdentityAdapter):
@@ -37,38 +36,24 @@ class RealisIDAdapter(IdentityAdapter):
     def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> RealisIDAdapter:
         return cls(config, LocalBranch(nets["local"], config.local_size), GlobalBranch(nets["global"]))
 
-    def forward(
-        self,
-        latents: Tensor,
-        timestep: Tensor | float,
-        id_tokens: Tensor,
-        landmark_images: Tensor,
-        boxes: Tensor,
-        added_cond_kwargs: dict[str, Tensor],
-        local_scale: float = 1.0,
-        global_scale: float = 1.0,
-        location_masks: Tensor | None = None,
-    ) -> Residuals | None:
+    def branch_residuals(self, rows: PersonRows, local_scale: float, global_scale: float) -> Residuals | None:
         """Local residuals summed over persons plus global residuals averaged over persons (Fig. 2c),
-        each branch in one call for all ``B·P`` persons (arguments: :meth:`IdentityAdapter.forward`)."""
-        B, P = id_tokens.shape[:2]
-        image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
-        flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
-        flat_ids, flat_boxes = id_tokens.flatten(0, 1), boxes.flatten(0, 1)
-
+        each branch in one call for all ``B·P`` persons."""
         total = None
         if local_scale:
             local = self.local_branch(
-                flat_latents, timestep, flat_ids, landmark_images.flatten(0, 1), flat_boxes, image_size, cond, local_scale
+                rows.latents, rows.timestep, rows.id_tokens, rows.landmark_images, rows.boxes, rows.image_size,
+                rows.added_cond_kwargs, local_scale,
             )
-            total = local.map(lambda r: r.unflatten(0, (B, P)).sum(1)).plus(total)
+            total = rows.per_image(local, "sum").plus(total)
         if global_scale:
-            if location_masks is None:
-                masks = location_mask(flat_boxes, image_size, image_size).to(latents.dtype)
-            else:
-                masks = location_masks.flatten(0, 1)
-            glob = self.global_branch(flat_latents, timestep, flat_ids, masks, cond, global_scale)
-            total = glob.map(lambda r: r.unflatten(0, (B, P)).mean(1)).plus(total)
+            masks = rows.location_masks
+            if masks is None:
+                masks = location_mask(rows.boxes, rows.image_size, rows.image_size).to(rows.latents.dtype)
+            glob = self.global_branch(
+                rows.latents, rows.timestep, rows.id_tokens, masks, rows.added_cond_kwargs, global_scale
+            )
+            total = rows.per_image(glob, "mean").plus(total)
         return total
 
     @contextmanager

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar, NamedTuple, Self
 
 import torch
 from diffusers import ControlNetModel, UNet2DConditionModel
@@ -28,8 +28,32 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError
 from .branches import Residuals
-from .config import RealisIDConfig, read_config, write_config
+from .config import VAE_SCALE, RealisIDConfig, read_config, write_config
 from .projection import LinearProjection, PerceiverResampler
+
+
+class PersonRows(NamedTuple):
+    """A call's inputs with one row per (image, person), row ``b·P + p``: what each branch runs on."""
+
+    latents: Tensor
+    """``(B·P, 4, h, w)``."""
+    timestep: Tensor
+    id_tokens: Tensor
+    """``(B·P, n_id, C)``."""
+    landmark_images: Tensor
+    """``(B·P, 3, 8L, 8L)``."""
+    boxes: Tensor
+    """``(B·P, 3)`` in pixels of the ``image_size`` image."""
+    location_masks: Tensor | None
+    """``(B·P, 1, 8h, 8w)``, if already computed."""
+    added_cond_kwargs: dict[str, Tensor]
+    image_size: tuple[int, int]
+    persons: int
+
+    def per_image(self, residuals: Residuals, combine: str) -> Residuals:
+        """``(B·P, ...)`` residuals → ``(B, ...)``, each image's persons combined by ``"sum"`` or ``"mean"``."""
+        return residuals.map(lambda r: getattr(r.unflatten(0, (-1, self.persons)), combine)(1))
+
 
 # U-Net config keys a branch must share with the base model for its residuals to fit.
 _SHAPE_KEYS = (
@@ -142,7 +166,6 @@ class IdentityAdapter(nn.Module, ABC):
         return self.project(zeros.to(dtype or param.dtype))
 
     # ---------------------------------------------------------------------------------- forward
-    @abstractmethod
     def forward(
         self,
         latents: Tensor,
@@ -170,6 +193,25 @@ class IdentityAdapter(nn.Module, ABC):
         Returns:
             Residuals shaped like the U-Net's; ``None`` when every branch is off.
         """
+        persons = id_tokens.shape[1]
+        flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, persons)
+        rows = PersonRows(
+            latents=flat_latents,
+            timestep=timestep,
+            id_tokens=id_tokens.flatten(0, 1),
+            landmark_images=landmark_images.flatten(0, 1),
+            boxes=boxes.flatten(0, 1),
+            location_masks=None if location_masks is None else location_masks.flatten(0, 1),
+            added_cond_kwargs=cond,
+            image_size=(latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE),
+            persons=persons,
+        )
+        return self.branch_residuals(rows, local_scale, global_scale)
+
+    @abstractmethod
+    def branch_residuals(self, rows: PersonRows, local_scale: float, global_scale: float) -> Residuals | None:
+        """The branches' residuals for one row per person, combined over each image's persons
+        (:meth:`PersonRows.per_image`); ``None`` when every branch is off."""
 
     def per_person_inputs(
         self, latents: Tensor, timestep: Tensor | float, added_cond_kwargs: dict[str, Tensor], persons: int

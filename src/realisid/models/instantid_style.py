@@ -17,12 +17,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from diffusers import ControlNetModel
-from torch import Tensor
 
 from .branches import GlobalBranch, Residuals
-from .config import VAE_SCALE, RealisIDConfig
+from .config import RealisIDConfig
 from .geometry import relocate
-from .identity_adapter import IdentityAdapter
+from .identity_adapter import IdentityAdapter, PersonRows
 
 
 class InstantIDStyleAdapter(IdentityAdapter):
@@ -40,27 +39,14 @@ class InstantIDStyleAdapter(IdentityAdapter):
     def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> InstantIDStyleAdapter:
         return cls(config, nets["global"])
 
-    def forward(
-        self,
-        latents: Tensor,
-        timestep: Tensor | float,
-        id_tokens: Tensor,
-        landmark_images: Tensor,
-        boxes: Tensor,
-        added_cond_kwargs: dict[str, Tensor],
-        local_scale: float = 1.0,
-        global_scale: float = 1.0,
-        location_masks: Tensor | None = None,
-    ) -> Residuals | None:
+    def branch_residuals(self, rows: PersonRows, local_scale: float, global_scale: float) -> Residuals | None:
         """The whole-latent branch's residuals averaged over persons, each person's drawing relocated
-        into the full image (arguments: :meth:`IdentityAdapter.forward`; no location masks)."""
+        into the full image (``local_scale`` and location masks unused)."""
         if not global_scale:
             return None
-        B, P = id_tokens.shape[:2]
-        image_size = (latents.shape[-2] * VAE_SCALE, latents.shape[-1] * VAE_SCALE)
-        flat_latents, timestep, cond = self.per_person_inputs(latents, timestep, added_cond_kwargs, P)
-        drawings = relocate(landmark_images.flatten(0, 1), boxes.flatten(0, 1), image_size, image_size)
+        drawings = relocate(rows.landmark_images, rows.boxes, rows.image_size, rows.image_size)
         residuals = self.global_branch(
-            flat_latents, timestep, id_tokens.flatten(0, 1), drawings.to(latents.dtype), cond, global_scale
+            rows.latents, rows.timestep, rows.id_tokens, drawings.to(rows.latents.dtype), rows.added_cond_kwargs,
+            global_scale,
         )
-        return residuals.map(lambda r: r.unflatten(0, (B, P)).mean(1))
+        return rows.per_image(residuals, "mean")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import RealisIDError
-from ..presets import CLIP_VIT_H, SDXL_BASE
+from ..presets import SDXL_BASE
 from .timesteps import TIMESTEP_SAMPLING
 
 BRANCHES = ("local", "global")
@@ -26,7 +26,9 @@ class TrainConfig:
     tiny: bool = False
     """Train on the offline tiny stack (tests, smoke runs) instead of SDXL."""
     base: str = SDXL_BASE
-    image_encoder: str = CLIP_VIT_H
+    image_encoder: str | None = None
+    """The ID image encoder (folder or hub id); by default the base folder's own ``image_encoder/``,
+    else CLIP ViT-H/14 (:func:`realisid.loading.load_stack`)."""
     init_adapter: str | None = None
     """Start from this adapter folder instead of fresh branches copied from the U-Net. An
     InstantID-style folder (:class:`~realisid.models.InstantIDStyleAdapter`) trains that baseline:

@@ -18,14 +18,14 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
+from ..loading import Stack, load_stack, tiny_adapter_config, tiny_stack
 from ..models import IdentityAdapter, RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from ..loading import Stack, tiny_adapter_config, tiny_stack
 from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .dataset import Batch, Batches, ShardStream, list_shards, validation_reference
@@ -93,25 +93,9 @@ class TrainingRun:
         export_adapter(self.accelerator, self.model, path)
 
 
-def load_stack(config: TrainConfig) -> Stack:
-    """The frozen models: the tiny stack, or SDXL from ``config.base`` plus the CLIP ID encoder."""
-    if config.tiny:
-        return tiny_stack(config.seed)
-    from diffusers import StableDiffusionXLPipeline
-    from transformers import CLIPVisionModelWithProjection
-
-    from ..presets import CLIP_VIT_H
-
-    try:
-        sdxl = StableDiffusionXLPipeline.from_pretrained(config.base)
-        subfolder = "models/image_encoder" if config.image_encoder == CLIP_VIT_H else ""
-        encoder = CLIPVisionModelWithProjection.from_pretrained(config.image_encoder, subfolder=subfolder)
-    except (OSError, ValueError) as error:
-        raise RealisIDError(f"cannot load the base models: {str(error).splitlines()[0]}") from None
-    parts = {k: v for k, v in sdxl.components.items() if k in {f.name for f in dataclasses.fields(Stack)}}
-    # Validation samples as the paper does (DDIM), not with the base folder's own scheduler (SDXL: Euler).
-    scheduler = DDIMScheduler.from_config(sdxl.scheduler.config)
-    return Stack(**{**parts, "scheduler": scheduler, "image_encoder": encoder})
+def frozen_stack(config: TrainConfig) -> Stack:
+    """The frozen models: the tiny stack, or the base model of ``config.base`` with its ID encoder."""
+    return tiny_stack(config.seed) if config.tiny else load_stack(config.base, config.image_encoder)
 
 
 def initial_adapter(config: TrainConfig, stack: Stack) -> IdentityAdapter:
@@ -140,7 +124,7 @@ def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
         raise RealisIDError("no training data: give --data SHARDS (written by `realisid prepare`)")
     shards = list_shards(config.data, config.resolution)
 
-    stack = stack or load_stack(config)
+    stack = stack or frozen_stack(config)
     adapter = initial_adapter(config, stack)
     _freeze(stack, accelerator.device, _DTYPES[config.mixed_precision])
     if config.gradient_checkpointing:

@@ -86,13 +86,13 @@ def probe(
 ) -> dict[str, Errors]:
     """:func:`condition_errors` of the adapter ``adapter_dir`` on ``batches`` batches of the shards
     ``config`` trains on (its precomputed ones when there are), averaged per probe; fp32 on ``device``."""
-    from .loop import load_stack
+    from .loop import frozen_stack
 
     if batches < 1:
         raise RealisIDError(f"the probe needs at least 1 batch, got {batches}")
     if config.data is None:
         raise RealisIDError("no training data: give the config's data (shards written by `realisid prepare`)")
-    stack = load_stack(config)
+    stack = frozen_stack(config)
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
         module.requires_grad_(False).eval().to(device)
     adapter = load_adapter(adapter_dir, unet=stack.unet).eval().to(device)

@@ -22,10 +22,11 @@ from realisid.boxes import Box
 from realisid.evaluation.protocol import SUBJECT, GenerationRequest, Generator
 from realisid.faces import FaceConditions
 from realisid.sampling import SamplingOptions
+
 from ..world.render import Rendering, render_scene
 from ..world.scenes import CLOTHING_COLORS, WALL_COLORS, Scene
-from .shards import rendering_conditions
 from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
+from .shards import rendering_conditions
 
 REFERENCE_SEED = 2_000_000
 """Identities of the evaluation: seeds from here on, unseen by the base model, RealisID and the metric."""

@@ -28,10 +28,11 @@ from realisid.boxes import Box
 from realisid.errors import RealisIDError
 from realisid.evaluation.identity_backend import IdentityBackend
 from realisid.sampling import SamplingOptions
+
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
-from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 from ..world.traits import NEUTRAL
+from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
@@ -203,8 +204,9 @@ def adapter_keeping(
     ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
     with and without the ID at each size)."""
     from realisid.persons import Person
-    from .shards import rendering_conditions
+
     from .evaluation import load_toy_pipeline
+    from .shards import rendering_conditions
 
     _check_sizes(relative_sizes)
     renderings, references = _people(metric, people, face_paint)

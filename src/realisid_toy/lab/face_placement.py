@@ -24,10 +24,11 @@ from realisid.boxes import Box
 from realisid.errors import RealisIDError
 from realisid.evaluation.identity_backend import IdentityBackend
 from realisid.sampling import SamplingOptions
-from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, PROMPT, centred_box, save_sheet
+
 from ..world.render import render_scene
 from ..world.scenes import Scene
 from .evaluation import SIZE, reference_rendering
+from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, PROMPT, centred_box
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ def face_placement(
     ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
     red and the found face's in green)."""
     from realisid.persons import Person
-    from .shards import rendering_conditions
+
     from .evaluation import load_toy_pipeline
+    from .shards import rendering_conditions
 
     if people < 1:
         raise RealisIDError(f"the check needs at least 1 person; got {people}")

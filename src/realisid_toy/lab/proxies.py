@@ -19,6 +19,7 @@ from PIL import Image
 
 from realisid.boxes import Box
 from realisid.training.loss import diffusion_target
+
 from ..world.scenes import CLOTHING_COLORS, WALL_COLORS
 
 _CLOTHING = re.compile(r"wearing an? (\w+) ")

@@ -25,8 +25,9 @@ import yaml
 
 from realisid.models import IdentityAdapter, RealisIDAdapter
 from realisid.training.samples import PrepareSettings
-from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
+
 from ..world.identity_net import TrainingConfig
+from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
 
 STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
 """The stages in order; each is a method of :class:`Recipe`."""
@@ -172,6 +173,7 @@ class Recipe:
         reusing the frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
         from realisid.loading import tiny_adapter_config
         from realisid.training import load_config, train
+
         from .base_model import load_unet
 
         base, folder = self.out / "base", self.out / stage
@@ -203,8 +205,9 @@ class Recipe:
     def evaluate(self) -> None:
         """The evaluation harness once per seed, then the tables with their spread over seeds."""
         from realisid.evaluation import EvaluationConfig, evaluate
-        from .proxies import DenoisingLoss
+
         from .evaluation import toy_prompts, write_references
+        from .proxies import DenoisingLoss
         from .tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"

@@ -23,6 +23,7 @@ from realisid.faces import FaceConditions
 from realisid.faces.photo import crop_square
 from realisid.training.data import SETTINGS, shard_name, write_manifest
 from realisid.training.samples import PrepareSettings, sample_entries
+
 from ..world.render import Rendering
 
 

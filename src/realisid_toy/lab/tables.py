@@ -19,6 +19,7 @@ from realisid.evaluation import EvaluationConfig, plan
 from realisid.evaluation.images import load_rgb
 from realisid.evaluation.report import plt
 from realisid.evaluation.scoring import SCORES_FILE, read_scores
+
 from .proxies import DenoisingLoss, attribute_agreement
 
 PROXIES_FILE = "proxies.jsonl"

@@ -14,6 +14,7 @@ from PIL import Image
 
 from realisid.errors import RealisIDError
 from realisid.evaluation.identity_backend import Face
+
 from .detector import FaceSegmenter, train_face_segmenter
 from .identity_net import IdentityNet, TrainingConfig, face_crop, train_identity_net
 

@@ -20,6 +20,7 @@ from scipy import ndimage
 from torch import nn
 
 from realisid.boxes import Box
+
 from .identity_net import to_tensor
 from .sampling import sample_rendering
 

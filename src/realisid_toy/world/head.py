@@ -17,6 +17,7 @@ import numpy as np
 
 from realisid.faces.pose import rotation_matrix
 from realisid.faces.topology import FACE_OVAL, PARTS
+
 from .mesh import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER, complete_mesh
 from .traits import Expression, Identity, Pose
 

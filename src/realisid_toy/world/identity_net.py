@@ -24,6 +24,7 @@ from torch import nn
 
 from realisid.boxes import Box
 from realisid.faces.photo import crop_square
+
 from .sampling import sample_rendering
 from .traits import Identity
 

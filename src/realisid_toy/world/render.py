@@ -14,6 +14,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from realisid.boxes import Box
 from realisid.faces.topology import FACE_OVAL, PARTS
+
 from .head import HeadGeometry, build_head
 from .scenes import CLOTHING_COLORS, WALL_COLORS, Scene, caption
 from .traits import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from realisid.boxes import Box
+
 from .render import Rendering, render_scene
 from .traits import Identity, sample_expression, sample_identity, sample_pose
 
