@@ -151,8 +151,9 @@ def test_local_residuals_live_inside_the_box_and_move_with_it(trained_adapter):
     x = inputs(persons=1)
     residuals = trained_adapter(**x, global_scale=0.0)
     moved = trained_adapter(**{**x, "boxes": x["boxes"] + torch.tensor([60.0, 40.0, 0.0])}, global_scale=0.0)
-    for r, r_moved in zip((*residuals.down, residuals.mid), (*moved.down, moved.mid)):
-        support = location_mask(x["boxes"][:, 0], (H, W), r.shape[-2:])[:, 0].bool()
+    levels = trained_adapter.local_branch.levels
+    for r, r_moved, level in zip((*residuals.down, residuals.mid), (*moved.down, moved.mid), levels):
+        support = location_mask(x["boxes"][:, 0], (H, W), (H // 8, W // 8), level)[:, 0].bool()
         assert torch.count_nonzero(r.abs().sum(1)[~support]) == 0
         assert torch.count_nonzero(r.abs().sum(1)[support]) > 0
         assert not torch.equal(r, r_moved)

@@ -10,7 +10,6 @@ convolutions at their outputs) prompted with the ID tokens ``p_id``; they differ
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -95,12 +94,22 @@ def _control(
     return Residuals(tuple(down), mid)
 
 
+def _residual_levels(net: ControlNetModel) -> list[int]:
+    """How many down-samplers precede each residual the net returns: the down residuals, then the mid one."""
+    levels = [0]  # conv_in
+    for block in net.down_blocks:
+        levels += [levels[-1]] * len(block.resnets)
+        if block.downsamplers is not None:
+            levels.append(levels[-1] + 1)
+    return levels + [levels[-1]]
+
+
 class LocalBranch(nn.Module):
     """Eq. 3–5: the face branch. Input ``ẑ_t`` (crop of ``z_t``), condition ``c_p&e``, output relocated."""
 
     def __init__(self, net: ControlNetModel, size: int):
         super().__init__()
-        self.net, self.size = net, size
+        self.net, self.size, self.levels = net, size, _residual_levels(net)
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     @classmethod
@@ -133,16 +142,11 @@ class LocalBranch(nn.Module):
         """
         cropped = crop(latents, boxes, image_size, self.size)  # Eq. 5's ẑ_t
         local = _control(self.net, cropped, timestep, id_tokens, landmark_images, added_cond_kwargs, scale)
-        h, w = latents.shape[-2:]
-        cell = image_size[0] / h  # pixels per latent cell (the VAE factor)
-
-        def relocate_level(residual: Tensor) -> Tensor:  # Eq. 4 at this residual's scale
-            factor = 2 ** round(math.log2(self.size / residual.shape[-1]))  # L → ⌈L/2⌉ → …, so 2^level
-            grid = (math.ceil(h / factor), math.ceil(w / factor))  # the U-Net's stride-2 convs round up
-            covered = (grid[0] * factor * cell, grid[1] * factor * cell)
-            return relocate(residual, boxes, covered, grid)
-
-        return local.map(relocate_level)
+        grid = tuple(latents.shape[-2:])
+        relocated = [  # Eq. 4 on the level of the latent grid each residual comes from
+            relocate(r, boxes, image_size, grid, level, self.size) for r, level in zip((*local.down, local.mid), self.levels)
+        ]
+        return Residuals(tuple(relocated[:-1]), relocated[-1])
 
 
 class GlobalBranch(nn.Module):

@@ -2,15 +2,19 @@
 
 Boxes are square, ``(x0, y0, size)`` in *image pixels*, shape ``(..., 3)``; coordinates and
 resampling are computed in float32 whatever the features' dtype (a bf16 pixel coordinate is off by
-up to 4 px at 1024), and results are returned in the features' dtype. Every function maps a
-box into a feature grid through normalised image coordinates, so the same box serves the pixel
-image, the latent (1/8) and every U-Net level (1/16, 1/32, ...) without rounding. Boxes may be
-fractional and may extend past the image border; outside the image everything is zero.
+up to 4 px at 1024), and results are returned in the features' dtype. Boxes may be fractional and
+may extend past the image border.
 
-- :func:`location_mask` — the location guidance ``c_loc`` on any grid.
+Grids. A *base grid* ``(h, w)`` tiles the image (the pixels, the latent): cell ``i`` is centred at
+``i + 0.5`` base cells. Its *level k* is what ``k`` SDXL down-samplers (3×3 convolutions, stride 2,
+padding 1) make of it: ``⌈h/2^k⌉`` cells, cell ``m`` centred on base cell ``2^k·m``, i.e. at
+``2^k·m + 0.5`` — not at the centre of the ``2^k`` cells it covers, as an area pool would be.
+The local branch runs the same convolutions on the crop, so both sides of Eq. 4 live on such grids.
+
+- :func:`location_mask` — the location guidance ``c_loc`` on any grid and level.
 - :func:`crop` — Eq. 5's ``ẑ_t``: the box region of ``z_t`` bilinearly resampled to ``L×L``.
-- :func:`relocate` — Eq. 4's ``R(i, c_loc)``: a branch residual on the ``L_k×L_k`` crop grid,
-  resized to the box at its level's scale and pasted into zeros of the U-Net residual's shape.
+- :func:`relocate` — Eq. 4's ``R(i, c_loc)``: a branch residual on level k of the crop grid,
+  resampled at the centres of level k of the image grid inside the box, zeros elsewhere.
 """
 
 from __future__ import annotations
@@ -20,33 +24,44 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def location_mask(boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]) -> Tensor:
-    """``c_loc``: 1 on the cells of a ``grid = (h, w)`` whose centre lies in the box, else 0.
+def location_mask(boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int], level: int = 0) -> Tensor:
+    """``c_loc``: 1 on the cells of level ``level`` of the base ``grid = (h, w)`` whose centre lies in the box.
 
     Args:
         boxes: ``(N, 3)`` boxes in pixels of an image of ``image_size = (H, W)``.
-        grid: the resolution of the mask (``(H, W)`` for pixels, ``(H/8, W/8)`` for latents).
+        grid: the base grid (``(H, W)`` for pixels, ``(H/8, W/8)`` for latents).
+        level: how many SDXL down-samplers separate the mask from ``grid``.
 
     Returns:
-        ``(N, 1, h, w)`` float32 mask. A box smaller than one cell still covers the cell holding
-        its centre, so no box vanishes at a coarse level.
+        ``(N, 1, ⌈h/2^level⌉, ⌈w/2^level⌉)`` float32 mask. A box smaller than one cell still covers
+        the cell holding its centre, so no box vanishes at a coarse level.
     """
-    (H, W), (h, w) = image_size, grid
-    boxes = boxes.float()
-    x0, y0, size = (boxes[:, i, None] for i in range(3))
-    xs, ys = _cell_centres(w, W, boxes), _cell_centres(h, H, boxes)
-    inside_x = (xs >= x0) & (xs < x0 + size)  # (N, w)
-    inside_y = (ys >= y0) & (ys < y0 + size)  # (N, h)
-    centre_x = ((x0 + size / 2) * (w / W)).floor().long().clamp(0, w - 1)
-    centre_y = ((y0 + size / 2) * (h / H)).floor().long().clamp(0, h - 1)
-    inside_x |= torch.arange(w, device=boxes.device) == centre_x
-    inside_y |= torch.arange(h, device=boxes.device) == centre_y
+    (x0, y0), size = _box_in_cells(boxes, image_size, grid)
+    inside_x, inside_y = _support(x0, size[0], grid[1], level), _support(y0, size[1], grid[0], level)
     return (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
 
 
-def _cell_centres(cells: int, pixels: int, like: Tensor) -> Tensor:
-    """Pixel coordinates ``(cells,)`` of the centres of a grid of ``cells`` spanning ``pixels``."""
-    return (torch.arange(cells, device=like.device, dtype=like.dtype) + 0.5) * (pixels / cells)
+def _box_in_cells(
+    boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Each box's ``(x0, y0)`` and ``(size_x, size_y)``, ``(N, 1)`` each, in cells of the base ``grid``."""
+    (H, W), (h, w) = image_size, grid
+    x0, y0, size = (boxes.float()[:, i, None] for i in range(3))
+    return (x0 * (w / W), y0 * (h / H)), (size * (w / W), size * (h / H))
+
+
+def _centres(cells: int, level: int, like: Tensor) -> Tensor:
+    """``(⌈cells/2^level⌉,)`` centres, in base cells, of one axis of level ``level`` of a base grid."""
+    stride = 2**level
+    return torch.arange(-(-cells // stride), device=like.device, dtype=torch.float32) * stride + 0.5
+
+
+def _support(start: Tensor, size: Tensor, cells: int, level: int) -> Tensor:
+    """``(N, n)`` bool: the level's cells on one axis centred in ``[start, start + size)`` or holding its centre."""
+    centres = _centres(cells, level, start)
+    inside = (centres >= start) & (centres < start + size)
+    nearest = ((start + size / 2 - 0.5) / 2**level + 0.5).floor().long().clamp(0, len(centres) - 1)
+    return inside | (torch.arange(len(centres), device=start.device) == nearest)
 
 
 def _box_to_image_theta(boxes: Tensor, image_size: tuple[int, int]) -> Tensor:
@@ -64,54 +79,74 @@ def _box_to_image_theta(boxes: Tensor, image_size: tuple[int, int]) -> Tensor:
 def crop(x: Tensor, boxes: Tensor, image_size: tuple[int, int], size: int) -> Tensor:
     """Eq. 5: crops each box from ``x`` and bilinearly resamples it to ``size×size``, in one affine step.
 
+    Past the image border the crop sees ``x`` mirrored at the border, so a noisy latent stays noise
+    of the same statistics there (zeros would be a pattern ``z_t`` never shows) and bilinear
+    samples near the border are not blended with zeros.
+
     Args:
         x: ``(N, C, h, w)`` features covering the whole image (e.g. the noisy latent ``z_t``).
         boxes: ``(N, 3)`` boxes in pixels of an image of ``image_size = (H, W)``.
-        size: the side ``L`` of the output grid.
+        size: the side ``L`` of the output grid; crop cell ``j`` is centred at ``x0 + (j + 0.5)·s/L``.
 
     Returns:
-        ``(N, C, size, size)``; the parts of a box outside the image are zeros.
+        ``(N, C, size, size)``.
     """
     theta = _box_to_image_theta(boxes.float(), image_size)
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], size, size], align_corners=False)
-    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False).to(x.dtype)
+    resampled = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return resampled.to(x.dtype)
 
 
-def relocate(residual: Tensor, boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]) -> Tensor:
-    """Eq. 4: puts a residual computed on the crop back at its box, in zeros of shape ``grid``.
+def relocate(
+    residual: Tensor,
+    boxes: Tensor,
+    image_size: tuple[int, int],
+    grid: tuple[int, int],
+    level: int = 0,
+    crop_size: int | None = None,
+) -> Tensor:
+    """Eq. 4: puts a residual computed on level ``level`` of the crop back at its box, on that level of ``grid``.
 
-    The residual is first resized with antialiasing from its ``L_k×L_k`` grid to the box's size at
-    the target level (at least one cell), then placed by the inverse of :func:`crop`'s affine map.
-    Sampling is clamped to the box and the result multiplied by :func:`location_mask`, so it is
-    exactly zero outside the box, clipped at the image border, and a sub-cell box fills one cell.
+    Every image cell whose centre lies in the box (see :func:`location_mask`) takes the residual at
+    the same point of the crop, through a separable triangle filter one image cell wide on each side
+    (bilinear when the crop is the coarser grid, antialiased when it is the finer). The filter only
+    reads crop cells centred inside the image, so the in-image part of a border box keeps its gain,
+    and it narrows symmetrically near the crop's edge so that its centroid stays on the cell centre.
 
     Args:
-        residual: ``(N, C, L_k, L_k)`` branch residual on the crop grid.
+        residual: ``(N, C, L_k, L_k)``, ``L_k = ⌈L/2^level⌉``: level ``level`` of an ``L×L`` crop.
         boxes: ``(N, 3)`` boxes in pixels of an image of ``image_size = (H, W)``.
-        grid: ``(h_k, w_k)``, the spatial shape of the U-Net residual at this level.
+        grid: ``(h, w)``, the image's base grid (the latent for the U-Net, ``(H, W)`` for pixels).
+        level: how many SDXL down-samplers separate ``residual`` from the crop, and the output from ``grid``.
+        crop_size: ``L``; by default the residual's side (level 0).
 
     Returns:
-        ``(N, C, h_k, w_k)``.
+        ``(N, C, ⌈h/2^level⌉, ⌈w/2^level⌉)``, zero outside the box.
     """
-    (H, W), (h, w) = image_size, grid
-    boxes, dtype = boxes.float(), residual.dtype
-    cells = (boxes[:, 2] * max(h / H, w / W)).round().clamp(min=1).long()
-    placed = residual.new_empty(residual.shape[0], residual.shape[1], h, w, dtype=torch.float32)
-    for n in cells.unique().tolist():  # one resize per distinct box size, not per person
-        index = (cells == n).nonzero().squeeze(1)
-        resized = residual[index].float()
-        if n < resized.shape[-1]:
-            resized = F.interpolate(resized, size=(n, n), mode="bilinear", antialias=True, align_corners=False)
-        placed[index] = _paste(resized, boxes[index], image_size, grid)
-    return (placed * location_mask(boxes, image_size, grid)).to(dtype)
+    (x0, y0), size = _box_in_cells(boxes, image_size, grid)
+    side = crop_size or residual.shape[-1]
+    rows = _resampling_weights(y0, size[1], grid[0], level, side, residual.shape[-2])
+    columns = _resampling_weights(x0, size[0], grid[1], level, side, residual.shape[-1])
+    placed = rows[:, None] @ residual.float() @ columns[:, None].transpose(-1, -2)
+    return placed.to(residual.dtype)
 
 
-def _paste(residual: Tensor, boxes: Tensor, image_size: tuple[int, int], grid: tuple[int, int]) -> Tensor:
-    """Samples ``residual`` (covering each box) at every cell centre of ``grid``, clamped to the box."""
-    (H, W), (h, w) = image_size, grid
-    x0, y0, size = (boxes[:, i, None, None] for i in range(3))
-    xs, ys = _cell_centres(w, W, boxes), _cell_centres(h, H, boxes)
-    u = ((xs[None, None, :] - x0) / size * 2 - 1).clamp(-1, 1).expand(-1, h, w)
-    v = ((ys[None, :, None] - y0) / size * 2 - 1).clamp(-1, 1).expand(-1, h, w)
-    grid_uv = torch.stack([u, v], -1)
-    return F.grid_sample(residual, grid_uv, mode="bilinear", padding_mode="border", align_corners=False)
+def _resampling_weights(start: Tensor, size: Tensor, cells: int, level: int, side: int, crop_cells: int) -> Tensor:
+    """``(N, n, crop_cells)``: one axis of :func:`relocate`, image cells of the level from its crop cells.
+
+    ``start``, ``size``: ``(N, 1)`` box in base cells; ``side``: the crop's base side ``L``.
+    """
+    stride, scale = 2**level, side / size  # scale: crop base cells per image base cell
+    # crop cell j of the level is centred at crop base cell 2^k·j + 0.5, i.e. image base cell
+    # start + (2^k·j + 0.5) / scale: where each image cell's centre falls among the crop cells, and the
+    # first and last crop cells centred in the image
+    at = ((_centres(cells, level, start) - start) * scale - 0.5) / stride
+    first = ((-start * scale - 0.5) / stride).ceil().clamp(0, crop_cells - 1)
+    last = torch.maximum((((cells - start) * scale - 0.5) / stride).ceil() - 1, first).clamp(max=crop_cells - 1)
+    # a triangle one image cell wide each side, inside [first, last] and symmetric about its centre there
+    at = torch.minimum(torch.maximum(at, first), last)
+    half_width = torch.minimum(scale.clamp(min=1), torch.minimum(at - first, last - at) + 1)
+    offsets = torch.arange(crop_cells, device=start.device, dtype=torch.float32) - at[..., None]
+    weights = (1 - offsets.abs() / half_width[..., None]).clamp(min=0)
+    weights = weights / weights.sum(-1, keepdim=True)
+    return weights * _support(start, size, cells, level)[..., None]
