@@ -1,8 +1,9 @@
 """Detection + landmark time per photo (median of repeated runs, CPU), on real sample photos.
 
-Run: ``python benchmarks/faces_speed.py [--repeats N]``. ``detect`` is the detector alone (three
-MediaPipe passes, on the photo downscaled to 2048 px), ``total`` is :func:`detect_faces`: loading
-checks, detection, one face-mesh run per candidate box, sorting. Model loading is timed once apart.
+Run: ``python benchmarks/faces_speed.py [--repeats N]``. ``detect`` is the detector alone (MediaPipe's
+short-range model on a tile pyramid, on the photo downscaled to 1024 px), ``total`` is
+:func:`detect_faces`: loading checks, detection, one face-mesh run per candidate box, sorting. Model
+loading is timed once apart.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_large_photo_is_downscaled_for_detection_and_boxes_map_back():
     photo, truth = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 8, canvas_size=(6000, 4000))
     detector = RecordingDetector(MediaPipeDetector())
     (face,) = detect_faces(photo, detector)
-    assert detector.shapes == [(1365, 2048, 3)]
+    assert detector.shapes == [(683, 1024, 3)]
     assert overlap(face.box, truth) > 0.8 and 0.8 < face.box.size / truth.size < 1.25
     assert face.relative_size == pytest.approx(face.box.size / 6000)
     assert_landmarks_fit(face.landmarks, face.box)
@@ -112,7 +112,13 @@ def test_boxes_without_a_face_mesh_are_dropped():
         return [Detection(truth, 0.9), Detection(false_box, 0.95)]
 
     (face,) = detect_faces(photo, detector)
-    assert face.box == truth
+    assert face.box.iou(truth) > 0.7  # the box around the mesh's oval, not the detector's
+
+
+def test_a_mesh_elsewhere_than_the_detected_box_is_not_a_face():
+    photo, truth = samples.place_face(samples.astronaut(), ASTRONAUT_FACE, 1 / 6)
+    fragment = Box(truth.x0 + truth.size * 0.4, truth.y0 + truth.size * 0.4, truth.size * 0.25)
+    assert detect_faces(photo, lambda image: [Detection(fragment, 0.9)]) == []
 
 
 def test_photo_without_face_raises_no_face_error():
@@ -134,16 +140,68 @@ def test_overlap_suppression_drops_duplicates_and_fragments_keeps_neighbours():
     assert suppress_overlaps([duplicate, fragment, neighbour, face], threshold=0.3) == [face, neighbour]
 
 
-@pytest.mark.parametrize("length, tile", [(1024, 512), (1000, 800), (1600, 800), (300, 800)])
-def test_tiles_cover_the_axis_with_half_tile_overlap(length, tile):
+@pytest.mark.parametrize("length, tile", [(1024, 512), (1000, 800), (1600, 800), (300, 800), (1024, 184)])
+def test_tiles_cover_the_axis_with_a_third_tile_overlap(length, tile):
     starts = _tile_starts(length, tile)
     assert starts[0] == 0 and starts[-1] + min(tile, length) == length
-    assert all(0 < b - a <= tile / 2 for a, b in itertools.pairwise(starts))
+    assert all(0 < b - a <= 2 * tile / 3 for a, b in itertools.pairwise(starts))
 
 
-def test_detector_passes_are_validated():
-    with pytest.raises(ValueError, match="passes"):
-        MediaPipeDetector(passes=("tiles", "zoom"))
+def test_detector_tiles_are_validated():
+    with pytest.raises(ValueError, match="tiles"):
+        MediaPipeDetector(tiles=(1.0, 1.5))
+
+
+@pytest.fixture(scope="module")
+def varied_faces():
+    """A portrait and three LFW faces (glasses; dark skin; a turned, smiling head) with their true boxes."""
+    reference = MediaPipeDetector(tiles=(1.0,), full_range=True)
+    lfw = samples.lfw_faces()
+    photos = [samples.grace_hopper()] + [lfw[i] for i in (5, 13, 31)]
+    faces = [
+        (photo, samples.reference_box(photo, reference, margin=0.5 if photo.width == 25 else 0.0))
+        for photo in photos
+    ]
+    reference.close()
+    assert all(box is not None for _, box in faces)
+    return faces
+
+
+@pytest.mark.parametrize(
+    "denominator, backdrop, position, least_found",
+    [
+        (12, "flat", "centre", 4),
+        (16, "noise", "left edge", 4),
+        (20, "scene", "bottom edge", 3),
+        (24, "flat", "top-right corner", 3),
+    ],
+)
+def test_faces_small_relative_to_the_photo_are_found(
+    varied_faces, denominator, backdrop, position, least_found
+):
+    """A fast subset of benchmarks/faces_small.py: every face down to 1/16 found, 3 of 4 below (the
+    dark-skinned face is missed at 1/20 on the scene), each box side within 10 % of the truth."""
+    found = 0
+    for photo, box in varied_faces:
+        canvas, truth = samples.composed(photo, box, 1 / denominator, backdrop, position)
+        faces = detect_faces(canvas)
+        assert len(faces) <= 1
+        if faces:
+            assert faces[0].box.iou(truth) > 0.7 and abs(faces[0].box.size / truth.size - 1) < 0.1
+            found += 1
+    assert found >= least_found
+
+
+def test_portrait_on_a_plain_2048_canvas_at_a_twelfth_is_found():
+    photo = samples.grace_hopper()
+    canvas, truth = samples.composed(photo, samples.GRACE_HOPPER_FACE, 1 / 12, "flat", "centre", (2048, 2048))
+    (face,) = detect_faces(canvas)
+    assert overlap(face.box, truth) > 0.7
+
+
+@pytest.mark.parametrize("kind", ["flat", "noise", "scene"])
+def test_face_free_photos_have_no_face(kind):
+    assert detect_faces(samples.backdrop(kind, (1024, 1024))) == []
 
 
 def test_mesh_without_irises_has_468_points():

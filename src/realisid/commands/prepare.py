@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..errors import RealisIDError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..training.samples import PrepareSettings
-
-    defaults = PrepareSettings()
+    # Defaults (None) come from PrepareSettings at run time: importing the training package here would
+    # load diffusers for every realisid command.
     parser = subparsers.add_parser(
         "prepare",
         help="turn captioned photos into training shards (face box, landmarks, mask, c_p&e, c_loc)",
@@ -21,22 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "source", type=Path, help="folder of photos with sidecar .txt captions, or a .jsonl/.csv"
     )
     parser.add_argument("--out", type=Path, required=True, metavar="SHARDS", help="output folder")
-    parser.add_argument(
-        "--resolution", type=int, default=defaults.resolution, help="training image side (px)"
+    settings = parser.add_argument_group("sample settings (defaults: realisid.training.PrepareSettings)")
+    settings.add_argument("--resolution", type=int, help="training image side (px)")
+    settings.add_argument("--crop-size", type=int, help="masked face crop side (px)")
+    settings.add_argument("--landmark-size", type=int, help="c_p&e side (px, 8L)")
+    settings.add_argument(
+        "--min-face", type=float, help="smallest face kept (box side / training image side)"
     )
-    parser.add_argument(
-        "--crop-size", type=int, default=defaults.crop_size, help="masked face crop side (px)"
-    )
-    parser.add_argument(
-        "--landmark-size", type=int, default=defaults.landmark_size, help="c_p&e side (px, 8L)"
-    )
-    parser.add_argument(
-        "--min-face", type=float, default=defaults.min_face, help="smallest face kept (box side / image side)"
-    )
-    parser.add_argument(
+    settings.add_argument(
         "--dominance",
         type=float,
-        default=defaults.dominance,
         help="with several faces keep the largest only if its side is this many times the next one's",
     )
     parser.add_argument("--shard-size", type=int, default=1000, help="photos per shard")
@@ -59,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from ..training.data import prepare
     from ..training.samples import PrepareSettings
 
-    if args.shard_size < 1 or args.resolution < 8 or args.resolution % 8:
+    given = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(PrepareSettings)
+        if getattr(args, field.name) is not None
+    }
+    settings = PrepareSettings(**given)
+    if args.shard_size < 1 or settings.resolution < 8 or settings.resolution % 8:
         raise RealisIDError("--shard-size must be positive and --resolution a positive multiple of 8")
-    settings = PrepareSettings(
-        args.resolution, args.crop_size, args.landmark_size, args.min_face, args.dominance
-    )
     manifest = prepare(args.source, args.out, settings, args.shard_size, args.shards, args.workers)
     done = len(manifest["shards"])
     print(

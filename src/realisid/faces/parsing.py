@@ -10,8 +10,7 @@ from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-from .topology import FACE_OVAL
+from scipy.spatial import ConvexHull
 
 
 class FaceParser(Protocol):
@@ -25,8 +24,12 @@ class FaceParser(Protocol):
 
 
 class MeshOvalParser:
-    """The face-mesh oval (forehead to chin, cheek to cheek) filled, edges antialiased by
-    ``supersample``-times oversampling; deterministic."""
+    """The face mesh's outline (forehead to chin, cheek to cheek) filled, edges antialiased by
+    ``supersample``-times oversampling; deterministic.
+
+    The outline is the convex hull of all mesh points, not the mesh's oval: on a head turned to
+    profile the oval folds over the face into a crescent and the nose juts out of it.
+    """
 
     def __init__(self, supersample: int = 4):
         self.supersample = supersample
@@ -36,7 +39,8 @@ class MeshOvalParser:
         k = self.supersample
         canvas = Image.new("L", (width * k, height * k), 0)
         # Pixel centres sit at +0.5; scale the continuous coordinates, not the pixel indices.
-        outline = [(float(x) * k, float(y) * k) for x, y in landmarks[FACE_OVAL, :2]]
+        points = landmarks[:, :2].astype(np.float64)
+        outline = [(float(x) * k, float(y) * k) for x, y in points[ConvexHull(points).vertices]]
         ImageDraw.Draw(canvas).polygon(outline, fill=255)
         mask = canvas.resize((width, height), Image.Resampling.BOX)
         return np.asarray(mask, dtype=np.float32) / 255.0

@@ -1,18 +1,23 @@
 """Real photos that ship inside installed packages, and compositions of them, for tests and benchmarks.
 
-No photo is stored in this repository. ``astronaut`` and ``cameraman`` come from scikit-image
-(public domain), ``grace_hopper`` from matplotlib's sample data (public domain). Compositions paste
-a head-and-shoulders cut of a photo so that its face lands on a chosen box of a larger canvas, which
-gives photos with small faces and group photos whose true face boxes are known.
+No photo is stored in this repository. ``astronaut`` (public domain, NASA) and ``cameraman`` (CC0)
+come from scikit-image, ``grace_hopper`` from matplotlib's sample data (public domain, US Navy), and
+``lfw_faces`` from scikit-image's subset of Labeled Faces in the Wild (news photos, no licence stated;
+read at run time, never stored). Compositions paste a photo so that its face lands on a chosen box of
+a larger canvas, which gives photos with small faces and group photos whose true face boxes are known.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from ..boxes import Box
+from .detection import FaceDetector
+from .face import detect_faces
 from .photo import crop_square
 
 # Face boxes of the sample photos, checked by eye: brows to chin, cheek to cheek.
@@ -40,6 +45,111 @@ def grace_hopper() -> Image.Image:
     import matplotlib
 
     return Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+
+
+def lfw_faces() -> list[Image.Image]:
+    """The 100 faces of scikit-image's LFW subset: 25×25 greyscale crops (as RGB) of news photos, one
+    face each, framed brows to chin: expressions, turned heads, glasses, beards, hats, dark and light
+    skin."""
+    from skimage import data
+
+    crops = np.rint(data.lfw_subset()[:100] * 255).astype(np.uint8)
+    return [Image.fromarray(crop).convert("RGB") for crop in crops]
+
+
+def lfw_non_faces() -> Image.Image:
+    """The 100 face-free 25×25 crops of the LFW subset (backgrounds of the same news photos), tiled
+    10×10 into one 250×250 RGB image."""
+    from skimage import data
+
+    crops = np.rint(data.lfw_subset()[100:] * 255).astype(np.uint8)
+    return Image.fromarray(crops.reshape(10, 10, 25, 25).transpose(0, 2, 1, 3).reshape(250, 250)).convert(
+        "RGB"
+    )
+
+
+def backdrop(kind: str, size: tuple[int, int], seed: int = 0) -> Image.Image:
+    """A face-free canvas of ``size`` (w, h): ``"flat"`` light grey, ``"noise"`` (seeded Gaussian
+    noise, σ 40 about mid-grey) or ``"scene"`` (:func:`background`)."""
+    if kind == "flat":
+        return Image.new("RGB", size, (205, 200, 195))
+    if kind == "noise":
+        noise = np.random.default_rng(seed).normal(128, 40, (size[1], size[0], 3))
+        return Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))
+    if kind == "scene":
+        return background(size)
+    raise ValueError(f"backdrop kind must be flat, noise or scene, got {kind!r}")
+
+
+POSITIONS = {
+    "centre": (0.5, 0.5),
+    "left edge": (0.0, 0.4),
+    "top-right corner": (1.0, 0.0),
+    "bottom edge": (0.3, 1.0),
+}
+"""Where :func:`composed` puts a face: its box's place between the canvas borders (0: at the
+left/top border, 1: at the right/bottom border, less a 1 % margin)."""
+
+
+def reference_box(photo: Image.Image, detector: FaceDetector, margin: float = 0.0) -> Box | None:
+    """The largest face box ``detector`` finds in ``photo``, in its pixels, or ``None``.
+
+    The photo is framed in grey, ``margin`` times its long side on every side, and enlarged to at
+    least 400 px: a tight 25 px face crop is found as a face of half the image, as detectors expect.
+    """
+    border = round(margin * max(photo.size))
+    framed = Image.new("RGB", (photo.width + 2 * border, photo.height + 2 * border), (128, 128, 128))
+    framed.paste(photo, (border, border))
+    zoom = max(1.0, 400 / max(framed.size))
+    framed = framed.resize(
+        (round(framed.width * zoom), round(framed.height * zoom)), Image.Resampling.BICUBIC
+    )
+    faces = detect_faces(framed, detector)
+    if not faces:
+        return None
+    box = faces[0].box
+    return Box(box.x0 / zoom - border, box.y0 / zoom - border, box.size / zoom)
+
+
+def composed(
+    photo: Image.Image,
+    face: Box,
+    relative_size: float,
+    backdrop_kind: str,
+    position: str,
+    canvas_size: tuple[int, int] = (1024, 1024),
+) -> tuple[Image.Image, Box]:
+    """``photo`` pasted whole on a :func:`backdrop` so that its face is ``relative_size`` of the long
+    edge at one of the :data:`POSITIONS`; returns the canvas and the face's true box there."""
+    width, height = canvas_size
+    side = relative_size * max(canvas_size)
+    fx, fy = POSITIONS[position]
+    margin = 0.01 * max(canvas_size)
+    target = Box(margin + fx * (width - 2 * margin - side), margin + fy * (height - 2 * margin - side), side)
+    canvas = backdrop(backdrop_kind, canvas_size)
+    paste_photo(canvas, photo, face, target)
+    return canvas, target
+
+
+def paste_photo(canvas: Image.Image, photo: Image.Image, face: Box, target: Box) -> None:
+    """Paste all of ``photo`` into ``canvas``, scaled and placed so that ``face`` lands on ``target``
+    (canvas pixels); what falls outside the canvas is cut off."""
+    scale = target.size / face.size
+    left, top = target.x0 - face.x0 * scale, target.y0 - face.y0 * scale
+    # Only the part that lands on the canvas is resampled (a 1/4 face may scale a photo 5× past it).
+    visible = (
+        max(0, math.ceil(left)),
+        max(0, math.ceil(top)),
+        min(canvas.width, math.floor(left + photo.width * scale)),
+        min(canvas.height, math.floor(top + photo.height * scale)),
+    )
+    if visible[0] >= visible[2] or visible[1] >= visible[3]:
+        return
+    source = ((visible[0] - left) / scale, (visible[1] - top) / scale)
+    source += ((visible[2] - left) / scale, (visible[3] - top) / scale)
+    size = (visible[2] - visible[0], visible[3] - visible[1])
+    part = photo.resize(size, Image.Resampling.BICUBIC, box=source)
+    canvas.paste(part, visible[:2])
 
 
 def background(size: tuple[int, int]) -> Image.Image:
