@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from diffusers import ControlNetModel, UNet2DConditionModel
+from diffusers import ControlNetModel
 from torch import Tensor, nn
 
 from .geometry import crop, relocate
@@ -35,7 +35,8 @@ class Residuals(NamedTuple):
         return Residuals(tuple(a + b for a, b in zip(self.down, other.down)), self.mid + other.mid)
 
     def unet_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for ``UNet2DConditionModel.forward`` (both, always: see TOOLCHAIN.md)."""
+        """Keyword arguments for ``UNet2DConditionModel.forward``: always both, since down residuals
+        without a mid one are taken for T2I-Adapter residuals by diffusers."""
         return {"down_block_additional_residuals": self.down, "mid_block_additional_residual": self.mid}
 
 
@@ -112,11 +113,6 @@ class LocalBranch(nn.Module):
         self.net, self.size, self.levels = net, size, _residual_levels(net)
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
-    @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, size: int, condition_channels: tuple[int, ...]) -> LocalBranch:
-        net = ControlNetModel.from_unet(unet, conditioning_channels=3, conditioning_embedding_out_channels=condition_channels)
-        return cls(net, size)
-
     def forward(
         self,
         latents: Tensor,
@@ -156,10 +152,6 @@ class GlobalBranch(nn.Module):
         super().__init__()
         self.net = net
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
-
-    @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, condition_channels: tuple[int, ...]) -> GlobalBranch:
-        return cls(ControlNetModel.from_unet(unet, conditioning_channels=1, conditioning_embedding_out_channels=condition_channels))
 
     def forward(
         self,
