@@ -95,31 +95,27 @@ def clip_tokenizer(pad_token: str = "<|endoftext|>") -> CLIPTokenizer:
 def tiny_stack(seed: int = 0) -> Stack:
     """Builds every component with tiny configs and random weights (seeded), offline, in about a second."""
     torch.manual_seed(seed)
-    return Stack(
-        unet=UNet2DConditionModel(**TINY_UNET),
-        vae=AutoencoderKL(**TINY_VAE),
-        text_encoder=CLIPTextModel(CLIPTextConfig(**TINY_TEXT_ENCODER)),
-        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**TINY_TEXT_ENCODER_2)),
-        tokenizer=clip_tokenizer(),
-        tokenizer_2=clip_tokenizer(pad_token="!"),
-        image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_VISION)),
-        scheduler=DDIMScheduler(**SDXL_SCHEDULER),
-    )
+    return _build_stack(TINY_UNET, TINY_VAE, TINY_TEXT_ENCODER, TINY_TEXT_ENCODER_2, TINY_VISION)
 
 
 def sdxl_meta_stack() -> Stack:
     """The real SDXL-1.0 + CLIP ViT-H/14 architecture on the ``meta`` device: shapes, no memory."""
     with torch.device("meta"):
-        return Stack(
-            unet=UNet2DConditionModel(**SDXL_UNET),
-            vae=AutoencoderKL(**SDXL_VAE),
-            text_encoder=CLIPTextModel(CLIPTextConfig(**SDXL_TEXT_ENCODER)),
-            text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**SDXL_TEXT_ENCODER_2)),
-            tokenizer=clip_tokenizer(),
-            tokenizer_2=clip_tokenizer(pad_token="!"),
-            image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**CLIP_VIT_H_VISION)),
-            scheduler=DDIMScheduler(**SDXL_SCHEDULER),
-        )
+        return _build_stack(SDXL_UNET, SDXL_VAE, SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2, CLIP_VIT_H_VISION)
+
+
+def _build_stack(unet: dict, vae: dict, text_encoder: dict, text_encoder_2: dict, vision: dict) -> Stack:
+    """Fresh components from their configs (the current device and random state)."""
+    return Stack(
+        unet=UNet2DConditionModel(**unet),
+        vae=AutoencoderKL(**vae),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text_encoder)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text_encoder_2)),
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**vision)),
+        scheduler=DDIMScheduler(**SDXL_SCHEDULER),
+    )
 
 
 def tiny_adapter_config() -> RealisIDConfig:

@@ -220,18 +220,19 @@ def adapter_keeping(
             person = Person(conditions[k], box=centred_box(relative_size, image_size))
             for seed in seeds:
                 for name, options in (("ID", sampling), ("no ID", dataclasses.replace(sampling, id_scale=0.0))):
-                    image = pipe(
-                        PROMPT,
-                        persons=[person],
-                        height=image_size,
-                        width=image_size,
-                        sampling=options,
-                        generator=torch.Generator().manual_seed(seed),
-                    ).images[0]
+                    image = draw_person(pipe, person, image_size, options, seed)
                     scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
                     if seed == seeds[0]:
                         sheet[k].append(image)
     return {key: Kept.from_pairs(pairs) for key, pairs in scores.items()}, sheet
+
+
+def draw_person(pipe, person, size: int, sampling: SamplingOptions, seed: int) -> Image.Image:
+    """The check's scene (:data:`PROMPT`) with ``person``, ``size`` pixels square, seeded on the CPU."""
+    return pipe(
+        PROMPT, persons=[person], height=size, width=size, sampling=sampling,
+        generator=torch.Generator().manual_seed(seed),
+    ).images[0]
 
 
 def _check_sizes(relative_sizes: tuple[float, ...]) -> None:

@@ -28,7 +28,7 @@ from realisid.sampling import SamplingOptions
 from ..world.render import render_scene
 from ..world.scenes import Scene
 from .evaluation import SIZE, reference_rendering
-from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, PROMPT, centred_box
+from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, centred_box, draw_person
 
 
 @dataclass(frozen=True)
@@ -97,14 +97,7 @@ def face_placement(
         row = [_locate(metric, rendered, boxes, ious["renderer"])]
         person = Person(rendering_conditions(reference), box=boxes[0])
         for seed in seeds:
-            image = pipe(
-                PROMPT,
-                persons=[person],
-                height=SIZE,
-                width=SIZE,
-                sampling=sampling,
-                generator=torch.Generator().manual_seed(seed),
-            ).images[0]
+            image = draw_person(pipe, person, SIZE, sampling, seed)
             row.append(_locate(metric, image, boxes, ious["adapter"]))
         sheet.append(row)
     return {name: _placed(pairs) for name, pairs in ious.items()}, sheet
