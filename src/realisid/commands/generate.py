@@ -144,6 +144,6 @@ def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prom
               "persons": scene["persons"], "settings": settings, "models": models.kind,
               "random_weights": models.kind == "tiny"}
     (args.out / "scene.json").write_text(json.dumps(record, indent=2) + "\n")
-    for path in (*paths, args.out / "layout.png"):
+    for path in (*paths, args.out / "layout.png", args.out / "scene.json"):
         print(f"wrote {path}")
     return paths
