@@ -63,7 +63,7 @@ def test_reference_preview_finds_the_face(astronaut_face):
     conditions, picture, summary = reference_preview(np.asarray(astronaut()))
     assert overlap(conditions.box, ASTRONAUT_FACE) > 0.6
     assert picture.height == 256 and picture.width > 256  # the photo, then crop and drawing
-    assert summary == "1 face(s) found; using the largest (0.19 of the long edge)"
+    assert summary == "1 face(s) found; using the largest (0.21 of the long edge)"
 
 
 def test_reference_preview_without_face():
