@@ -7,6 +7,8 @@ denoising loop differs:
   evaluated in one batch;
 * delayed subject conditioning: for the first ``id_start`` fraction of steps the ID is absent and
   only the two null-ID slots run;
+* optionally, ID guidance in a limited interval: after ``id_stop`` the ID row stops and the two
+  remaining slots both carry the ID, (empty text, ID) and (text, ID): text guidance, ID unamplified;
 * any number of persons, each with its own ID tokens, box and landmarks; the adapter batches them
   into one call per branch and combines local residuals by sum, global ones by mean (Fig. 2c).
 """
@@ -39,7 +41,7 @@ from transformers import (
 
 from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
-from .guidance import delayed_steps, realisid_guidance
+from .guidance import id_steps, realisid_guidance
 from .layout import draw_layout
 from .loading import Stack, load_stack, tiny_adapter_config, tiny_stack
 from .models import IdentityAdapter, RealisIDAdapter, face_features, load_adapter, location_mask
@@ -58,7 +60,10 @@ class RealisIDPipelineOutput(BaseOutput):
 class RealisIDPipeline(StableDiffusionXLPipeline):
     """Zero-shot identity customization with location, size, pose and expression control."""
 
-    model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->adapter->unet->vae"
+    # The adapter runs beside the U-Net at every step, so it stays out of the chain (as diffusers' ControlNets):
+    # model CPU offload then gives it a hook of its own, on the accelerator from its first use until the VAE
+    # decodes, instead of swapping it with the U-Net at every step.
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->unet->vae"
     _optional_components = ["feature_extractor"]  # noqa: RUF012 (diffusers' class attribute)
 
     def __init__(
@@ -115,6 +120,19 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             adapter = load_adapter(adapter, unet=stack.unet, torch_dtype=torch_dtype)
         return cls(**vars(stack), adapter=adapter)
 
+    def enable_group_offload(
+        self,
+        onload_device: torch.device,
+        offload_device: str | torch.device = "cpu",
+        offload_type: str = "leaf_level",
+        **kwargs: Any,
+    ) -> None:
+        """diffusers' group offloading (the low-memory mode), leaf by leaf only: the adapter's ID projection
+        runs outside its ``forward``, where a block-level group would be onloaded."""
+        if offload_type != "leaf_level":
+            raise RealisIDError(f"group offloading runs leaf by leaf here: offload_type='leaf_level', not {offload_type!r}")
+        super().enable_group_offload(onload_device, torch.device(offload_device), offload_type, **kwargs)
+
     # ------------------------------------------------------------------------------- conditions
     @torch.no_grad()
     def encode_persons(self, persons: list[ResolvedPerson]) -> torch.Tensor:
@@ -155,6 +173,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_start: float | None = None,
         local_scale: float | None = None,
         global_scale: float | None = None,
+        id_stop: float | None = None,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -170,18 +189,19 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             persons: one :class:`Person` per identity; their boxes may overlap.
             height, width: output size in pixels, multiples of 8.
             sampling: the denoising settings (:class:`~realisid.sampling.SamplingOptions`; default:
-                the paper's). The six keywords below override single fields of it:
+                the paper's). The seven keywords below override single fields of it:
             num_inference_steps: DDIM steps.
             text_scale, id_scale: ``λ_t`` and ``λ_i`` of Eq. 8.
             id_start: fraction of the steps run before the ID joins (delayed subject conditioning).
             local_scale, global_scale: branch weights; 0 switches a branch off (paper's ablation).
+            id_stop: fraction of the steps after which the ID guidance row stops (1: never).
             return_layout: also return a picture of the boxes and landmarks asked for.
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict``; a returned
                 ``"latents"`` replaces the current ones.
         """
         options = (sampling or SamplingOptions()).replace(
             num_inference_steps=num_inference_steps, text_scale=text_scale, id_scale=id_scale,
-            id_start=id_start, local_scale=local_scale, global_scale=global_scale,
+            id_start=id_start, local_scale=local_scale, global_scale=global_scale, id_stop=id_stop,
         )
         self._check_call(prompt, height, width)
         resolved = resolve_persons(persons, width, height)
@@ -208,6 +228,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
         null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
         slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
+        late_ids = slot_ids[2 * batch :].repeat(2, 1, 1, 1)  # after id_stop: (empty text, ID), (text, ID)
         per_slot = lambda x, dtype=id_tokens.dtype: x.to(device, dtype).repeat(3 * batch, *([1] * x.ndim))
         boxes = torch.tensor([list(p.box) for p in resolved], dtype=torch.float32)
         slot_boxes = per_slot(boxes, torch.float32)  # pixel coordinates stay exact in fp16 runs
@@ -220,20 +241,23 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             batch, self.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
         )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
-        with_id_from = delayed_steps(len(timesteps), options.id_start) if options.id_scale else len(timesteps)
-        # Without the pooled text, the branches see the same inputs in both null-ID slots: run slot 1 only.
+        steps = len(timesteps)
+        with_id = id_steps(steps, options.id_start, options.id_stop) if options.id_scale else range(steps, steps)
+        # Without the pooled text, the branches see the same inputs in slots 0 and 1 (both null ID, or both
+        # the ID after id_stop): run slot 1 only.
         first = 0 if self.adapter.config.branch_pooled_text else batch
 
-        with self.progress_bar(total=len(timesteps)) as progress, self.adapter.reusing_conditions():
+        with self.progress_bar(total=steps) as progress, self.adapter.reusing_conditions():
             for i, t in enumerate(timesteps):
-                slots = 3 if i >= with_id_from else 2
+                slots = 3 if i in with_id else 2
                 rows = slots * batch
+                ids = late_ids if i >= with_id.stop else slot_ids[:rows]
                 model_input = self.scheduler.scale_model_input(latents.repeat(slots, 1, 1, 1), t)
                 added = {"text_embeds": slot_pooled[:rows], "time_ids": slot_time_ids[:rows]}
                 residuals = self.adapter(
                     model_input[first:],
                     t,
-                    slot_ids[first:rows],
+                    ids[first:],
                     slot_landmarks[first:rows],
                     slot_boxes[first:rows],
                     {k: v[first:] for k, v in added.items()},
@@ -251,19 +275,26 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     return_dict=False,
                     **(residuals.unet_kwargs() if residuals is not None else {}),
                 )[0].chunk(slots)
-                with_id = noise_pred[2] if slots == 3 else None
-                noise_pred = realisid_guidance(*noise_pred[:2], with_id, options.text_scale, options.id_scale)
+                id_row = noise_pred[2] if slots == 3 else None
+                noise_pred = realisid_guidance(*noise_pred[:2], id_row, options.text_scale, options.id_scale)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
                 progress.update()
 
+        self._release_adapter()
         images = latents if output_type == "latent" else self._decode(latents, output_type)
         layout = draw_layout(width, height, [(p.box, p.landmarks) for p in resolved]) if return_layout else None
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images, layout)
         return RealisIDPipelineOutput(images=images, layout=layout)
+
+    def _release_adapter(self) -> None:
+        """Under model CPU offload, sends the adapter back to the CPU once the denoising loop is done."""
+        for hook in getattr(self, "_all_hooks", []):
+            if hook.model is self.adapter:
+                hook.offload()
 
     def _decode(self, latents: torch.Tensor, output_type: str) -> Any:
         upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
