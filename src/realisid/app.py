@@ -20,7 +20,7 @@ from PIL import Image
 
 from .boxes import Box
 from .errors import RealisIDError
-from .faces import FaceConditions, NoFaceError, detect_faces, draw_landmarks, face_conditions, load_photo
+from .faces import FaceConditions, detect_faces, draw_landmarks, face_conditions, load_photo, pick_face
 from .faces.preview import preview
 from .layout import BOX_COLORS, draw_layout
 from .persons import Person, resolve_persons
@@ -106,18 +106,21 @@ class Sampling:
         )
 
 
-def reference_preview(photo: Image.Image | np.ndarray) -> tuple[FaceConditions, Image.Image, str]:
-    """The largest face of ``photo``: its conditions, a picture of box, landmarks, crop and ``c_p&e``,
-    and a one-line summary. Raises :class:`NoFaceError` when the photo shows no face."""
+def reference_preview(
+    photo: Image.Image | np.ndarray | str | Path, face: int = 0
+) -> tuple[FaceConditions, Image.Image, str]:
+    """Face ``face`` of ``photo`` (0 = the largest, in order of size): its conditions, a picture of every
+    face's numbered box with the chosen one's crop and ``c_p&e``, and a one-line summary. Raises
+    :class:`~realisid.faces.NoFaceError` or :class:`~realisid.faces.FaceIndexError`."""
     image = load_photo(photo)
     faces = detect_faces(image)
-    if not faces:
-        raise NoFaceError(
-            f"no face found in the {image.width}x{image.height} photo: upload a photo with a face"
-        )
-    conditions = face_conditions(image, faces[0])
-    summary = f"{len(faces)} face(s) found; using the largest ({faces[0].relative_size:.2f} of the long edge)"
-    return conditions, preview(image, faces[:1], [conditions], height=256), summary
+    chosen = pick_face(faces, face, image.size)
+    conditions = face_conditions(image, chosen)
+    which = "the largest" if face == 0 else f"face {face}"
+    summary = f"{len(faces)} face(s) found; using {which} ({chosen.relative_size:.2f} of the long edge)"
+    if len(faces) > 1:
+        summary += "; set Face to another box's number to use it"
+    return conditions, preview(image, faces, [conditions], height=256), summary
 
 
 def person_landmarks(person: Person) -> np.ndarray:
@@ -207,6 +210,11 @@ class PersonPanel:
     conditions: gr.State
     face: gr.Image
     status: gr.Markdown
+    face_index: gr.Number
+    more_photos: gr.File
+    more_conditions: gr.State
+    more_faces: gr.Gallery
+    more_status: gr.Markdown
     cx: gr.Slider
     cy: gr.Slider
     size: gr.Slider
@@ -221,12 +229,17 @@ class PersonPanel:
     @property
     def values(self) -> set[gr.components.Component]:
         """The inputs :meth:`person` reads."""
-        return {self.conditions, self.cx, self.cy, self.size, self.pose, self.yaw, self.pitch, self.roll}
+        return {
+            self.conditions, self.more_conditions, self.cx, self.cy, self.size, self.pose, self.yaw, self.pitch,
+            self.roll,
+        }
 
     def person(self, values: dict) -> Person:
-        """The person this panel describes, from the event's input ``values``."""
+        """The person this panel describes, from the event's input ``values``: the reference photo's face
+        first, then those of the further photos."""
+        references = [values[self.conditions], *(values[self.more_conditions] or [])]
         return Person(
-            values[self.conditions],
+            [face for face in references if face is not None] or None,
             box=(values[self.cx], values[self.cy], values[self.size]),
             pose=values[self.pose],
             yaw=values[self.yaw],
@@ -287,15 +300,33 @@ def _message(text: str, error: bool = False) -> str:
     return f'<span class="status-error">⚠ {text}</span>' if error else text
 
 
-def upload_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.Image | None, str]:
-    """Upload handler: conditions, preview and status of a reference or pose photo."""
+def upload_face(
+    photo: Image.Image | None, face: float | None = 0
+) -> tuple[FaceConditions | None, Image.Image | None, str]:
+    """Upload handler: conditions, preview and status of face ``face`` (0 = the largest) of a reference or
+    pose photo."""
     if photo is None:
         return None, None, ""
     try:
-        return reference_preview(photo)
+        return reference_preview(photo, int(face or 0))
     except RealisIDError as error:
         gr.Warning(str(error))
         return None, None, _message(str(error), error=True)
+
+
+def upload_more(paths: list[str] | None) -> tuple[list[FaceConditions], list[tuple[Image.Image, str]], str]:
+    """Upload handler for further photos of a person: the conditions of each one's largest face, its
+    masked crop captioned with the file name, and one status line per photo (a photo without a face is
+    named and left out)."""
+    found, crops, lines = [], [], []
+    for path in paths or ():
+        name = Path(path).name
+        conditions, _, status = upload_face(path)
+        if conditions is not None:
+            found.append(conditions)
+            crops.append((conditions.masked_crop, name))
+        lines.append(f"{name}: {status}")
+    return found, crops, "\n\n".join(lines)
 
 
 def upload_pose(photo: Image.Image | None) -> tuple[FaceConditions | None, str]:
@@ -343,7 +374,7 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
                 height=200,
                 elem_id=f"p{index}-photo",
             )
-            face = gr.Image(label="Detected face", interactive=False, height=200)
+            face = gr.Image(label="Detected faces", interactive=False, height=200)
         if examples:
             gr.Examples(
                 [[str(path)] for path in examples],
@@ -352,7 +383,27 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
                 examples_per_page=len(examples),
                 elem_id=f"p{index}-examples",
             )
-        status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
+        with gr.Row(equal_height=True):
+            status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
+            face_index = gr.Number(
+                0, precision=0, minimum=0, label="Face (0 = largest)", scale=0, min_width=140,
+                elem_id=f"p{index}-face-index",
+            )
+        more_title = "More photos of this person (ID averaged)"
+        with gr.Accordion(more_title, open=False, elem_id=f"p{index}-more-settings"):
+            with gr.Row():
+                more_photos = gr.File(
+                    label="Further photos (largest face of each)",
+                    file_count="multiple",
+                    file_types=["image"],
+                    type="filepath",
+                    height=160,
+                    elem_id=f"p{index}-more",
+                )
+                more_faces = gr.Gallery(
+                    label="Faces used", columns=4, height=160, interactive=False, elem_id=f"p{index}-more-faces"
+                )
+            more_status = gr.Markdown(elem_id=f"p{index}-more-status", padding=True)
         with gr.Row():
             cx = gr.Slider(-0.2, 1.2, cx, step=0.01, label="Centre x", elem_id=f"p{index}-cx")
             cy = gr.Slider(-0.2, 1.2, cy, step=0.01, label="Centre y", elem_id=f"p{index}-cy")
@@ -384,6 +435,11 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
         gr.State(),
         face,
         status,
+        face_index,
+        more_photos,
+        gr.State([]),
+        more_faces,
+        more_status,
         cx,
         cy,
         size,
@@ -506,10 +562,18 @@ def _wire_panel(panel: PersonPanel, layout_event: dict[str, Any]) -> None:
         "show_progress": "hidden",
         "trigger_mode": "always_last",
     }
-    panel.photo.change(
+    gr.on(
+        [panel.photo.change, panel.face_index.change],
         upload_face,
-        panel.photo,
+        [panel.photo, panel.face_index],
         [panel.conditions, panel.face, panel.status],
+        concurrency_id="faces",
+        concurrency_limit=1,
+    ).then(**drawing_event).then(**layout_event)
+    panel.more_photos.change(
+        upload_more,
+        panel.more_photos,
+        [panel.more_conditions, panel.more_faces, panel.more_status],
         concurrency_id="faces",
         concurrency_limit=1,
     ).then(**drawing_event).then(**layout_event)

@@ -9,8 +9,9 @@ denoising loop differs:
   only the two null-ID slots run;
 * optionally, ID guidance in a limited interval: after ``id_stop`` the ID row stops and the two
   remaining slots both carry the ID, (empty text, ID) and (text, ID): text guidance, ID unamplified;
-* any number of persons, each with its own ID tokens, box and landmarks; the adapter batches them
-  into one call per branch and combines local residuals by sum, global ones by mean (Fig. 2c).
+* any number of persons, each with its own ID tokens (the mean over its reference photos), box and
+  landmarks; the adapter batches them into one call per branch and combines local residuals by sum,
+  global ones by mean (Fig. 2c).
 """
 
 from __future__ import annotations
@@ -136,21 +137,35 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
     # ------------------------------------------------------------------------------- conditions
     @torch.no_grad()
     def encode_persons(self, persons: list[ResolvedPerson]) -> torch.Tensor:
-        """Each person's ``p_id`` from its masked face crop, once per call: ``(P, n_id, C)``."""
+        """Each person's ``p_id``, once per call: ``(P, n_id, C)``.
+
+        ``p_id`` is the projection of one masked face crop's CLIP features (or of the person's given
+        ``id_embedding``); with several references it is the plain mean of their projected tokens. The
+        mean is taken after the projection: the resampler turns pose- and framing-dependent patch
+        features into ID tokens, which the branches were trained on, whereas a mean of the patch
+        features mixes different face parts at each patch. Weights are equal: the detector's score
+        tells faces from non-faces rather than rating identity detail, and given features have none.
+        """
         device = self._execution_device
-        features = [p.id_embedding for p in persons]
-        missing = [i for i, f in enumerate(features) if f is None]
-        if missing:
-            encoded = face_features(self.image_encoder, [persons[i].conditions.masked_crop for i in missing])
-            for i, f in zip(missing, encoded):
-                features[i] = f
+        crops = [r.conditions.masked_crop for p in persons if p.id_embedding is None for r in p.references]
+        encoded = iter(face_features(self.image_encoder, crops) if crops else ())
         config = self.adapter.config
         expected = (config.image_feature_tokens, config.image_feature_dim)
-        for i, f in enumerate(features):
-            if tuple(f.shape) != expected:
-                raise RealisIDError(f"person {i}: id_embedding has shape {tuple(f.shape)}, expected {expected}")
-        # Given features may sit on another device or dtype than encoded ones: align each before stacking.
-        return self.adapter.project(torch.stack([f.to(device, self.adapter.dtype) for f in features]))
+        features = []  # per person (R, T, D)
+        for i, person in enumerate(persons):
+            given = person.id_embedding
+            if given is None:
+                features.append(torch.stack([next(encoded) for _ in person.references]))
+                continue
+            if given.ndim not in (2, 3) or tuple(given.shape[-2:]) != expected or not len(given):
+                raise RealisIDError(
+                    f"person {i}: id_embedding has shape {tuple(given.shape)}, expected {expected} "
+                    f"or (references, *{expected})"
+                )
+            features.append(given.reshape(-1, *expected))
+        # Given features may sit on another device or dtype than encoded ones: align each before joining.
+        tokens = self.adapter.project(torch.cat([f.to(device, self.adapter.dtype) for f in features]))
+        return torch.stack([t.mean(0) for t in tokens.split([len(f) for f in features])])
 
     def landmark_images(self, persons: list[ResolvedPerson]) -> torch.Tensor:
         """The ``c_p&e`` drawings at the local branch's pixel size: ``(P, 3, 8L, 8L)``."""

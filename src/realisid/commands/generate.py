@@ -1,15 +1,19 @@
 """realisid generate: images of one or more persons from their photos and a prompt.
 
-Each --person is ref=PHOTO[,box=CX,CY,SIZE][,pose=PHOTO][,yaw=DEG][,pitch=DEG][,roll=DEG]; the box
-is relative (centre as fractions of width/height, size over the long edge). A scene file (JSON)
-holds the same: {"prompt": ..., "persons": [{"ref": ..., "box": [cx, cy, size], ...}]}; its
-relative paths are read from the scene file's folder.
+Each --person is ref=PHOTO[+PHOTO...][,face=N][,box=CX,CY,SIZE][,pose=PHOTO][,yaw=DEG][,pitch=DEG][,roll=DEG].
+Several photos of one person, joined by +, are averaged into one identity (the first places the face
+and draws its landmarks by default); face=N picks the N-th largest face of a photo with several
+(0, the largest, by default; N+M gives one per photo). The box is relative (centre as fractions of
+width/height, size over the long edge). A scene file (JSON) holds the same: {"prompt": ..., "persons":
+[{"ref": "a.jpg" or ["a.jpg", "b.jpg"], "face": 0, "box": [cx, cy, size], ...}]}; its relative paths
+are read from the scene file's folder. The faces used are printed and recorded in scene.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RealisIDError
@@ -22,7 +26,7 @@ from .options import (
     sampling_options,
 )
 
-PERSON_KEYS = {"ref", "box", "pose", "yaw", "pitch", "roll"}
+PERSON_KEYS = {"ref", "face", "box", "pose", "yaw", "pitch", "roll"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_generation_arguments(parser)
     parser.add_argument("--prompt", help="text prompt (or in --scene)")
     parser.add_argument("--negative-prompt", default=None)
-    parser.add_argument("--person", action="append", default=[], metavar="SPEC", help="ref=PHOTO[,box=cx,cy,s][,...]")
+    parser.add_argument(
+        "--person", action="append", default=[], metavar="SPEC", help="ref=PHOTO[+PHOTO][,face=N][,box=cx,cy,s][,...]"
+    )
     parser.add_argument("--scene", type=Path, help="scene JSON with prompt and persons")
     parser.add_argument("--out", type=Path, default=Path("outputs/generate"), help="output folder")
     parser.set_defaults(run=run)
@@ -47,7 +53,8 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_person(spec: str, base_dir: Path | None = None) -> dict:
-    """``"ref=a.jpg,box=0.3,0.4,0.2,yaw=15"`` → ``{"ref": "a.jpg", "box": [0.3, 0.4, 0.2], "yaw": 15.0}``."""
+    """``"ref=a.jpg,box=0.3,0.4,0.2,yaw=15"`` → ``{"ref": "a.jpg", "box": [0.3, 0.4, 0.2], "yaw": 15.0}``;
+    ``ref=a.jpg+b.jpg`` and ``face=1+0`` give lists, one item per photo."""
     fields: dict[str, list[str]] = {}
     key = None
     for token in spec.split(","):
@@ -61,11 +68,16 @@ def parse_person(spec: str, base_dir: Path | None = None) -> dict:
             raise RealisIDError(f"--person {spec!r}: expected key=value pairs, starting with ref=PHOTO")
         else:
             fields[key].append(token)
-    return person_entry({k: v if k == "box" else ",".join(v) for k, v in fields.items()}, base_dir)
+    joined = {k: v if k == "box" else ",".join(v) for k, v in fields.items()}
+    for key in ("ref", "face"):
+        if key in joined and "+" in joined[key]:
+            joined[key] = joined[key].split("+")
+    return person_entry(joined, base_dir)
 
 
 def person_entry(entry: dict, base_dir: Path | None = None) -> dict:
-    """Validates one person of a scene: paths resolved, box three numbers, angles numbers."""
+    """Validates one person of a scene: paths resolved (``ref`` one or a list), ``face`` whole numbers
+    (one or a list), box three numbers, angles numbers."""
     if "ref" not in entry:
         raise RealisIDError(f"person {entry} has no ref=PHOTO")
     out = {}
@@ -73,8 +85,14 @@ def person_entry(entry: dict, base_dir: Path | None = None) -> dict:
         if key not in PERSON_KEYS:
             raise RealisIDError(f"person {entry}: unknown key {key!r}")
         try:
-            if key in ("ref", "pose"):
-                out[key] = str(Path(base_dir, value) if base_dir else Path(value))
+            if key == "ref" and isinstance(value, list):
+                if not value:
+                    raise ValueError
+                out[key] = [_path(v, base_dir) for v in value]
+            elif key in ("ref", "pose"):
+                out[key] = _path(value, base_dir)
+            elif key == "face":
+                out[key] = [_face_index(v) for v in value] if isinstance(value, list) else _face_index(value)
             elif key == "box":
                 out[key] = [float(v) for v in value]
                 if len(out[key]) != 3:
@@ -84,6 +102,19 @@ def person_entry(entry: dict, base_dir: Path | None = None) -> dict:
         except (TypeError, ValueError):
             raise RealisIDError(f"person {entry}: bad {key} {value!r}") from None
     return out
+
+
+def _path(value: str, base_dir: Path | None) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError
+    return str(Path(base_dir, value) if base_dir else Path(value))
+
+
+def _face_index(value: int | str) -> int:
+    """A face index from JSON (an integer) or the command line (digits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or int(value) < 0:
+        raise ValueError
+    return int(value)
 
 
 def read_scene(args: argparse.Namespace) -> dict:
@@ -109,15 +140,26 @@ def read_scene(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     scene = read_scene(args)
-    from ..persons import Person
-
-    persons = [
-        Person(p["ref"], box=tuple(p["box"]) if "box" in p else None, pose=p.get("pose"),
-               yaw=p.get("yaw"), pitch=p.get("pitch"), roll=p.get("roll"))
-        for p in scene["persons"]
-    ]
+    persons = [chosen_faces(index, entry) for index, entry in enumerate(scene["persons"])]
     generate(args, scene["prompt"], persons, scene.get("negative_prompt"), scene)
     return 0
+
+
+def chosen_faces(index: int, entry: dict):
+    """Person ``index`` of a scene with its reference faces found (before any model loads, so a bad
+    photo fails fast); prints which face of each photo is used and records it in ``entry["face"]``."""
+    from ..persons import Person, reference_faces
+
+    person = Person(
+        entry["ref"], box=tuple(entry["box"]) if "box" in entry else None, pose=entry.get("pose"),
+        yaw=entry.get("yaw"), pitch=entry.get("pitch"), roll=entry.get("roll"), face=entry.get("face", 0),
+    )
+    faces = reference_faces(person, index)
+    photos = entry["ref"] if isinstance(entry["ref"], list) else [entry["ref"]]
+    used = ", ".join(f"{face.describe()} in {photo}" for face, photo in zip(faces, photos))
+    print(f"person {index}: {used}")
+    entry["face"] = [face.face for face in faces] if isinstance(entry["ref"], list) else faces[0].face
+    return replace(person, reference=[face.conditions for face in faces])
 
 
 def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prompt: str | None, scene: dict) -> list[Path]:
