@@ -154,6 +154,8 @@ def _accelerator(config: TrainConfig) -> tuple[Accelerator, int]:
             f"batch_size {config.batch_size} is not divisible by {accelerator.num_processes} processes × "
             f"{config.gradient_accumulation_steps} accumulation steps"
         )
+    if accelerator.state.deepspeed_plugin is not None:  # DeepSpeed asks; the loop reads its own batches
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = per_process
     return accelerator, per_process
 
 
@@ -166,8 +168,14 @@ def _freeze(stack: Stack, device: torch.device, dtype: torch.dtype) -> None:
 
 
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s trainable parameters."""
-    return torch.optim.AdamW(
+    """AdamW over ``model``'s trainable parameters: PyTorch's, or bitsandbytes' with 8-bit states."""
+    adamw = torch.optim.AdamW
+    if config.optimizer == "adamw8bit":
+        try:
+            from bitsandbytes.optim import AdamW8bit as adamw
+        except ImportError:
+            raise RealisIDError("optimizer adamw8bit needs bitsandbytes: pip install 'realisid[scale]'") from None
+    return adamw(
         [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=config.learning_rate,
         betas=config.adam_betas,
