@@ -355,6 +355,13 @@ def generate_in_page(
     return items
 
 
+def _photo_upload(label: str, height: int, elem_id: str) -> gr.Image:
+    """A photo upload as given: ``load_photo`` composites transparency onto white, as on the command line."""
+    return gr.Image(
+        label=label, type="pil", image_mode=None, sources=["upload", "clipboard"], height=height, elem_id=elem_id
+    )
+
+
 def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> PersonPanel:
     red, green, blue = BOX_COLORS[index % len(BOX_COLORS)]
     cx, cy, size = DEFAULT_BOXES[index]
@@ -366,14 +373,7 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
             padding=True,
         )
         with gr.Row():
-            photo = gr.Image(
-                label="Reference photo",
-                type="pil",
-                image_mode=None,  # as uploaded: load_photo composites transparency onto white
-                sources=["upload", "clipboard"],
-                height=200,
-                elem_id=f"p{index}-photo",
-            )
+            photo = _photo_upload("Reference photo", 200, f"p{index}-photo")
             face = gr.Image(label="Detected faces", interactive=False, height=200)
         if examples:
             gr.Examples(
@@ -410,14 +410,7 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
             size = gr.Slider(0.03, 1.0, size, step=0.01, label="Size", elem_id=f"p{index}-size")
         with gr.Accordion("Pose and expression", open=False, elem_id=f"p{index}-pose-settings"):
             with gr.Row():
-                pose_photo = gr.Image(
-                    label="Driving photo (optional)",
-                    type="pil",
-                    image_mode=None,  # as uploaded: load_photo composites transparency onto white
-                    sources=["upload", "clipboard"],
-                    height=160,
-                    elem_id=f"p{index}-pose",
-                )
+                pose_photo = _photo_upload("Driving photo (optional)", 160, f"p{index}-pose")
                 drawing = gr.Image(
                     label="Landmarks drawn (c_p&e)",
                     interactive=False,
