@@ -8,6 +8,7 @@ turns a list of them into reference faces, boxes and landmarks for one image siz
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,6 +166,12 @@ def resolve_persons(persons: list[Person], width: int, height: int) -> list[Reso
             box.validate(width, height)
         except RealisIDError as error:
             raise RealisIDError(f"person {index}: {error}") from None
+        for name in ("yaw", "pitch", "roll"):
+            angle = getattr(person, name)
+            if angle is not None and not _is_finite_number(angle):
+                raise RealisIDError(
+                    f"person {index}: {name} must be a finite number of degrees, got {angle!r}"
+                )
         landmarks = conditions.landmarks
         if person.pose is not None:
             landmarks = transfer_pose(as_conditions(person.pose, f"person {index} pose"))
@@ -173,6 +180,10 @@ def resolve_persons(persons: list[Person], width: int, height: int) -> list[Reso
         resolved.append(ResolvedPerson(references, box, landmarks, person.id_embedding))
     _warn_on_stacked_defaults(persons, resolved)
     return resolved
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _warn_on_stacked_defaults(persons: list[Person], resolved: list[ResolvedPerson]) -> None:

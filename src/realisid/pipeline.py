@@ -218,7 +218,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             num_inference_steps=num_inference_steps, text_scale=text_scale, id_scale=id_scale,
             id_start=id_start, local_scale=local_scale, global_scale=global_scale, id_stop=id_stop,
         )
-        self._check_call(prompt, height, width)
+        self._check_call(prompt, height, width, num_images_per_prompt)
         resolved = resolve_persons(persons, width, height)
         device = self._execution_device
         batch = (1 if isinstance(prompt, str) else len(prompt)) * num_images_per_prompt
@@ -321,9 +321,13 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             self.vae.to(dtype=torch.float16)
         return self.image_processor.postprocess(image, output_type=output_type)
 
-    def _check_call(self, prompt, height, width) -> None:
+    def _check_call(self, prompt, height, width, num_images) -> None:
         if height % 8 or width % 8 or height <= 0 or width <= 0:
             raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise RealisIDError(
+                f"the number of images per prompt must be a whole number of at least 1, got {num_images!r}"
+            )
         if not isinstance(prompt, (str, list)):
             raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         for text in [prompt] if isinstance(prompt, str) else prompt:

@@ -14,6 +14,9 @@ from typing import Any
 
 from .errors import RealisIDError
 
+MAX_SEED = 2**64 - 1
+"""The largest seed a torch generator takes."""
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -64,3 +67,11 @@ class SamplingOptions:
     def replace(self, **changes: Any) -> SamplingOptions:
         """A copy with ``changes``; ``None`` values keep the current setting."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as a generator seed: a whole number in ``[0, MAX_SEED]`` (a one-line error otherwise)."""
+    whole = isinstance(seed, int) or (isinstance(seed, float) and math.isfinite(seed) and seed.is_integer())
+    if isinstance(seed, bool) or not whole or not 0 <= seed <= MAX_SEED:
+        raise RealisIDError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    return int(seed)

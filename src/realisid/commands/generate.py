@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RealisIDError
+from ..sampling import check_seed
 from .options import (
     MODELS_RULE,
     add_image_arguments,
@@ -63,6 +65,8 @@ def parse_person(spec: str, base_dir: Path | None = None) -> dict:
             key = key.strip()
             if key not in PERSON_KEYS:
                 raise RealisIDError(f"--person {spec!r}: unknown key {key!r} (known: {', '.join(sorted(PERSON_KEYS))})")
+            if key in fields:
+                raise RealisIDError(f"--person {spec!r}: {key} is given twice")
             fields[key] = [value]
         elif key is None:
             raise RealisIDError(f"--person {spec!r}: expected key=value pairs, starting with ref=PHOTO")
@@ -94,9 +98,9 @@ def person_entry(entry: dict, base_dir: Path | None = None) -> dict:
             elif key == "face":
                 out[key] = [_face_index(v) for v in value] if isinstance(value, list) else _face_index(value)
             elif key == "box":
-                out[key] = [float(v) for v in value]
-                if len(out[key]) != 3:
+                if not isinstance(value, (list, tuple)) or len(value) != 3:
                     raise ValueError
+                out[key] = [float(v) for v in value]
             else:
                 out[key] = float(value)
         except (TypeError, ValueError):
@@ -128,14 +132,35 @@ def read_scene(args: argparse.Namespace) -> dict:
         if not isinstance(persons, list) or not all(isinstance(p, dict) for p in persons):
             raise RealisIDError(f"scene {args.scene} must be an object whose `persons` is a list of objects")
         scene["persons"] = [person_entry(p, args.scene.parent) for p in persons]
+        for key in ("prompt", "negative_prompt"):
+            if scene.get(key) is not None and not isinstance(scene[key], str):
+                raise RealisIDError(f"scene {args.scene}: {key} must be a string, got {scene[key]!r}")
     persons = scene.get("persons", []) + [parse_person(spec) for spec in args.person]
     prompt = args.prompt or scene.get("prompt")
     if not prompt:
         raise RealisIDError("no prompt: give --prompt or a scene with a prompt")
     if not persons:
         raise RealisIDError("no person: give --person ref=PHOTO or a scene with persons")
-    return {**scene, "prompt": prompt, "persons": persons,
+    sides = {key: image_side(key, getattr(args, key), scene.get(key)) for key in ("height", "width")}
+    return {**scene, **sides, "prompt": prompt, "persons": persons,
             "negative_prompt": args.negative_prompt or scene.get("negative_prompt")}
+
+
+def image_side(name: str, given: object, in_scene: object) -> int | None:
+    """The image ``name`` (height or width) given on the command line, else in the scene, if any."""
+    value = given if given is not None else in_scene
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise RealisIDError(f"{name} must be a positive whole number of pixels, got {value!r}")
+    return value
+
+
+def check_output_folder(out: Path) -> None:
+    """A one-line error, before any work, for an ``--out`` that cannot become a folder of results."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():
+        raise RealisIDError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise RealisIDError(f"--out {out}: {existing} is not writable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,26 +191,40 @@ def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prom
     """Loads the models the arguments ask for, generates, and writes images, layout and settings."""
     import torch
 
-    sampling = sampling_options(args)
+    sampling, seed = sampling_options(args), check_seed(args.seed)
+    check_output_folder(args.out)
     models = load_models(args)
-    height = args.height or scene.get("height") or models.side
-    width = args.width or scene.get("width") or models.side
+    height = scene.get("height") or args.height or models.side
+    width = scene.get("width") or args.width or models.side
     output = models.pipe(
         prompt, persons, negative_prompt=negative_prompt, height=height, width=width, sampling=sampling,
-        num_images_per_prompt=args.num_images, generator=torch.Generator().manual_seed(args.seed),
+        num_images_per_prompt=args.num_images, generator=torch.Generator().manual_seed(seed),
         return_layout=True,
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, image in enumerate(output.images):
-        paths.append(args.out / f"image_{index:03d}.png")
-        image.save(paths[-1])
-    output.layout.save(args.out / "layout.png")
+    paths = [args.out / f"image_{index:03d}.png" for index in range(len(output.images))]
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "run"}
     record = {"prompt": prompt, "negative_prompt": negative_prompt, "height": height, "width": width,
               "persons": scene["persons"], "settings": settings, "models": models.kind,
               "random_weights": models.kind == "tiny"}
-    (args.out / "scene.json").write_text(json.dumps(record, indent=2) + "\n")
+    writes = [*zip(paths, (image.save for image in output.images)),
+              (args.out / "layout.png", output.layout.save),
+              (args.out / "scene.json", lambda path: path.write_text(json.dumps(record, indent=2) + "\n"))]
+    write_all(args.out, writes)
     for path in (*paths, args.out / "layout.png"):
         print(f"wrote {path}")
     return paths
+
+
+def write_all(out: Path, writes: list) -> None:
+    """Runs each ``(path, save)`` in folder ``out``; on a failed write (disk full), removes what it wrote
+    and raises a one-line error."""
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, save in writes:
+            written.append(path)
+            save(path)
+    except OSError as error:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise RealisIDError(f"cannot write the results to {out}: {error.strerror or error}") from None

@@ -49,13 +49,17 @@ def write_shard(task: ShardTask, out: Path, settings: PrepareSettings) -> dict:
     skipped: Counter[str] = Counter()
     samples = 0
     tmp = out / f"{name}.tar.tmp"
-    with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:  # same photos, same bytes
-        for offset, item in enumerate(task.items):
-            try:
-                sink.write(make_sample(f"{task.first + offset:09d}", item, settings))
-                samples += 1
-            except Skip as skip:
-                skipped[skip.reason] += 1
+    try:
+        with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:  # same photos, same bytes
+            for offset, item in enumerate(task.items):
+                try:
+                    sink.write(make_sample(f"{task.first + offset:09d}", item, settings))
+                    samples += 1
+                except Skip as skip:
+                    skipped[skip.reason] += 1
+    except BaseException:  # a crash or an interrupt leaves no half-written shard behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out / f"{name}.tar")
     counts = {"samples": samples, "photos": len(task.items), "skipped": dict(sorted(skipped.items()))}
     (out / f"{name}.json").write_text(json.dumps(counts) + "\n")

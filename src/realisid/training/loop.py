@@ -26,7 +26,7 @@ from ..loading import Stack, load_stack, tiny_adapter_config, tiny_stack
 from ..models import IdentityAdapter, RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpoints import restore_checkpoint, save_checkpoint, writing
 from .config import TrainConfig
 from .dataset import Batch, Batches, ShardStream, list_shards, validation_reference
 from .precompute import precompute_shards
@@ -189,11 +189,11 @@ def _resume(run: TrainingRun) -> None:
     and data position."""
     if not run.config.resume:
         return
-    found = resolve_checkpoint(run.checkpoints, run.config.resume)
-    if found is None:
+    restored = restore_checkpoint(run.accelerator, run.checkpoints, run.config.resume)
+    if restored is None:
         logger.warning("no checkpoint in %s: starting a new run", run.checkpoints)
         return
-    run.step, run.position = load_checkpoint(run.accelerator, found)
+    found, run.step, run.position = restored
     run.accelerator.print(f"resumed from {found} at step {run.step}")
 
 
@@ -277,7 +277,8 @@ def _export(run: TrainingRun, batches: Batches, losses: list[float]) -> TrainRes
     """Writes the final adapter to ``OUTPUT_DIR/adapter/``, replacing an older one, and ends the run."""
     out, accelerator = run.config.output, run.accelerator
     final = out / "adapter"
-    run.save_adapter(out / ".tmp-adapter")
+    with writing(accelerator, out / ".tmp-adapter", f"the adapter {final}"):
+        run.save_adapter(out / ".tmp-adapter")
     if accelerator.is_main_process:
         if final.exists():
             shutil.rmtree(final)
