@@ -14,6 +14,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from realisid.errors import CheckpointError
+from realisid.faces.samples import astronaut
 from realisid.loading import tiny_adapter_config
 from realisid.models import RealisIDAdapter
 from realisid.training import checkpoints
@@ -107,9 +108,10 @@ BRANCH = "global_branch/diffusion_pytorch_model.safetensors"
     ],
 )
 def test_damaged_adapter_is_refused_on_load(damage, words, adapter_dir, tmp_path, capsys):
-    damaged, out = tmp_path / "adapter", tmp_path / "out"
+    damaged, out, photo = tmp_path / "adapter", tmp_path / "out", tmp_path / "a.png"
     shutil.copytree(adapter_dir, damaged)
     damage(damaged)
+    astronaut().save(photo)  # the photo is read before the models load: it must be a good one
     argv = [
         "generate",
         "--tiny",
@@ -118,7 +120,7 @@ def test_damaged_adapter_is_refused_on_load(damage, words, adapter_dir, tmp_path
         "--prompt",
         "x",
         "--person",
-        "ref=a.png",
+        f"ref={photo}",
         "--out",
         str(out),
     ]
