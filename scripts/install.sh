@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[train,test,eval,app,scale]"
+python -m pip install -q -e ".[train,test,eval,app,scale,cluster]"
