@@ -13,6 +13,9 @@ batch, so a variant's cost is the sum of its network calls times their batch siz
 * **RealisID as implemented**: delayed ID (2 rows for the first ``id_start`` of the steps), the
   condition encoders run once per phase (``ConditionMemo``), persons batched into one call per
   branch (batching changes speed, not FLOPs).
+* **Options** one at a time: the null-ID rows sharing a branch pass (branches without the pooled
+  text), a local grid ``L`` of 64, the ID guidance row only until ``id_stop`` (2 rows afterwards);
+  and the **efficient preset** of ``realisid.presets`` (``EFFICIENT_ADAPTER``, ``EFFICIENT_SAMPLING``).
 
 Per-image totals add what runs once: both text encoders (3 prompts: empty, text), the CLIP image
 encoder per person, and the VAE decoder.
@@ -25,9 +28,10 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from realisid.guidance import delayed_steps
+from realisid.guidance import id_steps
 from realisid.loading import sdxl_meta_stack
 from realisid.models import RealisIDAdapter
+from realisid.presets import EFFICIENT_ADAPTER, EFFICIENT_SAMPLING
 
 TFLOP = 1e12
 
@@ -79,34 +83,40 @@ def measure(size: int) -> dict[str, float]:
 def variants(f: dict[str, float], persons: int, steps: int, id_start: float) -> dict[str, tuple[float, float]]:
     """``name → (FLOPs of a step with the ID, FLOPs of a whole image)``."""
     P = persons
+    no_pooled, id_stop = not EFFICIENT_ADAPTER["branch_pooled_text"], EFFICIENT_SAMPLING["id_stop"]
     once = 2 * f["text"] + f["vae_decode"]
     once_id = once + P * (f["image_encoder"] + f["projection"])
-    local_body = f["local"] - f["local_encoder"]
-    global_body = f["global"] - f["global_encoder"]
-    branches = local_body + global_body  # one person, one row, encoders excluded
-    encoder = f["local_encoder"] + f["global_encoder"]
-    delayed = delayed_steps(steps, id_start)
+    full_L = (f["local"] - f["local_encoder"] + f["global"] - f["global_encoder"],  # one person, one row
+              f["local_encoder"] + f["global_encoder"])
+    half_L = (f["local_half_L"] - f["local_half_L_encoder"] + f["global"] - f["global_encoder"],
+              f["local_half_L_encoder"] + f["global_encoder"])
 
-    def realisid(branch_rows_id: int, branch_rows_delayed: int, body: float, enc: float) -> tuple[float, float]:
-        """U-Net on 3 (2 while delayed) rows, branches on the given rows, encoders once per phase."""
-        with_id = 3 * f["unet"] + branch_rows_id * P * body
-        without = 2 * f["unet"] + branch_rows_delayed * P * body
-        encoders = (branch_rows_id + branch_rows_delayed) * P * enc
-        image = delayed * without + (steps - delayed) * with_id + encoders + once_id
-        return with_id + branch_rows_id * P * enc / steps, image
+    def realisid(shared: bool = False, grid: tuple[float, float] = full_L, id_stop: float = 1.0) -> tuple[float, float]:
+        """U-Net on 3 rows while the ID guidance row runs, on 2 before it (delayed ID) and after it (``id_stop``);
+        the branches on as many rows, one fewer when the first two rows ``shared`` a pass; encoders once per phase."""
+        body, encoders = grid
+        interval = id_steps(steps, id_start, max(id_start, id_stop))
+        branch_rows = lambda rows: (rows - shared) * P
+        phases = [(interval.start, 2), (len(interval), 3), (steps - interval.stop, 2)]  # (steps, guidance rows)
+        image = once_id + sum(
+            n * (rows * f["unet"] + branch_rows(rows) * body) + (n > 0) * branch_rows(rows) * encoders
+            for n, rows in phases
+        )
+        return 3 * f["unet"] + branch_rows(3) * (body + encoders / steps), image
 
     sdxl = 2 * f["unet"]
     instantid = 2 * (f["unet"] + f["instantid"])
     naive = 3 * (f["unet"] + P * (f["local"] + f["global"]))
-    half_body = f["local_half_L"] - f["local_half_L_encoder"] + global_body
-    half_encoder = f["local_half_L_encoder"] + f["global_encoder"]
     return {
         "SDXL (2-way)": (sdxl, steps * sdxl + once),
         "InstantID-style (2-way, U-Net + ControlNet)": (instantid, steps * instantid + once_id),
         "RealisID naive (3-way, every step)": (naive, steps * naive + once_id),
-        "RealisID as implemented": realisid(3, 2, branches, encoder),
-        "  option: branches without pooled text (null slots share)": realisid(2, 1, branches, encoder),
-        "  option: local grid L = 64": realisid(3, 2, half_body, half_encoder),
+        "RealisID as implemented": realisid(),
+        "  option: branches without pooled text (null slots share)": realisid(shared=True),
+        "  option: local grid L = 64": realisid(grid=half_L),
+        f"  option: ID guidance row until id_stop = {id_stop}": realisid(id_stop=id_stop),
+        "RealisID efficient preset (null slots share + id_stop)": realisid(no_pooled, id_stop=id_stop),
+        "  efficient preset + L = 64": realisid(no_pooled, half_L, id_stop),
     }
 
 
@@ -127,8 +137,10 @@ def main() -> None:
         for name, (step, image) in table.items():
             print(f"| {persons} | {name} | {step / TFLOP:.2f} | {image / TFLOP:.1f} | {image / base:.2f} |")
     one = variants(f, 1, args.steps, args.id_start)
-    ours, theirs = one["RealisID as implemented"][1], one["InstantID-style (2-way, U-Net + ControlNet)"][1]
-    print(f"\nRealisID as implemented / InstantID-style, 1 person, per image: {ours / theirs:.3f}")
+    theirs = one["InstantID-style (2-way, U-Net + ControlNet)"][1]
+    for name in ("RealisID as implemented", "RealisID efficient preset (null slots share + id_stop)"):
+        print(f"\n{name} / InstantID-style, 1 person, per image: {one[name][1] / theirs:.3f}", end="")
+    print()
 
 
 if __name__ == "__main__":

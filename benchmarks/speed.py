@@ -6,7 +6,8 @@
 Speed does not depend on weight values, so the SDXL-size run builds every network from the real
 configs with random weights. Variants are timed interleaved (one call of each per round) and
 the median over rounds is reported, so machine noise hits them alike; ratios are to SDXL from
-the same run. On CUDA the peak memory of each variant is reported too.
+the same run. On CUDA the peak memory of each variant is reported too; ``benchmarks/gpu.sh`` runs the
+GPU table of docs/performance.md (offloading and training included) in one command.
 """
 
 from __future__ import annotations
@@ -20,25 +21,34 @@ from diffusers import ControlNetModel, StableDiffusionXLPipeline
 
 from realisid.faces import extract_conditions
 from realisid.faces.samples import astronaut, grace_hopper
-from realisid.loading import sdxl_meta_stack, tiny_adapter_config, tiny_stack
+from realisid.loading import Stack, sdxl_meta_stack, tiny_adapter_config, tiny_stack
 from realisid.models import RealisIDAdapter, RealisIDConfig, location_mask
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 
 
-def build(stack_name: str, device: str, dtype: torch.dtype):
+def random_stack(stack_name: str, device: str) -> Stack:
+    """The tiny stack, or the real SDXL-1.0 + CLIP ViT-H/14 shapes with random weights made on ``device``."""
     if stack_name == "tiny":
-        stack = tiny_stack(0)
-        config = tiny_adapter_config()
-    else:  # real SDXL shapes, random weights, materialised on the device
-        stack = sdxl_meta_stack()
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2", "image_encoder"):
-            module = getattr(stack, name).to_empty(device=device)
-            for param in module.parameters():
-                torch.nn.init.normal_(param, std=0.02)
-            setattr(stack, name, module)
-        config = RealisIDConfig()
-    adapter = RealisIDAdapter.from_unet(stack.unet, config)
+        return tiny_stack(0)
+    stack = sdxl_meta_stack()
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "image_encoder"):
+        module = getattr(stack, name).to_empty(device=device)
+        for param in module.parameters():
+            torch.nn.init.normal_(param, std=0.02)
+        for buffer in module.buffers():  # CLIP's position ids, the only buffers: 0, 1, 2, ...
+            buffer.copy_(torch.arange(buffer.shape[-1]).expand_as(buffer))
+        setattr(stack, name, module)
+    return stack
+
+
+def adapter_config(stack_name: str) -> RealisIDConfig:
+    return tiny_adapter_config() if stack_name == "tiny" else RealisIDConfig()
+
+
+def build(stack_name: str, device: str, dtype: torch.dtype) -> RealisIDPipeline:
+    stack = random_stack(stack_name, device)
+    adapter = RealisIDAdapter.from_unet(stack.unet, adapter_config(stack_name))
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -139,13 +149,12 @@ def main() -> None:
     parser.add_argument("--persons", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--channels-last", action="store_true", help="channels-last U-Net and branches")
     parser.add_argument("--compile", action="store_true", help="torch.compile the U-Net and both branches")
-    parser.add_argument("--offload", action="store_true",
-                        help="only: one single-person image with model CPU offload and VAE tiling (peak memory)")
+    parser.add_argument("--offload", choices=("model", "group"),
+                        help="only: one single-person image with model CPU offload, or leaf-level group offload "
+                             "(streamed), and 512-px VAE tiles: time and peak memory")
     args = parser.parse_args()
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     size = args.size or (256 if args.stack == "tiny" else 1024)
-    if args.offload:
-        return offloaded(args, dtype, size)
     pipe = build(args.stack, args.device, dtype)
     networks = [pipe.unet, pipe.adapter.local_branch.net, pipe.adapter.global_branch.net]
     if args.channels_last:
@@ -183,15 +192,19 @@ def main() -> None:
 
 
 def offloaded(args: argparse.Namespace, dtype: torch.dtype, size: int) -> None:
-    """Peak accelerator memory of a single-person image with the diffusers memory savers on."""
+    """Time and peak accelerator memory of a single-person image with a diffusers offload mode on."""
     pipe = build(args.stack, "cpu", dtype)
-    pipe.enable_model_cpu_offload(device=args.device)
+    if args.offload == "model":
+        pipe.enable_model_cpu_offload(device=args.device)
+    else:
+        pipe.enable_group_offload(torch.device(args.device), offload_type="leaf_level", use_stream=True)
     pipe.vae.enable_tiling()
+    pipe.vae.tile_sample_min_size, pipe.vae.tile_latent_min_size = 512, 64  # the default tile is 1024 px
     person = [Person(extract_conditions(astronaut()), box=(0.5, 0.4, 1 / 6))]
     with torch.no_grad():
         seconds, peak = timed(lambda: pipe("a photo", person, height=size, width=size,
                                            num_inference_steps=args.steps), args.device)
-    print(f"model CPU offload + VAE tiling, {args.stack} stack, {args.dtype}, {size}², 1 person, "
+    print(f"{args.offload} offload + 512-px VAE tiles, {args.stack} stack, {args.dtype}, {size}², 1 person, "
           f"{args.steps} steps: {seconds:.1f} s, peak {peak:.2f} GiB")
 
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[train,test,eval,app]"
+python -m pip install -q -e ".[train,test,eval,app,scale,cluster]"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"

@@ -18,6 +18,7 @@ from realisid.app import (
     RANDOM_WEIGHTS_NOTICE,
     TOY_WEIGHTS_NOTICE,
     Sampling,
+    _person_panel,
     box_legend,
     build_demo,
     generate,
@@ -27,14 +28,15 @@ from realisid.app import (
     person_landmarks,
     reference_preview,
     upload_face,
+    upload_more,
     upload_pose,
 )
 from realisid.cli import build_parser
 from realisid.commands.app import app_models, example_people
 from realisid.errors import RealisIDError
-from realisid.faces import NoFaceError, draw_landmarks, load_photo, rotate_landmarks
+from realisid.faces import FaceIndexError, NoFaceError, draw_landmarks, load_photo, rotate_landmarks
 from realisid.faces.detection import overlap
-from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_hopper
+from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_hopper, pair_photo
 from realisid.layout import BOX_COLORS
 from realisid.persons import Person
 from realisid.pipeline import tiny_pipeline
@@ -63,12 +65,51 @@ def test_reference_preview_finds_the_face(astronaut_face):
     conditions, picture, summary = reference_preview(np.asarray(astronaut()))
     assert overlap(conditions.box, ASTRONAUT_FACE) > 0.6
     assert picture.height == 256 and picture.width > 256  # the photo, then crop and drawing
-    assert summary == "1 face(s) found; using the largest (0.19 of the long edge)"
+    assert summary == "1 face(s) found; using the largest (0.21 of the long edge)"
 
 
 def test_reference_preview_without_face():
     with pytest.raises(NoFaceError, match="no face found in the 320x240 photo"):
         reference_preview(background((320, 240)))
+
+
+def test_reference_preview_numbers_the_faces_and_uses_the_chosen_one():
+    photo, truths = pair_photo()
+    largest, picture, summary = reference_preview(photo)
+    assert overlap(largest.box, truths[0]) > 0.6 and picture.width == 410 + 128  # photo at 256 px high, one crop
+    assert summary.startswith("2 face(s) found; using the largest (") and "set Face" in summary
+    second, _, summary = reference_preview(photo, face=1)
+    assert overlap(second.box, truths[1]) > 0.6 and summary.startswith("2 face(s) found; using face 1 (")
+    with pytest.raises(FaceIndexError, match="face index 2 does not exist: 2 face"):
+        reference_preview(photo, face=2)
+    assert upload_face(photo, 1.0)[0].box == second.box  # the page's number box gives a float
+
+
+def test_further_photos_give_faces_and_name_the_ones_left_out(tmp_path):
+    paths = [tmp_path / "astronaut.png", tmp_path / "rocket.png", tmp_path / "hopper.png"]
+    for path, photo in zip(paths, (astronaut(), background((320, 240)), grace_hopper())):
+        photo.save(path)
+    assert upload_more(None) == ([], [], "")
+    with pytest.warns(UserWarning, match="no face found"):
+        found, crops, status = upload_more([str(p) for p in paths])
+    assert len(found) == 2 and overlap(found[0].box, ASTRONAUT_FACE) > 0.6
+    assert [caption for _, caption in crops] == ["astronaut.png", "hopper.png"]
+    assert crops[1][0] is found[1].masked_crop
+    lines = status.split("\n\n")
+    assert lines[0].startswith("astronaut.png: 1 face(s) found") and lines[2].startswith("hopper.png: 1 face(s)")
+    assert lines[1].startswith("rocket.png: ") and "⚠ no face found in the 320x240 photo" in lines[1]
+
+
+def test_a_panel_with_further_photos_gives_a_person_with_several_references(astronaut_face, hopper_face):
+    with gr.Blocks():
+        panel = _person_panel(0, True, ())
+    values = {panel.conditions: astronaut_face, panel.more_conditions: [hopper_face], panel.cx: 0.5, panel.cy: 0.4,
+              panel.size: 0.3, panel.pose: None, panel.yaw: 0, panel.pitch: 0, panel.roll: 0}
+    assert set(values) == panel.values
+    assert panel.person(values).reference == [astronaut_face, hopper_face]
+    assert panel.person({**values, panel.more_conditions: []}).reference == [astronaut_face]
+    assert panel.person({**values, panel.conditions: None}).reference == [hopper_face]
+    assert panel.person({**values, panel.conditions: None, panel.more_conditions: []}).reference is None
 
 
 def test_upload_handlers_report_errors_as_messages():
@@ -230,7 +271,8 @@ def test_build_demo_shows_its_notice_and_example_people(pipe, tmp_path):
     examples = example_people(tmp_path, count=2)
     assert [Image.open(path).size for path in examples] == [(256, 256)] * 2
     page = elem_ids(build_demo(pipe, FAST, RANDOM_WEIGHTS_NOTICE, examples))
-    assert {"weights-notice", "canvas", "gallery", "generate", "p0-photo", "p3-size", "p0-examples"} <= page
+    assert {"weights-notice", "canvas", "gallery", "generate", "p0-photo", "p3-size", "p0-examples", "p0-face-index",
+            "p0-more", "p3-more-faces"} <= page
     bare = elem_ids(build_demo(pipe, FAST))
     assert "weights-notice" not in bare and "p0-examples" not in bare
 

@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from realisid.app import MAX_FILE_SIZE, RANDOM_WEIGHTS_NOTICE, Sampling, build_demo, serve
 from realisid.commands.app import example_people
-from realisid.faces.samples import astronaut, background
+from realisid.faces.samples import astronaut, background, pair_photo
 from realisid.pipeline import tiny_pipeline
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,9 +53,10 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("photos")
-    paths = {"face": folder / "astronaut.png", "no_face": folder / "rocket.png"}
+    paths = {"face": folder / "astronaut.png", "no_face": folder / "rocket.png", "pair": folder / "pair.png"}
     astronaut().save(paths["face"])
     background((320, 240)).save(paths["no_face"])
+    pair_photo()[0].save(paths["pair"])
     return paths
 
 
@@ -118,6 +119,23 @@ def test_two_persons_placed_posed_and_generated(page, photos):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOT, full_page=True)
     print(f"screenshot: {SCREENSHOT}")
+
+
+def test_face_number_and_further_photos_make_one_person(page, photos):
+    page.locator("#p0-photo input[type=file]").set_input_files(photos["pair"])
+    status = page.locator("#p0-status")
+    expect(status).to_contain_text("2 face(s) found; using the largest")
+    set_slider(page, "p0-face-index", 1)
+    expect(status).to_contain_text("2 face(s) found; using face 1")
+
+    page.locator("#p0-more-settings").get_by_text("More photos of this person").click()
+    page.locator("#p0-more input[type=file]").set_input_files([photos["face"], photos["no_face"]])
+    more = page.locator("#p0-more-status")
+    expect(more).to_contain_text("astronaut.png: 1 face(s) found; using the largest")
+    expect(more).to_contain_text("rocket.png: ⚠ no face found in the 320x240 photo")
+    expect(page.locator("#p0-more-faces img")).to_have_count(1)
+    page.locator("#generate").click()
+    expect(page.locator("#gallery img")).to_have_count(2, timeout=60_000)
 
 
 def test_example_person_loads_as_reference(page):

@@ -18,6 +18,7 @@ from realisid.faces import (
     extract_conditions,
     samples,
 )
+from realisid.faces.cascade import HaarCascade
 from realisid.faces.detection import _tile_starts, overlap, suppress_overlaps
 from realisid.faces.samples import ASTRONAUT_FACE
 from realisid.faces.topology import NOSE_TIP
@@ -190,6 +191,46 @@ def test_faces_small_relative_to_the_photo_are_found(
             assert faces[0].box.iou(truth) > 0.7 and abs(faces[0].box.size / truth.size - 1) < 0.1
             found += 1
     assert found >= least_found
+
+
+@pytest.fixture(scope="module")
+def face_the_pyramid_misses():
+    """An LFW face cut out and pasted at 1/16 on the rocket scene, which no tile of the pyramid finds."""
+    reference = MediaPipeDetector(tiles=(1.0,), full_range=True)
+    crop = samples.lfw_faces()[16]
+    box = samples.reference_box(crop, reference, margin=0.5)
+    reference.close()
+    return samples.composed(crop, box, 1 / 16, "scene", "centre")
+
+
+def test_a_second_look_confirms_a_proposal_and_rejects_a_false_one(face_the_pyramid_misses):
+    canvas, truth = face_the_pyramid_misses
+    image = np.asarray(canvas)
+    assert not any(overlap(found.box, truth) > 0.5 for found in MediaPipeDetector()(image))
+    false_box = Box(50, 700, truth.size)  # rocket-launch background, no face
+    found = MediaPipeDetector(proposals=lambda image: [truth, false_box])(image)
+    assert any(overlap(detection.box, truth) > 0.7 for detection in found)
+    assert not any(overlap(detection.box, false_box) > 0 for detection in found)
+
+
+def test_haar_proposals_find_the_face_the_pyramid_misses(face_the_pyramid_misses):
+    canvas, truth = face_the_pyramid_misses
+    assert detect_faces(canvas) == []
+    (face,) = detect_faces(canvas, MediaPipeDetector(proposals=HaarCascade()))
+    assert face.box.iou(truth) > 0.7 and abs(face.box.size / truth.size - 1) < 0.1
+
+
+def test_haar_cascade_proposes_a_frontal_face_and_nothing_on_a_plain_canvas():
+    (proposal,) = HaarCascade()(np.asarray(samples.astronaut()))
+    assert overlap(proposal, ASTRONAUT_FACE) > 0.7
+    assert HaarCascade()(np.asarray(samples.backdrop("flat", (1024, 1024)))) == []
+
+
+def test_scores_below_min_score_are_dropped():
+    """MediaPipe's graphs ignore their own threshold; the detector applies it."""
+    image = np.asarray(samples.grace_hopper())
+    (detection,) = MediaPipeDetector(tiles=(1.0,))(image)
+    assert MediaPipeDetector(min_score=detection.score + 0.01, tiles=(1.0,))(image) == []
 
 
 def test_portrait_on_a_plain_2048_canvas_at_a_twelfth_is_found():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
+import accelerate.hooks
 import numpy as np
 import pytest
 import torch
@@ -168,6 +170,31 @@ def test_id_start_counts_two_then_three_slots(trained_pipe, references):
     assert rows == [2, 2] + [3] * 8
 
 
+def test_id_stop_limits_the_id_row_to_an_interval(trained_pipe, references, monkeypatch):
+    """``id_stop`` 1 is the paper's sampling; below 1 the ID row stops there and the two remaining rows
+    both carry the ID: (empty text, ID), (text, ID). The U-Net rows and the adapter's ID tokens per step."""
+    rows, ids = [], []
+    unet = trained_pipe.unet.forward
+    monkeypatch.setattr(trained_pipe.unet, "forward", lambda *a, **k: (rows.append(a[0].shape[0]), unet(*a, **k))[1])
+    forward = type(trained_pipe.adapter).forward
+    monkeypatch.setattr(type(trained_pipe.adapter), "forward",
+                        lambda self, x, t, id_tokens, *a, **k: (ids.append(id_tokens), forward(self, x, t, id_tokens, *a, **k))[1])
+    persons = [Person(references[0])]
+    paper = generate(trained_pipe, persons, steps=5, id_start=0.2, id_stop=1.0)
+    assert rows == [2, 3, 3, 3, 3]
+    rows.clear()
+    ids.clear()
+    limited = generate(trained_pipe, persons, steps=5, id_start=0.2, id_stop=0.6)
+    assert rows == [2, 3, 3, 2, 2]
+    null, id_row = ids[0][0], ids[1][2]
+    assert not torch.equal(null, id_row)
+    assert torch.equal(ids[0][1], null)
+    assert all(torch.equal(step[0], id_row) and torch.equal(step[1], id_row) for step in ids[3:])
+    assert np.abs(limited - paper).max() > 1e-4
+    with pytest.raises(RealisIDError, match="id_stop"):
+        generate(trained_pipe, persons, id_start=0.5, id_stop=0.4)
+
+
 def test_precomputed_embedding_equals_the_photo(trained_pipe, references):
     features = face_features(trained_pipe.image_encoder, [references[0].masked_crop])[0]
     from_photo = generate(trained_pipe, [Person(references[0], box=(0.5, 0.5, 0.3))], id_start=0.0)
@@ -235,11 +262,72 @@ def test_condition_encoders_run_once_per_phase_and_change_nothing(trained_pipe, 
 
 
 def test_vae_tiling_decodes_large_images(pipe, references):
-    """Memory savers come from diffusers: VAE tiling (and model CPU offload, GPU only) keep working."""
+    """Memory savers come from diffusers: VAE tiling keeps working."""
     pipe.vae.enable_tiling()
     image = pipe(PROMPT, [Person(references[0])], height=256, width=320, num_inference_steps=1).images[0]
     assert image.size == (320, 256)
-    assert "adapter" in pipe.model_cpu_offload_seq.split("->")
+
+
+def fake_accelerator_moves(pipe, monkeypatch) -> list[tuple[str, str]]:
+    """Model CPU offload on a CPU-only machine, ``cpu:0`` playing the accelerator: no weight moves, so each
+    component's ``to`` records where it would be and accelerate's hooks read that place as its parameters'.
+
+    Returns the log of moves, ``(component, "cpu" or "cpu:0")``, filled in as the pipeline runs.
+    """
+    place, owner, moves = {}, {}, []
+    for name, module in pipe.components.items():
+        if isinstance(module, torch.nn.Module):
+            place[name] = torch.device("cpu")
+            owner[id(next(module.parameters()))] = name
+
+            def to(*args, name=name, original=module.to, **kwargs):
+                device = torch._C._nn._parse_to(*args, **kwargs)[0]
+                if device is not None and device != place[name]:
+                    place[name] = device
+                    moves.append((name, str(device)))
+                return original(*args, **kwargs)
+
+            monkeypatch.setattr(module, "to", to)
+
+    def first_parameter(parameters):  # accelerate's hooks ask `next(module.parameters()).device`
+        parameter = next(parameters)
+        name = owner.get(id(parameter))
+        return parameter if name is None else SimpleNamespace(device=place[name])
+
+    monkeypatch.setattr(accelerate.hooks, "next", first_parameter, raising=False)
+    pipe.enable_model_cpu_offload(device="cpu")
+    return moves
+
+
+def test_model_cpu_offload_keeps_unet_and_adapter_resident_through_the_loop(trained_pipe, references, monkeypatch):
+    """No device move of the U-Net or the adapter after the first step; the adapter leaves before the VAE."""
+    persons = two_persons(references)
+    plain = generate(trained_pipe, persons, steps=4, id_start=0.5)
+    moves = fake_accelerator_moves(trained_pipe, monkeypatch)
+    per_step = []
+
+    def mark(pipe, step, t, tensors):
+        per_step.append(moves[:])
+        moves.clear()
+        return tensors
+
+    offloaded = generate(trained_pipe, persons, steps=4, id_start=0.5, callback_on_step_end=mark)
+    np.testing.assert_array_equal(offloaded, plain)
+    assert ("unet", "cpu:0") in per_step[0] and ("adapter", "cpu:0") in per_step[0]
+    assert [m for step in per_step[1:] for m in step if m[0] in ("unet", "adapter")] == []
+    after_loop = [m for m in moves if m[0] in ("unet", "adapter", "vae")][:3]
+    assert after_loop == [("adapter", "cpu"), ("unet", "cpu"), ("vae", "cpu:0")]
+
+
+def test_leaf_level_group_offload_gives_the_same_image(trained_pipe, references):
+    """The low-memory mode: diffusers' group offloading, leaf by leaf (the ID projection runs outside
+    the adapter's forward, so it must be onloaded by its own leaves' hooks)."""
+    persons = two_persons(references)
+    plain = generate(trained_pipe, persons, steps=2, id_start=0.0)
+    with pytest.raises(RealisIDError, match="leaf_level"):
+        trained_pipe.enable_group_offload(torch.device("cpu"), offload_type="block_level")
+    trained_pipe.enable_group_offload(torch.device("cpu"))
+    np.testing.assert_array_equal(generate(trained_pipe, persons, steps=2, id_start=0.0), plain)
 
 
 def test_channels_last_keeps_the_output(trained_pipe, references):
@@ -251,15 +339,16 @@ def test_channels_last_keeps_the_output(trained_pipe, references):
 
 
 def test_null_slots_share_one_branch_pass_without_pooled_text(trained_pipe, references, monkeypatch):
-    """With ``branch_pooled_text=False`` slot 0 reuses slot 1's branch residuals: same image, fewer rows."""
+    """With ``branch_pooled_text=False`` slot 0 reuses slot 1's branch residuals: same image, fewer rows
+    (the efficient mode's path, ``id_stop`` included)."""
     trained_pipe.adapter.config.branch_pooled_text = False
     persons = two_persons(references)
     rows = []
     forward = type(trained_pipe.adapter).forward
     monkeypatch.setattr(type(trained_pipe.adapter), "forward",
                         lambda self, latents, *a, **k: (rows.append(latents.shape[0]), forward(self, latents, *a, **k))[1])
-    shared = generate(trained_pipe, persons, steps=4, id_start=0.5)
-    assert rows == [1, 1, 2, 2]
+    shared = generate(trained_pipe, persons, steps=4, id_start=0.5, id_stop=0.75)
+    assert rows == [1, 1, 2, 1]  # after id_stop both rows carry the ID: shared as well
     monkeypatch.setattr(trained_pipe.adapter.config, "branch_pooled_text", True)
     original = type(trained_pipe.adapter).forward
 
@@ -268,7 +357,7 @@ def test_null_slots_share_one_branch_pass_without_pooled_text(trained_pipe, refe
         return original(self, latents, timestep, ids, landmarks, boxes, added, **kwargs)
 
     monkeypatch.setattr(type(trained_pipe.adapter), "forward", zero_pooled)
-    separate = generate(trained_pipe, persons, steps=4, id_start=0.5)
+    separate = generate(trained_pipe, persons, steps=4, id_start=0.5, id_stop=0.75)
     np.testing.assert_allclose(shared, separate, atol=1e-5, rtol=0)  # batch-size rounding only
 
 

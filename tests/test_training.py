@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from realisid.errors import CheckpointError, RealisIDError
 from realisid.models import location_mask
 from realisid.training import apply_dropout, load_config, realisid_loss, sample_dropout
-from realisid.training.checkpoints import list_checkpoints, resolve_checkpoint, save_checkpoint
+from realisid.training.checkpoints import list_checkpoints, restore_checkpoint, save_checkpoint
 from realisid.training.config import parse_override
 from realisid.training.loss import diffusion_target
 from realisid.training.timesteps import sample_timesteps
@@ -159,7 +159,7 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(accelerator, root, 4, 40, crash, keep=2)
-    latest = resolve_checkpoint(root, "latest")
+    latest = list_checkpoints(root)[-1]
     assert latest.name == "step-00000003"
     assert json.loads((latest / "trainer_state.json").read_text())["step"] == 3
     assert (latest / "model.safetensors").is_file() and json.loads((latest / "data-0.json").read_text()) == {
@@ -170,7 +170,8 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path):
     del model
 
 
-def test_resolve_checkpoint_errors(tmp_path):
-    assert resolve_checkpoint(tmp_path / "none", "latest") is None
+def test_restore_checkpoint_errors(tmp_path):
+    accelerator = Accelerator(cpu=True)
+    assert restore_checkpoint(accelerator, tmp_path / "none", "latest") is None
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        resolve_checkpoint(tmp_path, str(tmp_path))
+        restore_checkpoint(accelerator, tmp_path, str(tmp_path))

@@ -7,8 +7,10 @@ canvas, and generation. The second builds the Gradio page on top of it and serve
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,18 +22,21 @@ from PIL import Image
 
 from .boxes import Box
 from .errors import RealisIDError
-from .faces import FaceConditions, NoFaceError, detect_faces, draw_landmarks, face_conditions, load_photo
+from .faces import FaceConditions, detect_faces, draw_landmarks, face_conditions, load_photo, pick_face
 from .faces.preview import preview
 from .layout import BOX_COLORS, draw_layout
 from .persons import Person, resolve_persons
 from .pipeline import RealisIDPipeline
-from .sampling import SamplingOptions
+from .sampling import SamplingOptions, check_seed
 
 MAX_PERSONS = 4
 """Person panels in the page (the first one shown, the others added on demand)."""
 
 MAX_FILE_SIZE = "10mb"
 """Uploads above this are refused by the server, with a message in the page."""
+
+UPLOAD_CACHE = (600, 3600)
+"""Gradio's ``delete_cache``: every 10 minutes, the uploads and outputs older than an hour are deleted."""
 
 PREVIEW_SIDE = 512
 """Long side of the layout canvas shown in the page, in pixels."""
@@ -96,28 +101,43 @@ class Sampling:
 
     @classmethod
     def from_controls(cls, **values: Any) -> Sampling:
-        """From the page's control values: sliders give floats, an emptied number box gives ``None``."""
-        defaults = cls()
-        return cls(
-            **{
-                name: type(getattr(defaults, name))(getattr(defaults, name) if value is None else value)
-                for name, value in values.items()
-            }
-        )
+        """From the page's control values: sliders give floats, an emptied number box gives ``None``; a
+        count that is no whole number (NaN, from a raw API request) is a :class:`RealisIDError`."""
+        defaults, chosen = cls(), {}
+        for name, value in values.items():
+            default = getattr(defaults, name)
+            if value is None:
+                chosen[name] = default
+            elif isinstance(default, int):
+                chosen[name] = whole_number(name, value)
+            else:
+                chosen[name] = type(default)(value)
+        return cls(**chosen)
 
 
-def reference_preview(photo: Image.Image | np.ndarray) -> tuple[FaceConditions, Image.Image, str]:
-    """The largest face of ``photo``: its conditions, a picture of box, landmarks, crop and ``c_p&e``,
-    and a one-line summary. Raises :class:`NoFaceError` when the photo shows no face."""
+def whole_number(name: str, value: Any) -> int:
+    """A control's ``value`` as an ``int``; a one-line error for anything but a whole number."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value % 1:
+        raise RealisIDError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def reference_preview(
+    photo: Image.Image | np.ndarray | str | Path, face: int = 0
+) -> tuple[FaceConditions, Image.Image, str]:
+    """Face ``face`` of ``photo`` (0 = the largest, in order of size): its conditions, a picture of every
+    face's numbered box with the chosen one's crop and ``c_p&e``, and a one-line summary. Raises
+    :class:`~realisid.faces.NoFaceError` or :class:`~realisid.faces.FaceIndexError`."""
     image = load_photo(photo)
     faces = detect_faces(image)
-    if not faces:
-        raise NoFaceError(
-            f"no face found in the {image.width}x{image.height} photo: upload a photo with a face"
-        )
-    conditions = face_conditions(image, faces[0])
-    summary = f"{len(faces)} face(s) found; using the largest ({faces[0].relative_size:.2f} of the long edge)"
-    return conditions, preview(image, faces[:1], [conditions], height=256), summary
+    chosen = pick_face(faces, face, image.size)
+    conditions = face_conditions(image, chosen)
+    which = "the largest" if face == 0 else f"face {face}"
+    summary = f"{len(faces)} face(s) found; using {which} ({chosen.relative_size:.2f} of the long edge)"
+    if len(faces) > 1:
+        summary += "; set Face to another box's number to use it"
+    return conditions, preview(image, faces, [conditions], height=256), summary
 
 
 def person_landmarks(person: Person) -> np.ndarray:
@@ -139,7 +159,8 @@ def layout_preview(
     persons: list[Person], width: int, height: int, max_side: int = PREVIEW_SIDE
 ) -> tuple[Image.Image, list[str]]:
     """Every person's box and landmarks on the ``width×height`` canvas, drawn with its long side at
-    ``max_side``, and one message per box that cannot place a face. Boxes are relative ``(cx, cy, size)``."""
+    ``max_side``, and one message per box that cannot place a face (not drawn). Boxes are relative
+    ``(cx, cy, size)``."""
     scale = max_side / max(width, height)
     entries, problems = [], []
     for index, person in enumerate(persons):
@@ -148,6 +169,7 @@ def layout_preview(
             box.validate(width, height)
         except RealisIDError as error:
             problems.append(f"person {index}: {error}")
+            continue
         entries.append((box.scaled(scale), person_landmarks(person)))
     return draw_layout(round(width * scale), round(height * scale), entries), problems
 
@@ -179,6 +201,9 @@ def generate(
         on_step(step + 1, sampling.steps)
         return {}
 
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RealisIDError("no prompt: write what the image should show")
+
     output = pipe(
         prompt,
         persons,
@@ -187,7 +212,7 @@ def generate(
         width=sampling.width,
         sampling=sampling.options(),
         num_images_per_prompt=sampling.num_images,
-        generator=torch.Generator().manual_seed(sampling.seed),
+        generator=torch.Generator().manual_seed(check_seed(sampling.seed)),
         return_layout=True,
         callback_on_step_end=step_end if on_step else None,
     )
@@ -198,6 +223,15 @@ def generate(
 
 
 # -------------------------------------------------------------------------------------- UI
+@contextmanager
+def page_errors() -> Iterator[None]:
+    """Bad input inside, raised as ``gr.Error``: a message in the page, no traceback on the server."""
+    try:
+        yield
+    except RealisIDError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
+
 @dataclass
 class PersonPanel:
     """The components of one person's panel."""
@@ -207,6 +241,11 @@ class PersonPanel:
     conditions: gr.State
     face: gr.Image
     status: gr.Markdown
+    face_index: gr.Number
+    more_photos: gr.File
+    more_conditions: gr.State
+    more_faces: gr.Gallery
+    more_status: gr.Markdown
     cx: gr.Slider
     cy: gr.Slider
     size: gr.Slider
@@ -221,12 +260,17 @@ class PersonPanel:
     @property
     def values(self) -> set[gr.components.Component]:
         """The inputs :meth:`person` reads."""
-        return {self.conditions, self.cx, self.cy, self.size, self.pose, self.yaw, self.pitch, self.roll}
+        return {
+            self.conditions, self.more_conditions, self.cx, self.cy, self.size, self.pose, self.yaw, self.pitch,
+            self.roll,
+        }
 
     def person(self, values: dict) -> Person:
-        """The person this panel describes, from the event's input ``values``."""
+        """The person this panel describes, from the event's input ``values``: the reference photo's face
+        first, then those of the further photos."""
+        references = [values[self.conditions], *(values[self.more_conditions] or [])]
         return Person(
-            values[self.conditions],
+            [face for face in references if face is not None] or None,
             box=(values[self.cx], values[self.cy], values[self.size]),
             pose=values[self.pose],
             yaw=values[self.yaw],
@@ -234,6 +278,7 @@ class PersonPanel:
             roll=values[self.roll],
         )
 
+    @page_errors()
     def drawing_of(self, values: dict) -> Image.Image | None:
         """Event handler: the person's landmark drawing."""
         return landmark_preview(self.person(values))
@@ -265,9 +310,10 @@ class Page:
         """The persons of the shown panels, from the event's input ``values``."""
         return [panel.person(values) for panel in self.panels[: values[self.count]]]
 
+    @page_errors()
     def show_layout(self, values: dict) -> tuple[Image.Image, str]:
         """Event handler: the layout canvas, and its legend or the boxes that cannot place a face."""
-        width, height = int(values[self.controls["width"]]), int(values[self.controls["height"]])
+        width, height = (whole_number(name, values[self.controls[name]]) for name in ("width", "height"))
         persons = self.persons(values)
         picture, problems = layout_preview(persons, width, height)
         return picture, "\n\n".join(_message(p, error=True) for p in problems) or box_legend(
@@ -287,18 +333,42 @@ def _message(text: str, error: bool = False) -> str:
     return f'<span class="status-error">⚠ {text}</span>' if error else text
 
 
-def upload_face(photo: Image.Image | None) -> tuple[FaceConditions | None, Image.Image | None, str]:
-    """Upload handler: conditions, preview and status of a reference or pose photo."""
+def upload_face(
+    photo: Image.Image | str | None, face: float | None = 0
+) -> tuple[FaceConditions | None, Image.Image | None, str]:
+    """Upload handler: conditions, preview and status of face ``face`` (0 = the largest) of a reference or
+    pose photo."""
     if photo is None:
         return None, None, ""
     try:
-        return reference_preview(photo)
+        return reference_preview(photo, whole_number("Face", 0 if face is None else face))
     except RealisIDError as error:
         gr.Warning(str(error))
         return None, None, _message(str(error), error=True)
 
 
-def upload_pose(photo: Image.Image | None) -> tuple[FaceConditions | None, str]:
+def upload_more(paths: list[str] | None) -> tuple[list[FaceConditions], list[tuple[Image.Image, str]], str]:
+    """Upload handler for further photos of a person: the conditions of each one's largest face, its
+    masked crop captioned with the file name, and one status line per photo (a photo without a face is
+    named and left out)."""
+    found, crops, lines = [], [], []
+    for path in paths or ():
+        name = Path(path).name
+        conditions, _, status = upload_face(path)
+        if conditions is not None:
+            found.append(conditions)
+            crops.append((conditions.masked_crop, name))
+        lines.append(f"{name}: {status}")
+    return found, crops, "\n\n".join(lines)
+
+
+def uploaded_file(payload: dict | None) -> str | None:
+    """The cached file of an upload event's raw payload. Upload events skip Gradio's decoding, which
+    fails on an unreadable file with a blank message; :func:`load_photo` names the problem instead."""
+    return None if payload is None else payload["path"]
+
+
+def upload_pose(photo: Image.Image | str | None) -> tuple[FaceConditions | None, str]:
     """Upload handler: conditions and status of a driving photo."""
     conditions, _, status = upload_face(photo)
     return conditions, status
@@ -313,15 +383,19 @@ def generate_in_page(
 ) -> list[tuple[Image.Image, str]]:
     """Generate handler: :func:`generate`, with bad input raised as ``gr.Error`` (a message in the page,
     no traceback) and the pipeline's warnings (e.g. a prompt too long for CLIP) shown as ``gr.Warning``."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            items = generate(pipe, prompt, persons, sampling, on_step)
-    except RealisIDError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+    with page_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        items = generate(pipe, prompt, persons, sampling, on_step)
     for warning in caught:
         gr.Warning(str(warning.message))
     return items
+
+
+def _photo_upload(label: str, height: int, elem_id: str) -> gr.Image:
+    """A photo upload as given: ``load_photo`` composites transparency onto white, as on the command line."""
+    return gr.Image(
+        label=label, type="pil", image_mode=None, sources=["upload", "clipboard"], height=height, elem_id=elem_id
+    )
 
 
 def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> PersonPanel:
@@ -335,15 +409,8 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
             padding=True,
         )
         with gr.Row():
-            photo = gr.Image(
-                label="Reference photo",
-                type="pil",
-                image_mode=None,  # as uploaded: load_photo composites transparency onto white
-                sources=["upload", "clipboard"],
-                height=200,
-                elem_id=f"p{index}-photo",
-            )
-            face = gr.Image(label="Detected face", interactive=False, height=200)
+            photo = _photo_upload("Reference photo", 200, f"p{index}-photo")
+            face = gr.Image(label="Detected faces", interactive=False, height=200)
         if examples:
             gr.Examples(
                 [[str(path)] for path in examples],
@@ -352,21 +419,34 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
                 examples_per_page=len(examples),
                 elem_id=f"p{index}-examples",
             )
-        status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
+        with gr.Row(equal_height=True):
+            status = gr.Markdown(elem_id=f"p{index}-status", padding=True)
+            face_index = gr.Number(
+                0, precision=0, minimum=0, label="Face (0 = largest)", scale=0, min_width=140,
+                elem_id=f"p{index}-face-index",
+            )
+        more_title = "More photos of this person (ID averaged)"
+        with gr.Accordion(more_title, open=False, elem_id=f"p{index}-more-settings"):
+            with gr.Row():
+                more_photos = gr.File(
+                    label="Further photos (largest face of each)",
+                    file_count="multiple",
+                    file_types=["image"],
+                    type="filepath",
+                    height=160,
+                    elem_id=f"p{index}-more",
+                )
+                more_faces = gr.Gallery(
+                    label="Faces used", columns=4, height=160, interactive=False, elem_id=f"p{index}-more-faces"
+                )
+            more_status = gr.Markdown(elem_id=f"p{index}-more-status", padding=True)
         with gr.Row():
             cx = gr.Slider(-0.2, 1.2, cx, step=0.01, label="Centre x", elem_id=f"p{index}-cx")
             cy = gr.Slider(-0.2, 1.2, cy, step=0.01, label="Centre y", elem_id=f"p{index}-cy")
             size = gr.Slider(0.03, 1.0, size, step=0.01, label="Size", elem_id=f"p{index}-size")
         with gr.Accordion("Pose and expression", open=False, elem_id=f"p{index}-pose-settings"):
             with gr.Row():
-                pose_photo = gr.Image(
-                    label="Driving photo (optional)",
-                    type="pil",
-                    image_mode=None,  # as uploaded: load_photo composites transparency onto white
-                    sources=["upload", "clipboard"],
-                    height=160,
-                    elem_id=f"p{index}-pose",
-                )
+                pose_photo = _photo_upload("Driving photo (optional)", 160, f"p{index}-pose")
                 drawing = gr.Image(
                     label="Landmarks drawn (c_p&e)",
                     interactive=False,
@@ -384,6 +464,11 @@ def _person_panel(index: int, visible: bool, examples: Sequence[str | Path]) -> 
         gr.State(),
         face,
         status,
+        face_index,
+        more_photos,
+        gr.State([]),
+        more_faces,
+        more_status,
         cx,
         cy,
         size,
@@ -407,7 +492,8 @@ def _sampling_controls(sampling: Sampling) -> dict[str, gr.components.Component]
             controls["height"] = gr.Slider(64, 2048, sampling.height, step=64, label="Height")
         with gr.Row():
             controls["steps"] = gr.Slider(1, 100, sampling.steps, step=1, label="Steps")
-            controls["seed"] = gr.Number(sampling.seed, precision=0, label="Seed", minimum=0)
+            # No rounding by Gradio (it fails on NaN with a blank message): Sampling checks the seed.
+            controls["seed"] = gr.Number(sampling.seed, precision=None, label="Seed", minimum=0)
             controls["num_images"] = gr.Slider(1, 4, sampling.num_images, step=1, label="Images")
         with gr.Row():
             controls["text_scale"] = gr.Slider(0, 15, sampling.text_scale, step=0.5, label="λ_t · text")
@@ -429,7 +515,7 @@ def build_demo(
     """The page, serving ``pipe``. ``notice`` (Markdown) says what the weights are, e.g.
     :data:`RANDOM_WEIGHTS_NOTICE`; ``examples`` are reference photos offered in every person panel;
     ``prompt`` is the initial prompt."""
-    with gr.Blocks(title="RealisID", analytics_enabled=False) as demo:
+    with gr.Blocks(title="RealisID", analytics_enabled=False, delete_cache=UPLOAD_CACHE) as demo:
         _title(notice)
         page = _page(sampling, examples, prompt)
         layout_event = _layout_event(page)
@@ -506,19 +592,29 @@ def _wire_panel(panel: PersonPanel, layout_event: dict[str, Any]) -> None:
         "show_progress": "hidden",
         "trigger_mode": "always_last",
     }
-    panel.photo.change(
-        upload_face,
-        panel.photo,
+    gr.on(
+        [panel.photo.change, panel.face_index.change],
+        lambda payload, face: upload_face(uploaded_file(payload), face),
+        [panel.photo, panel.face_index],
         [panel.conditions, panel.face, panel.status],
+        concurrency_id="faces",
+        concurrency_limit=1,
+        preprocess=False,
+    ).then(**drawing_event).then(**layout_event)
+    panel.more_photos.change(
+        upload_more,
+        panel.more_photos,
+        [panel.more_conditions, panel.more_faces, panel.more_status],
         concurrency_id="faces",
         concurrency_limit=1,
     ).then(**drawing_event).then(**layout_event)
     panel.pose_photo.change(
-        upload_pose,
+        lambda payload: upload_pose(uploaded_file(payload)),
         panel.pose_photo,
         [panel.pose, panel.pose_status],
         concurrency_id="faces",
         concurrency_limit=1,
+        preprocess=False,
     ).then(**drawing_event).then(**layout_event)
     gr.on([panel.yaw.change, panel.pitch.change, panel.roll.change], **drawing_event).then(**layout_event)
     gr.on([panel.cx.change, panel.cy.change, panel.size.change], **layout_event)
@@ -542,6 +638,7 @@ def _wire_generate(pipe: RealisIDPipeline, page: Page) -> None:
     """The Generate button: the prompt, persons and sampling controls → the gallery, with a progress bar;
     one generation at a time."""
 
+    @page_errors()
     def on_generate(
         values: dict,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for a progress bar)

@@ -11,6 +11,10 @@ from typing import NamedTuple
 
 from .errors import RealisIDError
 
+MAX_RELATIVE_SIZE = 2.0
+"""The largest box side over the image's long edge: a larger face barely shows, and drawing it costs
+memory."""
+
 
 class Box(NamedTuple):
     """A square box in pixels: top-left corner ``(x0, y0)`` and side ``size``."""
@@ -64,6 +68,11 @@ class Box(NamedTuple):
             raise RealisIDError(f"box values must be finite numbers, got {tuple(self)}")
         if not self.size > 0:
             raise RealisIDError(f"box size must be positive, got {self.size}")
+        if self.size > MAX_RELATIVE_SIZE * max(width, height):
+            raise RealisIDError(
+                f"box size {self.size:g} is over {MAX_RELATIVE_SIZE:g} times the long edge of the "
+                f"{width}x{height} image"
+            )
         x1, y1 = self.x0 + self.size, self.y0 + self.size
         if x1 <= 0 or y1 <= 0 or self.x0 >= width or self.y0 >= height:
             raise RealisIDError(

@@ -25,3 +25,8 @@ def delayed_steps(num_steps: int, id_start: float) -> int:
     if not 0.0 <= id_start <= 1.0:
         raise ValueError(f"id_start must be a fraction of the steps in [0, 1], got {id_start}")
     return min(num_steps, round(id_start * num_steps))
+
+
+def id_steps(num_steps: int, id_start: float, id_stop: float = 1.0) -> range:
+    """The steps that run Eq. 8's ID row: after the delayed start, before ``id_stop`` (a limited interval)."""
+    return range(delayed_steps(num_steps, id_start), delayed_steps(num_steps, id_stop))

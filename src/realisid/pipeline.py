@@ -7,8 +7,11 @@ denoising loop differs:
   evaluated in one batch;
 * delayed subject conditioning: for the first ``id_start`` fraction of steps the ID is absent and
   only the two null-ID slots run;
-* any number of persons, each with its own ID tokens, box and landmarks; the adapter batches them
-  into one call per branch and combines local residuals by sum, global ones by mean (Fig. 2c).
+* optionally, ID guidance in a limited interval: after ``id_stop`` the ID row stops and the two
+  remaining slots both carry the ID, (empty text, ID) and (text, ID): text guidance, ID unamplified;
+* any number of persons, each with its own ID tokens (the mean over its reference photos), box and
+  landmarks; the adapter batches them into one call per branch and combines local residuals by sum,
+  global ones by mean (Fig. 2c).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from transformers import (
 
 from .errors import CheckpointError, RealisIDError
 from .faces import landmark_image_tensor
-from .guidance import delayed_steps, realisid_guidance
+from .guidance import id_steps, realisid_guidance
 from .layout import draw_layout
 from .loading import Stack, load_stack, tiny_adapter_config, tiny_stack
 from .models import IdentityAdapter, RealisIDAdapter, face_features, load_adapter, location_mask
@@ -58,7 +61,10 @@ class RealisIDPipelineOutput(BaseOutput):
 class RealisIDPipeline(StableDiffusionXLPipeline):
     """Zero-shot identity customization with location, size, pose and expression control."""
 
-    model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->adapter->unet->vae"
+    # The adapter runs beside the U-Net at every step, so it stays out of the chain (as diffusers' ControlNets):
+    # model CPU offload then gives it a hook of its own, on the accelerator from its first use until the VAE
+    # decodes, instead of swapping it with the U-Net at every step.
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->image_encoder->unet->vae"
     _optional_components = ["feature_extractor"]  # noqa: RUF012 (diffusers' class attribute)
 
     def __init__(
@@ -115,24 +121,51 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             adapter = load_adapter(adapter, unet=stack.unet, torch_dtype=torch_dtype)
         return cls(**vars(stack), adapter=adapter)
 
+    def enable_group_offload(
+        self,
+        onload_device: torch.device,
+        offload_device: str | torch.device = "cpu",
+        offload_type: str = "leaf_level",
+        **kwargs: Any,
+    ) -> None:
+        """diffusers' group offloading (the low-memory mode), leaf by leaf only: the adapter's ID projection
+        runs outside its ``forward``, where a block-level group would be onloaded."""
+        if offload_type != "leaf_level":
+            raise RealisIDError(f"group offloading runs leaf by leaf here: offload_type='leaf_level', not {offload_type!r}")
+        super().enable_group_offload(onload_device, torch.device(offload_device), offload_type, **kwargs)
+
     # ------------------------------------------------------------------------------- conditions
     @torch.no_grad()
     def encode_persons(self, persons: list[ResolvedPerson]) -> torch.Tensor:
-        """Each person's ``p_id`` from its masked face crop, once per call: ``(P, n_id, C)``."""
+        """Each person's ``p_id``, once per call: ``(P, n_id, C)``.
+
+        ``p_id`` is the projection of one masked face crop's CLIP features (or of the person's given
+        ``id_embedding``); with several references it is the plain mean of their projected tokens. The
+        mean is taken after the projection: the resampler turns pose- and framing-dependent patch
+        features into ID tokens, which the branches were trained on, whereas a mean of the patch
+        features mixes different face parts at each patch. Weights are equal: the detector's score
+        tells faces from non-faces rather than rating identity detail, and given features have none.
+        """
         device = self._execution_device
-        features = [p.id_embedding for p in persons]
-        missing = [i for i, f in enumerate(features) if f is None]
-        if missing:
-            encoded = face_features(self.image_encoder, [persons[i].conditions.masked_crop for i in missing])
-            for i, f in zip(missing, encoded):
-                features[i] = f
+        crops = [r.conditions.masked_crop for p in persons if p.id_embedding is None for r in p.references]
+        encoded = iter(face_features(self.image_encoder, crops) if crops else ())
         config = self.adapter.config
         expected = (config.image_feature_tokens, config.image_feature_dim)
-        for i, f in enumerate(features):
-            if tuple(f.shape) != expected:
-                raise RealisIDError(f"person {i}: id_embedding has shape {tuple(f.shape)}, expected {expected}")
-        # Given features may sit on another device or dtype than encoded ones: align each before stacking.
-        return self.adapter.project(torch.stack([f.to(device, self.adapter.dtype) for f in features]))
+        features = []  # per person (R, T, D)
+        for i, person in enumerate(persons):
+            given = person.id_embedding
+            if given is None:
+                features.append(torch.stack([next(encoded) for _ in person.references]))
+                continue
+            if given.ndim not in (2, 3) or tuple(given.shape[-2:]) != expected or not len(given):
+                raise RealisIDError(
+                    f"person {i}: id_embedding has shape {tuple(given.shape)}, expected {expected} "
+                    f"or (references, *{expected})"
+                )
+            features.append(given.reshape(-1, *expected))
+        # Given features may sit on another device or dtype than encoded ones: align each before joining.
+        tokens = self.adapter.project(torch.cat([f.to(device, self.adapter.dtype) for f in features]))
+        return torch.stack([t.mean(0) for t in tokens.split([len(f) for f in features])])
 
     def landmark_images(self, persons: list[ResolvedPerson]) -> torch.Tensor:
         """The ``c_p&e`` drawings at the local branch's pixel size: ``(P, 3, 8L, 8L)``."""
@@ -155,6 +188,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_start: float | None = None,
         local_scale: float | None = None,
         global_scale: float | None = None,
+        id_stop: float | None = None,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -170,20 +204,21 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             persons: one :class:`Person` per identity; their boxes may overlap.
             height, width: output size in pixels, multiples of 8.
             sampling: the denoising settings (:class:`~realisid.sampling.SamplingOptions`; default:
-                the paper's). The six keywords below override single fields of it:
+                the paper's). The seven keywords below override single fields of it:
             num_inference_steps: DDIM steps.
             text_scale, id_scale: ``λ_t`` and ``λ_i`` of Eq. 8.
             id_start: fraction of the steps run before the ID joins (delayed subject conditioning).
             local_scale, global_scale: branch weights; 0 switches a branch off (paper's ablation).
+            id_stop: fraction of the steps after which the ID guidance row stops (1: never).
             return_layout: also return a picture of the boxes and landmarks asked for.
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict``; a returned
                 ``"latents"`` replaces the current ones.
         """
         options = (sampling or SamplingOptions()).replace(
             num_inference_steps=num_inference_steps, text_scale=text_scale, id_scale=id_scale,
-            id_start=id_start, local_scale=local_scale, global_scale=global_scale,
+            id_start=id_start, local_scale=local_scale, global_scale=global_scale, id_stop=id_stop,
         )
-        self._check_call(prompt, height, width)
+        self._check_call(prompt, height, width, num_images_per_prompt)
         resolved = resolve_persons(persons, width, height)
         device = self._execution_device
         batch = (1 if isinstance(prompt, str) else len(prompt)) * num_images_per_prompt
@@ -208,6 +243,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
         id_tokens = self.encode_persons(resolved)  # (P, n_id, C)
         null_tokens = self.adapter.null_id(1, id_tokens.dtype).expand_as(id_tokens)
         slot_ids = torch.stack([null_tokens, null_tokens, id_tokens]).repeat_interleave(batch, dim=0)
+        late_ids = slot_ids[2 * batch :].repeat(2, 1, 1, 1)  # after id_stop: (empty text, ID), (text, ID)
         per_slot = lambda x, dtype=id_tokens.dtype: x.to(device, dtype).repeat(3 * batch, *([1] * x.ndim))
         boxes = torch.tensor([list(p.box) for p in resolved], dtype=torch.float32)
         slot_boxes = per_slot(boxes, torch.float32)  # pixel coordinates stay exact in fp16 runs
@@ -220,20 +256,23 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             batch, self.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
         )
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, 0.0)
-        with_id_from = delayed_steps(len(timesteps), options.id_start) if options.id_scale else len(timesteps)
-        # Without the pooled text, the branches see the same inputs in both null-ID slots: run slot 1 only.
+        steps = len(timesteps)
+        with_id = id_steps(steps, options.id_start, options.id_stop) if options.id_scale else range(steps, steps)
+        # Without the pooled text, the branches see the same inputs in slots 0 and 1 (both null ID, or both
+        # the ID after id_stop): run slot 1 only.
         first = 0 if self.adapter.config.branch_pooled_text else batch
 
-        with self.progress_bar(total=len(timesteps)) as progress, self.adapter.reusing_conditions():
+        with self.progress_bar(total=steps) as progress, self.adapter.reusing_conditions():
             for i, t in enumerate(timesteps):
-                slots = 3 if i >= with_id_from else 2
+                slots = 3 if i in with_id else 2
                 rows = slots * batch
+                ids = late_ids if i >= with_id.stop else slot_ids[:rows]
                 model_input = self.scheduler.scale_model_input(latents.repeat(slots, 1, 1, 1), t)
                 added = {"text_embeds": slot_pooled[:rows], "time_ids": slot_time_ids[:rows]}
                 residuals = self.adapter(
                     model_input[first:],
                     t,
-                    slot_ids[first:rows],
+                    ids[first:],
                     slot_landmarks[first:rows],
                     slot_boxes[first:rows],
                     {k: v[first:] for k, v in added.items()},
@@ -251,19 +290,26 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                     return_dict=False,
                     **(residuals.unet_kwargs() if residuals is not None else {}),
                 )[0].chunk(slots)
-                with_id = noise_pred[2] if slots == 3 else None
-                noise_pred = realisid_guidance(*noise_pred[:2], with_id, options.text_scale, options.id_scale)
+                id_row = noise_pred[2] if slots == 3 else None
+                noise_pred = realisid_guidance(*noise_pred[:2], id_row, options.text_scale, options.id_scale)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     latents = callback_on_step_end(self, i, t, {"latents": latents}).get("latents", latents)
                 progress.update()
 
+        self._release_adapter()
         images = latents if output_type == "latent" else self._decode(latents, output_type)
         layout = draw_layout(width, height, [(p.box, p.landmarks) for p in resolved]) if return_layout else None
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images, layout)
         return RealisIDPipelineOutput(images=images, layout=layout)
+
+    def _release_adapter(self) -> None:
+        """Under model CPU offload, sends the adapter back to the CPU once the denoising loop is done."""
+        for hook in getattr(self, "_all_hooks", []):
+            if hook.model is self.adapter:
+                hook.offload()
 
     def _decode(self, latents: torch.Tensor, output_type: str) -> Any:
         upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
@@ -275,9 +321,13 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             self.vae.to(dtype=torch.float16)
         return self.image_processor.postprocess(image, output_type=output_type)
 
-    def _check_call(self, prompt, height, width) -> None:
+    def _check_call(self, prompt, height, width, num_images) -> None:
         if height % 8 or width % 8 or height <= 0 or width <= 0:
             raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise RealisIDError(
+                f"the number of images per prompt must be a whole number of at least 1, got {num_images!r}"
+            )
         if not isinstance(prompt, (str, list)):
             raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         for text in [prompt] if isinstance(prompt, str) else prompt:

@@ -14,6 +14,9 @@ from typing import Any
 
 from .errors import RealisIDError
 
+MAX_SEED = 2**64 - 1
+"""The largest seed a torch generator takes."""
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -31,17 +34,25 @@ class SamplingOptions:
     """Weight of the local branch's residuals (0 switches it off: the paper's ablation)."""
     global_scale: float = 1.0
     """Weight of the global branch's residuals (0 switches it off)."""
+    id_stop: float = 1.0
+    """Fraction of the steps after which the ID guidance row stops (guidance in a limited interval,
+    Kynkäänniemi et al. 2024): later steps condition both remaining rows on the ID, unamplified.
+    1.0: the paper's sampling."""
 
     def __post_init__(self) -> None:
         steps = self.num_inference_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise RealisIDError(f"num_inference_steps must be a whole number of at least 1, got {steps!r}")
-        for name in ("text_scale", "id_scale", "id_start", "local_scale", "global_scale"):
+        for name in ("text_scale", "id_scale", "id_start", "local_scale", "global_scale", "id_stop"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise RealisIDError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 <= self.id_start <= 1.0:
             raise RealisIDError(f"id_start is a fraction of the steps, in [0, 1]; got {self.id_start}")
+        if not self.id_start <= self.id_stop <= 1.0:
+            raise RealisIDError(
+                f"id_stop is a fraction of the steps, in [id_start, 1] = [{self.id_start}, 1]; got {self.id_stop}"
+            )
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -56,3 +67,11 @@ class SamplingOptions:
     def replace(self, **changes: Any) -> SamplingOptions:
         """A copy with ``changes``; ``None`` values keep the current setting."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as a generator seed: a whole number in ``[0, MAX_SEED]`` (a one-line error otherwise)."""
+    whole = isinstance(seed, int) or (isinstance(seed, float) and math.isfinite(seed) and seed.is_integer())
+    if isinstance(seed, bool) or not whole or not 0 <= seed <= MAX_SEED:
+        raise RealisIDError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    return int(seed)

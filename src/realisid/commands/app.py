@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..sampling import check_seed
 from .demo import TOY_PROMPT
 from .generate import add_generation_arguments
 from .options import MODELS_RULE, load_models, sampling_options
@@ -44,14 +45,14 @@ def app_models(args: argparse.Namespace):
     weights the page offers example people and the toy prompt."""
     from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling
 
-    options = sampling_options(args)
+    options, seed = sampling_options(args), check_seed(args.seed)
     models = load_models(args)
     notice = {"toy": TOY_WEIGHTS_NOTICE, "tiny": RANDOM_WEIGHTS_NOTICE}.get(models.kind)
     page = {}
     if models.kind == "toy":
         page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
     sampling = Sampling.from_options(
-        options, width=args.width or models.side, height=args.height or models.side, seed=args.seed,
+        options, width=args.width or models.side, height=args.height or models.side, seed=seed,
         num_images=args.num_images,
     )
     return models.pipe, sampling, notice, page

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..sampling import check_seed
 from .generate import add_generation_arguments, generate
 from .options import MODELS_RULE, SIDES, load_models, model_kind, sampling_options
 
@@ -117,7 +118,7 @@ def run_toy(args: argparse.Namespace) -> int:
         raise RealisIDError(
             f"the toy demo draws square images: got --height {args.height} and --width {args.width}"
         )
-    sampling = sampling_options(args)
+    sampling, seed = sampling_options(args), check_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     pipe, metric = load_models(args).pipe, toy_metric()
     reference, driving = reference_rendering(TOY_IDENTITY), driving_rendering()
@@ -133,7 +134,7 @@ def run_toy(args: argparse.Namespace) -> int:
         person = Person(identity, box=(0.5, 0.4, rel_size), pose=pose if driven else None)
         output = pipe(
             TOY_PROMPT, [person], height=size, width=size, sampling=sampling,
-            generator=torch.Generator().manual_seed(args.seed), return_layout=True,
+            generator=torch.Generator().manual_seed(seed), return_layout=True,
         )
         image = output.images[0]
         image.save(args.out / f"image_{label}.png")

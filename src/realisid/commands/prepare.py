@@ -37,7 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--shards", type=_shard_range, metavar="START:STOP", help="only these shards (split machines)"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    parser.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine; ray: one task per shard on a Ray cluster "
+        "(pip install 'realisid[cluster]'; --out and the photos on a folder every node mounts)",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS, else a local one)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     settings = PrepareSettings(**given)
     if args.shard_size < 1 or settings.resolution < 8 or settings.resolution % 8:
         raise RealisIDError("--shard-size must be positive and --resolution a positive multiple of 8")
-    manifest = prepare(args.source, args.out, settings, args.shard_size, args.shards, args.workers)
+    manifest = prepare(
+        args.source, args.out, settings, args.shard_size, args.shards, args.workers, runner=_runner(args)
+    )
     done = len(manifest["shards"])
     print(
         f"{args.out}: {manifest['samples']} samples from {manifest['photos']} photos in {done} of "
@@ -70,3 +82,16 @@ def run(args: argparse.Namespace) -> int:
     for reason, count in manifest["skipped"].items():
         print(f"  skipped {count:>6}  {reason}")
     return 0
+
+
+def _runner(args: argparse.Namespace):
+    """The shard runner of ``--engine`` (``None``: local worker processes)."""
+    if args.engine == "local":
+        if args.ray_address is not None:
+            raise RealisIDError("--ray-address needs --engine ray")
+        return None
+    if args.workers is not None:
+        raise RealisIDError("--workers is for --engine local; Ray runs a shard on each CPU of its cluster")
+    from ..training.cluster import ray_runner
+
+    return ray_runner(args.ray_address)

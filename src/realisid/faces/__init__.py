@@ -6,7 +6,7 @@ turns one face into a :class:`FaceConditions`; ``draw_landmarks`` draws ``c_p&e`
 and ``transfer_pose`` edit pose and expression. The location mask ``c_loc`` lives in ``models``.
 """
 
-from .conditions import CROP_SIZE, FaceConditions, extract_conditions, face_conditions
+from .conditions import CROP_SIZE, FaceConditions, extract_conditions, face_conditions, pick_face
 from .detection import Detection, FaceDetector, MediaPipeDetector
 from .drawing import PART_COLORS, draw_landmarks, landmark_image_tensor
 from .errors import FaceIndexError, NoFaceError, PhotoError
@@ -38,6 +38,7 @@ __all__ = [
     "face_conditions",
     "landmark_image_tensor",
     "load_photo",
+    "pick_face",
     "rotate_landmarks",
     "rotation_matrix",
     "transfer_pose",

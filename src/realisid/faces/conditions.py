@@ -86,11 +86,19 @@ def extract_conditions(
     Raises :class:`NoFaceError` when no face is found, :class:`FaceIndexError` when there are fewer.
     """
     image = load_photo(photo)
-    faces = detect_faces(image, detector)
+    return face_conditions(image, pick_face(detect_faces(image, detector), face_index, image.size), parser, crop_size)
+
+
+def pick_face(faces: list[Face], face_index: int, image_size: tuple[int, int]) -> Face:
+    """``faces[face_index]`` of a ``(width, height)`` photo's faces (largest first).
+
+    Raises :class:`NoFaceError` when there is no face, :class:`FaceIndexError` when there are fewer.
+    """
     if not faces:
-        raise NoFaceError(f"no face found in the {image.width}x{image.height} photo")
+        raise NoFaceError(f"no face found in the {image_size[0]}x{image_size[1]} photo")
     if not 0 <= face_index < len(faces):
         raise FaceIndexError(
-            f"face index {face_index} does not exist: {len(faces)} face(s) found (indices 0 to {len(faces) - 1})"
+            f"face index {face_index} does not exist: {len(faces)} face(s) found (indices 0 to {len(faces) - 1}, "
+            "largest first)"
         )
-    return face_conditions(image, faces[face_index], parser, crop_size)
+    return faces[face_index]

@@ -6,6 +6,7 @@ Detectors take an RGB ``uint8`` array ``(H, W, 3)`` and return :class:`Detection
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -13,6 +14,7 @@ from mediapipe.python.solutions import face_detection as mp_face_detection
 from PIL import Image
 
 from ..boxes import Box
+from .photo import crop_square
 
 
 class Detection(NamedTuple):
@@ -39,10 +41,15 @@ class MediaPipeDetector:
     one level. Each level is first shrunk so that its tiles are at most ``tile_pixels`` wide (the model
     sees 128 px). A box touching a tile border inside the image is dropped: it is a cut face, and the
     overlap puts that face whole in another tile. ``full_range`` adds MediaPipe's full-range model
-    on the whole image. Boxes of all levels are merged by non-maximum suppression.
+    on the whole image. ``proposals`` (e.g. :class:`~realisid.faces.cascade.HaarCascade`) gives
+    boxes that no tile's face covers a second look: the short-range model on a crop centred on the
+    box, ``look_context`` times its size. Faces scoring under ``min_score`` are dropped. Boxes of all
+    passes are merged by non-maximum suppression.
 
     Cost grows with the tile count: 1, 9, 25 and 64 for the default levels on a square photo, 99
-    model runs of about 2 ms each on one core. The detectors are not thread-safe; use one instance per thread.
+    model runs of about 2 ms each on one core; Haar proposals add 60-600 ms on a 1024² photo (the
+    more texture, the more) and 2 ms per look. The detectors are not thread-safe; use one instance
+    per thread.
     """
 
     TILES = (1.0, 0.55, 0.3, 0.18)
@@ -55,19 +62,20 @@ class MediaPipeDetector:
         full_range: bool = False,
         overlap_threshold: float = 0.3,
         tile_pixels: int = 256,
+        proposals: Callable[[np.ndarray], list[Box]] | None = None,
+        look_context: float = 2.5,
     ):
         if not tiles or not all(0 < fraction <= 1 for fraction in tiles):
             raise ValueError(f"tiles must be tile sides in (0, 1] of the long edge, got {tiles}")
+        self.min_score = min_score
         self.tiles = tuple(tiles)
         self.full_range = full_range
         self.overlap_threshold = overlap_threshold
         self.tile_pixels = tile_pixels
-        self._short_range = mp_face_detection.FaceDetection(
-            model_selection=0, min_detection_confidence=min_score
-        )
-        self._full_range = mp_face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_score
-        )
+        self.proposals = proposals
+        self.look_context = look_context
+        self._short_range = mp_face_detection.FaceDetection(model_selection=0)
+        self._full_range = mp_face_detection.FaceDetection(model_selection=1)
 
     def __call__(self, image: np.ndarray) -> list[Detection]:
         image = np.ascontiguousarray(image)
@@ -75,8 +83,29 @@ class MediaPipeDetector:
         for fraction in self.tiles:
             found += self._level(image, fraction)
         if self.full_range:
-            found += _run(self._full_range, image)
+            found += self._run(self._full_range, image)
+        if self.proposals is not None:
+            found += self._second_looks(image, found)
         return suppress_overlaps(found, self.overlap_threshold)
+
+    def _second_looks(self, image: np.ndarray, found: list[Detection]) -> list[Detection]:
+        """The short-range model on a crop centred on each proposal that no found box covers.
+
+        The crop is the proposal enlarged ``look_context`` times, where the model finds nearly every
+        face; the tiles of the pyramid see some faces only off-centre or at the edge of their range.
+        """
+        looks, photo = [], Image.fromarray(image)
+        for proposal in self.proposals(image):
+            if any(overlap(proposal, detection.box) > self.overlap_threshold for detection in found):
+                continue
+            region = proposal.expanded(self.look_context)
+            crop = np.asarray(crop_square(photo, region, LOOK_PIXELS))
+            for detection in self._run(self._short_range, crop):
+                box = detection.box.scaled(region.size / LOOK_PIXELS)
+                box = Box(box.x0 + region.x0, box.y0 + region.y0, box.size)
+                if overlap(box, proposal) > 0.5:
+                    looks.append(Detection(box, detection.score))
+        return looks
 
     def _level(self, image: np.ndarray, fraction: float) -> list[Detection]:
         """The short-range model on every tile of side ``fraction`` of the long edge, boxes in image pixels."""
@@ -90,7 +119,7 @@ class MediaPipeDetector:
         found = []
         for x0, y0, tile in _tiles(image, side):
             tile_height, tile_width = tile.shape[:2]
-            for detection in _run(self._short_range, tile):
+            for detection in self._run(self._short_range, tile):
                 box = detection.box
                 if _touches_inner_border(box, x0, y0, tile_width, tile_height, image.shape):
                     continue
@@ -98,20 +127,28 @@ class MediaPipeDetector:
                 found.append(Detection(box, detection.score))
         return found
 
+    def _run(self, model: mp_face_detection.FaceDetection, image: np.ndarray) -> list[Detection]:
+        """``model``'s faces in ``image`` scoring at least ``min_score``, boxes in its pixels.
+
+        MediaPipe 0.10.21's graphs ignore their ``min_detection_confidence`` and keep scores from 0.5.
+        """
+        height, width = image.shape[:2]
+        detections = []
+        for result in model.process(image).detections or ():
+            rect = result.location_data.relative_bounding_box
+            x0, y0 = rect.xmin * width, rect.ymin * height
+            box = Box.square(x0, y0, x0 + rect.width * width, y0 + rect.height * height)
+            if result.score[0] >= self.min_score:
+                detections.append(Detection(box, float(result.score[0])))
+        return detections
+
     def close(self) -> None:
         self._short_range.close()
         self._full_range.close()
 
 
-def _run(model: mp_face_detection.FaceDetection, image: np.ndarray) -> list[Detection]:
-    height, width = image.shape[:2]
-    detections = []
-    for result in model.process(image).detections or ():
-        rect = result.location_data.relative_bounding_box
-        x0, y0 = rect.xmin * width, rect.ymin * height
-        box = Box.square(x0, y0, x0 + rect.width * width, y0 + rect.height * height)
-        detections.append(Detection(box, float(result.score[0])))
-    return detections
+LOOK_PIXELS = 128
+"""Side of a second look's crop: the short-range model's input size."""
 
 
 def _tile_starts(length: int, tile: int) -> list[int]:

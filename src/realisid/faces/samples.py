@@ -201,3 +201,13 @@ def group_photo() -> tuple[Image.Image, list[Box]]:
     for photo, face, target in people:
         paste_face(canvas, photo, face, target)
     return canvas, [target for *_, target in people]
+
+
+def pair_photo() -> tuple[Image.Image, list[Box]]:
+    """The astronaut and, smaller, Grace Hopper on a 640×400 background; returns the canvas and the
+    true face boxes, largest first."""
+    canvas = background((640, 400))
+    targets = [Box(60, 100, 150), Box(420, 140, 90)]
+    paste_face(canvas, astronaut(), ASTRONAUT_FACE, targets[0])
+    paste_face(canvas, grace_hopper(), GRACE_HOPPER_FACE, targets[1])
+    return canvas, targets

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -52,9 +53,38 @@ class RealisIDConfig:
         unknown = set(data) - fields
         if unknown:
             raise CheckpointError(f"unknown adapter config keys {sorted(unknown)}")
+        types = typing.get_type_hints(cls)
+        for name, value in data.items():
+            _check_value(name, value, types[name])
         if "condition_channels" in data:
             data = {**data, "condition_channels": tuple(data["condition_channels"])}
         return cls(**data)
+
+
+MAX_SIZES = {"local_size": 512, "image_feature_tokens": 4096}
+"""Upper bounds of the config sizes that set memory outside the weights: the ``8L×8L`` landmark
+drawing (4096 px) and the null ID's features; every other size is checked against the weight files."""
+
+
+def is_size(value: object, most: int | None = None) -> bool:
+    """Whether ``value`` is a whole number from 1 to ``most`` (no bound: ``None``)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= (most or value)
+
+
+def _check_value(name: str, value: object, kind: object) -> None:
+    """A one-line error for a config value that is not of its field's type and range."""
+    if kind is int:
+        fits, most = is_size(value, MAX_SIZES.get(name)), MAX_SIZES.get(name)
+        wanted = f"a whole number from 1 to {most}" if most else "a positive whole number"
+    elif kind is bool:
+        fits, wanted = isinstance(value, bool), "true or false"
+    elif typing.get_origin(kind) is Literal:
+        fits, wanted = value in typing.get_args(kind), " or ".join(map(repr, typing.get_args(kind)))
+    else:  # tuple[int, ...]
+        fits = isinstance(value, (list, tuple)) and bool(value) and all(map(is_size, value))
+        wanted = "a list of positive whole numbers"
+    if not fits:
+        raise CheckpointError(f"adapter config {name} must be {wanted}, got {value!r}")
 
 
 def write_config(directory: Path, tag: str, config: RealisIDConfig) -> None:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError
 from .branches import Residuals
-from .config import VAE_SCALE, RealisIDConfig, read_config, write_config
+from .config import VAE_SCALE, RealisIDConfig, is_size, read_config, read_meta, write_config
 from .projection import LinearProjection, PerceiverResampler
 
 
@@ -263,17 +263,20 @@ class IdentityAdapter(nn.Module, ABC):
             if not (directory / part).exists():
                 raise CheckpointError(f"adapter checkpoint {str(directory)!r} is missing {part}")
         nets = {name: _load_controlnet(directory / folder, torch_dtype) for name, folder in cls.branch_folders.items()}
-        adapter = cls.assemble(config, nets)
+        with torch.device("meta"):  # the projection's weights come from the file, whatever config.json claims
+            adapter = cls.assemble(config, nets)
+        path = directory / "projection.safetensors"
         try:
-            state = load_file(directory / "projection.safetensors")
+            state = load_file(path)
         except (SafetensorError, OSError) as error:
-            raise CheckpointError(f"cannot read {directory / 'projection.safetensors'}: {error}") from None
-        try:
-            adapter.projection.load_state_dict(state, strict=True)
-        except RuntimeError as error:
-            raise CheckpointError(f"projection weights do not match config.json: {error}") from None
+            raise CheckpointError(f"cannot read {path}: {error}") from None
+        _check_shapes(path, state, adapter.projection.state_dict())
+        adapter.projection.load_state_dict(state, strict=True, assign=True)
         if torch_dtype is not None:
             adapter.projection.to(torch_dtype)
+        bad = [name for name, weight in adapter.named_parameters() if not torch.isfinite(weight).all()]
+        if bad:
+            raise CheckpointError(f"adapter checkpoint {str(directory)!r}: {bad[0]} holds NaN or infinity")
         if unet is not None:
             adapter.check_unet(unet)
         return adapter
@@ -284,9 +287,43 @@ def _canonical(value: object) -> object:
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
+def _check_shapes(path: Path, found: dict[str, Tensor], expected: dict[str, Tensor]) -> None:
+    """A one-line error naming the first tensor that ``found`` (a file's) lacks, adds or shapes otherwise."""
+    mismatch = f"the weights in {path} do not match config.json"
+    for name in sorted(found.keys() | expected.keys()):
+        if name not in found:
+            raise CheckpointError(f"{mismatch}: they lack {name}")
+        if name not in expected:
+            raise CheckpointError(f"{mismatch}: {name} is unknown")
+        if found[name].shape != expected[name].shape:
+            raise CheckpointError(
+                f"{mismatch}: {name} is {tuple(found[name].shape)} in the file, "
+                f"{tuple(expected[name].shape)} by the config"
+            )
+
+
+_BRANCH_SIZES = (
+    "in_channels", "conditioning_channels", "block_out_channels", "layers_per_block", "cross_attention_dim",
+    "transformer_layers_per_block", "conditioning_embedding_out_channels", "attention_head_dim",
+)
+"""Sizes in a branch's ``config.json`` that diffusers builds it from unchecked."""
+
+
 def _load_controlnet(path: Path, torch_dtype: torch.dtype | None) -> ControlNetModel:
+    config = read_meta(path)
+    for key in _BRANCH_SIZES:
+        value = config.get(key)
+        if value is not None and not all(map(is_size, value if isinstance(value, list) else [value])):
+            raise CheckpointError(
+                f"{path / 'config.json'}: {key} must be a positive whole number or a list of them, "
+                f"got {value!r}"
+            )
     try:
-        return ControlNetModel.from_pretrained(path, torch_dtype=torch_dtype, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
+        net = ControlNetModel.from_pretrained(path, torch_dtype=torch_dtype, use_safetensors=True)
+    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot load the branch in {path}: {first_line}") from None
+    missing = [name for name, weight in net.named_parameters() if weight.is_meta]
+    if missing:
+        raise CheckpointError(f"the branch in {path} lacks {len(missing)} weight(s), the first {missing[0]}")
+    return net

@@ -1,20 +1,25 @@
 """Training RealisID: data preparation into shards, Eq. 7, condition dropout, the accelerate loop."""
 
-from .config import TrainConfig, load_config
-from .data import prepare
-from .dropout import apply_dropout, sample_dropout
-from .loop import TrainResult, train
-from .loss import realisid_loss
-from .samples import PrepareSettings
+from __future__ import annotations
 
-__all__ = [
-    "PrepareSettings",
-    "TrainConfig",
-    "TrainResult",
-    "apply_dropout",
-    "load_config",
-    "prepare",
-    "realisid_loss",
-    "sample_dropout",
-    "train",
-]
+import importlib
+
+_EXPORTS = {
+    "PrepareSettings": "realisid.training.samples",
+    "TrainConfig": "realisid.training.config",
+    "TrainResult": "realisid.training.loop",
+    "apply_dropout": "realisid.training.dropout",
+    "load_config": "realisid.training.config",
+    "prepare": "realisid.training.data",
+    "realisid_loss": "realisid.training.loss",
+    "sample_dropout": "realisid.training.dropout",
+    "train": "realisid.training.loop",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Imports on first use, so that preparing shards (and its worker processes) loads no diffusers."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'realisid.training' has no attribute {name!r}")

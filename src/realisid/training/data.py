@@ -4,16 +4,19 @@ Photo ``i`` of the sorted source list goes to shard ``i // shard_size``, so ever
 the same shards and a run may be split by shard range. Each shard is written by one worker process
 to ``shard-NNNNNN.tar.tmp``, renamed when complete, and followed by ``shard-NNNNNN.json`` (its counts):
 a shard with both files is done and is not redone after a crash. ``manifest.json`` sums the shards
-present when a run ends.
+present when a run ends. The worker processes are local by default; a :data:`ShardRunner` runs the same
+shard tasks elsewhere (``realisid.training.cluster``: on a Ray cluster).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,10 @@ class ShardTask:
     items: tuple[SourceItem, ...]
 
 
+ShardRunner = Callable[[list[ShardTask], Path, PrepareSettings], Iterator[dict]]
+"""Writes each task's shard with :func:`write_shard` (wherever it runs); yields the counts as shards finish."""
+
+
 def shard_name(index: int) -> str:
     return f"shard-{index:06d}"
 
@@ -49,13 +56,17 @@ def write_shard(task: ShardTask, out: Path, settings: PrepareSettings) -> dict:
     skipped: Counter[str] = Counter()
     samples = 0
     tmp = out / f"{name}.tar.tmp"
-    with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:  # same photos, same bytes
-        for offset, item in enumerate(task.items):
-            try:
-                sink.write(make_sample(f"{task.first + offset:09d}", item, settings))
-                samples += 1
-            except Skip as skip:
-                skipped[skip.reason] += 1
+    try:
+        with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:  # same photos, same bytes
+            for offset, item in enumerate(task.items):
+                try:
+                    sink.write(make_sample(f"{task.first + offset:09d}", item, settings))
+                    samples += 1
+                except Skip as skip:
+                    skipped[skip.reason] += 1
+    except BaseException:  # a crash or an interrupt leaves no half-written shard behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out / f"{name}.tar")
     counts = {"samples": samples, "photos": len(task.items), "skipped": dict(sorted(skipped.items()))}
     (out / f"{name}.json").write_text(json.dumps(counts) + "\n")
@@ -70,8 +81,11 @@ def prepare(
     shards: range | None = None,
     workers: int | None = None,
     progress: bool = True,
+    runner: ShardRunner | None = None,
 ) -> dict:
-    """Prepares the shards of ``shards`` (default all) that are not done yet; returns the manifest."""
+    """Prepares the shards of ``shards`` (default all) that are not done yet; returns the manifest.
+
+    ``runner`` writes the shards (default: :func:`run_local` with ``workers`` processes)."""
     out, settings = Path(out), settings or PrepareSettings()
     items = list_sources(source)
     total = -(-len(items) // shard_size)
@@ -87,18 +101,26 @@ def prepare(
         for i in wanted
         if not _done(out, i)
     ]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    runner = runner or functools.partial(run_local, workers=workers)
     bar = tqdm(total=sum(len(t.items) for t in tasks), unit="photo", disable=not progress, desc="prepare")
-    if workers == 1:
-        for task in tasks:
-            bar.update(write_shard(task, out, settings)["photos"])
-    else:
-        spawn = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
-        with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-            for future in as_completed([pool.submit(write_shard, t, out, settings) for t in tasks]):
-                bar.update(future.result()["photos"])
+    for counts in runner(tasks, out, settings):
+        bar.update(counts["photos"])
     bar.close()
     return write_manifest(out, total)
+
+
+def run_local(
+    tasks: list[ShardTask], out: Path, settings: PrepareSettings, workers: int | None = None
+) -> Iterator[dict]:
+    """Writes the shards in ``workers`` local processes (default: all cores); yields counts as they finish."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    if workers == 1:
+        yield from (write_shard(task, out, settings) for task in tasks)
+        return
+    spawn = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        for future in as_completed([pool.submit(write_shard, t, out, settings) for t in tasks]):
+            yield future.result()
 
 
 def write_manifest(out: Path, total_shards: int) -> dict:

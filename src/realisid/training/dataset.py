@@ -37,7 +37,15 @@ FROZEN_KEYS = ("latent", "prompt", "pooled", "clip")
 """Entries ``<name>.npy`` that :mod:`~realisid.training.precompute` adds: VAE latent mean and std ``(2, 4, h, w)``, text
 embeddings ``(77, C)``, pooled text ``(d,)`` and CLIP features of the masked crop ``(T, D)``."""
 _MAX_BAD_IN_A_ROW = 10_000
-DECODE_ERRORS = (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError)
+DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    Image.DecompressionBombError,
+)
 
 
 @dataclass

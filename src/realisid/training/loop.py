@@ -26,7 +26,7 @@ from ..loading import Stack, load_stack, tiny_adapter_config, tiny_stack
 from ..models import IdentityAdapter, RealisIDAdapter, load_adapter
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from .checkpoints import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .checkpoints import restore_checkpoint, save_checkpoint, writing
 from .config import TrainConfig
 from .dataset import Batch, Batches, ShardStream, list_shards, validation_reference
 from .precompute import precompute_shards
@@ -156,6 +156,8 @@ def _accelerator(config: TrainConfig) -> tuple[Accelerator, int]:
             f"batch_size {config.batch_size} is not divisible by {accelerator.num_processes} processes × "
             f"{config.gradient_accumulation_steps} accumulation steps"
         )
+    if accelerator.state.deepspeed_plugin is not None:  # DeepSpeed asks; the loop reads its own batches
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = per_process
     return accelerator, per_process
 
 
@@ -168,8 +170,14 @@ def _freeze(stack: Stack, device: torch.device, dtype: torch.dtype) -> None:
 
 
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s trainable parameters."""
-    return torch.optim.AdamW(
+    """AdamW over ``model``'s trainable parameters: PyTorch's, or bitsandbytes' with 8-bit states."""
+    adamw = torch.optim.AdamW
+    if config.optimizer == "adamw8bit":
+        try:
+            from bitsandbytes.optim import AdamW8bit as adamw
+        except ImportError:
+            raise RealisIDError("optimizer adamw8bit needs bitsandbytes: pip install 'realisid[scale]'") from None
+    return adamw(
         [parameter for parameter in model.parameters() if parameter.requires_grad],
         lr=config.learning_rate,
         betas=config.adam_betas,
@@ -183,11 +191,11 @@ def _resume(run: TrainingRun) -> None:
     and data position."""
     if not run.config.resume:
         return
-    found = resolve_checkpoint(run.checkpoints, run.config.resume)
-    if found is None:
+    restored = restore_checkpoint(run.accelerator, run.checkpoints, run.config.resume)
+    if restored is None:
         logger.warning("no checkpoint in %s: starting a new run", run.checkpoints)
         return
-    run.step, run.position = load_checkpoint(run.accelerator, found)
+    found, run.step, run.position = restored
     run.accelerator.print(f"resumed from {found} at step {run.step}")
 
 
@@ -273,7 +281,8 @@ def _export(run: TrainingRun, batches: Batches, losses: list[float]) -> TrainRes
     """Writes the final adapter to ``OUTPUT_DIR/adapter/``, replacing an older one, and ends the run."""
     out, accelerator = run.config.output, run.accelerator
     final = out / "adapter"
-    run.save_adapter(out / ".tmp-adapter")
+    with writing(accelerator, out / ".tmp-adapter", f"the adapter {final}"):
+        run.save_adapter(out / ".tmp-adapter")
     if accelerator.is_main_process:
         if final.exists():
             shutil.rmtree(final)

@@ -32,7 +32,15 @@ def list_sources(source: str | Path) -> list[SourceItem]:
     source = Path(source)
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        items = [SourceItem(p, _read_caption(p.with_suffix(".txt"))) for p in paths]
+        captions, bad = {}, []
+        for path in paths:
+            try:
+                captions[path] = _read_caption(path.with_suffix(".txt"))
+            except UnicodeDecodeError as error:
+                bad.append(f"{path.with_suffix('.txt')} ({error.reason} at byte {error.start})")
+        if bad:
+            raise RealisIDError(f"{len(bad)} caption(s) are not UTF-8 text, the first: {bad[0]}")
+        items = [SourceItem(p, captions[p]) for p in paths]
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".csv"):
         items = sorted(_rows(source), key=lambda item: str(item.path))
     elif source.exists():
@@ -49,16 +57,17 @@ def _read_caption(path: Path) -> str | None:
 
 
 def _rows(path: Path) -> list[SourceItem]:
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    else:
-        try:
-            rows = [
-                json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
-        except json.JSONDecodeError as error:
-            raise RealisIDError(f"{path} is not valid JSONL: {error}") from None
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            rows = [json.loads(line) for line in lines if line.strip()]
+    except UnicodeDecodeError as error:
+        raise RealisIDError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise RealisIDError(f"{path} is not valid JSONL: {error}") from None
     items = []
     for number, row in enumerate(rows, start=1):
         key = next((k for k in _PATH_KEYS if k in row), None) if isinstance(row, dict) else None

@@ -46,13 +46,15 @@ class AdapterTrainingModule(nn.Module):
         boxes: Tensor,
         added_cond_kwargs: dict[str, Tensor],
     ) -> Residuals:
-        """One person per image: ``features (B, T, D)``, ``landmark_images (B, 3, 8L, 8L)``, ``boxes (B, 3)``."""
-        id_tokens = self.adapter.project(features)
+        """One person per image: ``features (B, T, D)``, ``landmark_images (B, 3, 8L, 8L)``, ``boxes (B, 3)``.
+        Images and features are cast to the trained weights' dtype (DeepSpeed keeps them in bf16/fp16)."""
+        dtype = self.adapter.dtype
+        id_tokens = self.adapter.project(features.to(dtype))
         return self.adapter(
             latents,
             timesteps,
             id_tokens[:, None],
-            landmark_images[:, None],
+            landmark_images[:, None].to(dtype),
             boxes[:, None],
             added_cond_kwargs,
             **self.scales,
