@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -42,7 +44,8 @@ def test_prints_faces_and_writes_json_and_picture(group, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{path}: 1600x1000, 4 face(s)"
-    assert len(out) == 2 + len(truths)
+    assert len(out) == 2 + len(truths) + 2
+    assert out[-2:] == [f"wrote {tmp_path / 'faces.json'}", f"wrote {tmp_path / 'show.png'}"]
 
     faces = json.loads((tmp_path / "faces.json").read_text())["faces"]
     assert len(faces) == len(truths)
@@ -61,6 +64,14 @@ def test_prints_faces_and_writes_json_and_picture(group, tmp_path, capsys):
     # The last column's lower half is the smallest face's c_p&e (inside the column's frame).
     drawing = np.asarray(extract_conditions(path, face_index=3).landmark_image(256))
     np.testing.assert_array_equal(picture[256 + 4 : -4, -256 + 4 : -4], drawing[4:-4, 4:-4])
+
+
+def test_the_executable_keeps_mediapipe_notices_off_stderr(group):
+    """MediaPipe's native start-up notices bypass Python; the executable filters them out of descriptor 2."""
+    done = subprocess.run([sys.executable, "-m", "realisid.cli", "conditions", str(group[0])],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.startswith(f"{group[0]}: 1600x1000, 4 face(s)")
+    assert done.stderr == ""
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +18,9 @@ from realisid.evaluation import face_similarity
 from realisid.persons import Person
 from realisid_toy.lab.base_model import BaseTraining, toy_stack, train_base_model
 from realisid_toy.lab.evaluation import reference_rendering
-from realisid_toy.lab.recipe import STAGES, RecipeConfig, evaluation_config
+from realisid_toy.lab.recipe import STAGES, Recipe, RecipeConfig, evaluation_config
 from realisid_toy.lab.shards import rendering_conditions
-from realisid_toy.shipped import toy_metric, toy_pipeline
+from realisid_toy.shipped import WEIGHTS, toy_metric, toy_pipeline
 
 
 class ToyReproduceParser:
@@ -31,10 +32,10 @@ class ToyReproduceParser:
 
 def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
     parser = ToyReproduceParser()
-    portraits = recipe_config(parser.parse_args(["--out", "x", "--face-paint", "--face-sizes", "0.5,0.9"]))[0]
+    portraits = recipe_config(parser.parse_args(["--out", "x", "--face-paint", "--face-sizes", "0.5,0.9"]))
     assert portraits.rel_size == (0.5, 0.9) and portraits.face_paint
     assert portraits.scenes == RecipeConfig().scenes
-    smoke = recipe_config(parser.parse_args(["--out", "x", "--smoke"]))[0]
+    smoke = recipe_config(parser.parse_args(["--out", "x", "--smoke"]))
     assert smoke.rel_size == RecipeConfig().rel_size and smoke.scenes == RecipeConfig.smoke().scenes
     for bad in ("0.9,0.5", "half,1", "0.5", "0,0.5"):
         with pytest.raises(SystemExit):
@@ -45,7 +46,7 @@ def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
 
 def test_image_size_sets_the_scenes_and_the_evaluation_and_bad_ones_are_one_line_errors(tmp_path, capsys):
     parser = ToyReproduceParser()
-    assert recipe_config(parser.parse_args(["--out", "x"]))[0].image_size == 128
+    assert recipe_config(parser.parse_args(["--out", "x"])).image_size == 128
     for bad in ("100", "0", "-64", "big"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--out", "x", "--image-size", bad])
@@ -56,7 +57,7 @@ def test_image_size_sets_the_scenes_and_the_evaluation_and_bad_ones_are_one_line
     assert main(["toy-reproduce", "--out", str(out), "--smoke", "--image-size", "64", "--stages", "data"]) == 0
     assert np.load(out / "data" / "images.npy").shape[1:] == (64, 64, 3)
     assert json.loads((out / "data" / "shards" / "prepare.json").read_text())["settings"]["resolution"] == 64
-    config = recipe_config(parser.parse_args(["--out", str(out), "--smoke", "--image-size", "64"]))[0]
+    config = recipe_config(parser.parse_args(["--out", str(out), "--smoke", "--image-size", "64"]))
     evaluation = evaluation_config(out, 0, config)
     assert (evaluation["height"], evaluation["width"]) == (64, 64)
 
@@ -68,10 +69,18 @@ def test_base_from_must_be_a_trained_base_and_sets_the_base_stage(tmp_path, caps
     assert "not a trained base folder" in capsys.readouterr().err
     (tmp_path / "model_index.json").write_text("{}")
     args = ["--out", "x", "--base-from", str(tmp_path), "--base-steps", "7", "--base-lr", "3e-4"]
-    config = recipe_config(parser.parse_args(args))[0]
+    config = recipe_config(parser.parse_args(args))
     assert config.base_from == tmp_path and config.base.unet_steps == 7 and config.base.unet_lr == 3e-4
     assert config.base.unet_batch == RecipeConfig().base.unet_batch
-    assert recipe_config(parser.parse_args(["--out", "x"]))[0].base_from is None
+    assert recipe_config(parser.parse_args(["--out", "x"])).base_from is None
+
+
+def test_weights_go_to_the_run_folder_unless_the_package_is_named(tmp_path):
+    parser = ToyReproduceParser()
+    assert parser.parse_args(["--out", "x"]).ship_to is None
+    assert Recipe(tmp_path, RecipeConfig()).ship_to == tmp_path / "weights"
+    assert parser.parse_args(["--out", "x", "--ship-to", "package"]).ship_to == WEIGHTS
+    assert parser.parse_args(["--out", "x", "--ship-to", "elsewhere"]).ship_to == Path("elsewhere")
 
 
 def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, capsys):

@@ -22,7 +22,7 @@ from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline, tiny_pipeline
 from realisid.training import load_config, prepare, train
-from realisid.training.config import TrainConfig
+from realisid.training.config import TINY_DEFAULTS, TrainConfig
 from realisid.training.dataset import Batches, ShardStream, list_shards, validation_reference
 from realisid.training.loop import frozen_stack
 from realisid.training.probe import PROBES, condition_errors
@@ -215,6 +215,30 @@ def test_precomputed_frozen_outputs_train_like_encoding_on_the_fly(shards, tmp_p
         p.name for p in list_shards(shards)
     ]
     assert precomputed.losses == pytest.approx(on_the_fly.losses, rel=1e-4)
+
+
+def test_a_tiny_run_is_smoke_sized_unless_a_size_is_set(tmp_path):
+    assert {key: getattr(load_config(overrides={"tiny": True}), key) for key in TINY_DEFAULTS} == TINY_DEFAULTS
+    (tmp_path / "run.yaml").write_text("tiny: true\nbatch_size: 4\n")
+    chosen = load_config(tmp_path / "run.yaml", {"resolution": 256})
+    assert (chosen.resolution, chosen.batch_size, chosen.max_steps) == (256, 4, TINY_DEFAULTS["max_steps"])
+    paper = load_config()
+    assert (paper.resolution, paper.batch_size, paper.max_steps) == (1024, 16, 100_000)
+
+
+def test_shards_read_at_a_smaller_side_scale_images_boxes_and_crop_offsets(shards):
+    as_prepared, halved = (
+        next(Batches(ShardStream(list_shards(shards, side), seed=0), 3, 128, resolution=side))
+        for side in (RESOLUTION, RESOLUTION // 2)
+    )
+    assert halved.keys == as_prepared.keys
+    assert halved.pixels.shape[-2:] == (RESOLUTION // 2, RESOLUTION // 2)
+    torch.testing.assert_close(halved.boxes, as_prepared.boxes / 2)
+    torch.testing.assert_close(halved.time_ids[:, :2], as_prepared.time_ids[:, :2])
+    assert (halved.time_ids[:, 2:4] - as_prepared.time_ids[:, 2:4] / 2).abs().max() <= 0.5
+    assert (halved.time_ids[:, 4:] == RESOLUTION // 2).all()
+    mean_colour = lambda pixels: pixels.mean(dim=(-2, -1))
+    torch.testing.assert_close(mean_colour(halved.pixels), mean_colour(as_prepared.pixels), atol=0.02, rtol=0)
 
 
 def test_cli_errors_are_one_line(shards, tmp_path, capsys):

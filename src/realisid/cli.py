@@ -6,11 +6,14 @@ import argparse
 import importlib
 import sys
 
+from .commands.console import filter_native_notices, quiet_model_loading
 from .errors import RealisIDError
 
 COMMANDS = (
     "demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce", "toy_check"
 )
+WITHOUT_MODELS = ("conditions", "prepare")
+"""Commands that load no diffusion model (and so skip importing diffusers to quiet its loading bars)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,8 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, console: bool = False) -> int:
+    """Runs a command; ``console``: as the executable, with third-party notices and loading bars
+    kept off the terminal (:mod:`realisid.commands.console`)."""
     args = build_parser().parse_args(argv)
+    if console:
+        filter_native_notices()
+        if args.command not in WITHOUT_MODELS:
+            quiet_model_loading()
     try:
         return args.run(args) or 0
     except RealisIDError as error:
@@ -30,5 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> int:
+    """The ``realisid`` executable."""
+    return main(console=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

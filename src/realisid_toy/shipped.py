@@ -10,8 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import torch
-
 from realisid.errors import RealisIDError
 
 WEIGHTS = Path(__file__).with_name("weights")
@@ -19,6 +17,7 @@ WEIGHTS = Path(__file__).with_name("weights")
 
 def export_weights(run: str | Path, dest: str | Path = WEIGHTS) -> Path:
     """Copies a recipe run's base model and adapter (as fp16) and its metric into ``dest``."""
+    import torch
     from diffusers import StableDiffusionXLPipeline
     from transformers import CLIPVisionModelWithProjection
 
@@ -44,7 +43,7 @@ def toy_pipeline(weights: str | Path = WEIGHTS, adapter: str | Path | None = Non
     weights = Path(weights)
     if not (weights / "realisid" / "config.json").is_file():
         raise RealisIDError(
-            f"no toy weights in {weights}: run `realisid toy-reproduce --out DIR` (it writes them there)"
+            f"no toy weights in {weights}: run `realisid toy-reproduce --out DIR --ship-to package` (it writes them there)"
         )
     return load_toy_pipeline(weights / "base", adapter or weights / "realisid")
 

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from ..app import build_demo, serve
 
     pipe, sampling, notice, page = app_models(args)
-    serve(build_demo(pipe, sampling, notice, **page), args.host, args.port)
+    demo = build_demo(pipe, sampling, notice, **page)
+    print(f"realisid app on {serve(demo, args.host, args.port, block=False)} (Ctrl+C stops it)")
+    demo.block_thread()
     return 0
 
 

@@ -67,3 +67,4 @@ def _write(path: Path, save) -> None:
         save(path)
     except (OSError, ValueError) as error:
         raise RealisIDError(f"cannot write {path}: {error}") from None
+    print(f"wrote {path}")

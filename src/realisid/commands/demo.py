@@ -84,12 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_generation_arguments(parser)
     parser.add_argument("--photos", action="store_true", help="two persons from real photos")
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
+    parser.add_argument("--out", type=Path, help="output folder (default: outputs/demo, with real photos "
+                        "outputs/demo-photos)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_toy(args) if model_kind(args) == "toy" and not args.photos else run_photos(args)
+    toy = model_kind(args) == "toy" and not args.photos
+    args.out = args.out or Path("outputs/demo" if toy else "outputs/demo-photos")
+    return run_toy(args) if toy else run_photos(args)
 
 
 def driving_rendering(size: int = 128):
@@ -147,7 +150,9 @@ def run_toy(args: argparse.Namespace) -> int:
         tiles.append((image, f"{label.replace('-', '/', 1)}: ID {shown}"))
     contact_sheet(tiles).save(args.out / "demo.png")
     (args.out / "README.txt").write_text(TOY_NOTE)
-    print(f"images in {args.out} (demo.png shows them side by side)")
+    written = ", ".join(f"image_{label}.png" for label, *_ in TOY_SHOTS)
+    print(f"wrote {args.out / 'demo.png'} (side by side), with reference.png, driving.png, {written}, their "
+          "layouts and README.txt beside it")
     return 0
 
 
@@ -175,7 +180,9 @@ def run_photos(args: argparse.Namespace) -> int:
     for name, photo in (("astronaut", astronaut()), ("grace_hopper", grace_hopper())):
         faces = detect_faces(photo)
         conditions = face_conditions(photo, faces[0])
-        preview(photo, faces[:1], [conditions]).save(args.out / f"conditions_{name}.png")
+        path = args.out / f"conditions_{name}.png"
+        preview(photo, faces[:1], [conditions]).save(path)
+        print(f"wrote {path}")
         people.append(conditions)
     persons = [
         Person(people[0], box=(0.3, 0.38, 0.28)),  # large face, left
@@ -189,5 +196,6 @@ def run_photos(args: argparse.Namespace) -> int:
     note = {"toy": TOY_PHOTOS_NOTE, "tiny": RANDOM_WEIGHTS_NOTE}.get(model_kind(args))
     if note:
         (args.out / "README.txt").write_text(note)
+        print(f"wrote {args.out / 'README.txt'}")
         print(note)
     return 0

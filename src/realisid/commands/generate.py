@@ -210,7 +210,7 @@ def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prom
               (args.out / "layout.png", output.layout.save),
               (args.out / "scene.json", lambda path: path.write_text(json.dumps(record, indent=2) + "\n"))]
     write_all(args.out, writes)
-    for path in (*paths, args.out / "layout.png"):
+    for path in (*paths, args.out / "layout.png", args.out / "scene.json"):
         print(f"wrote {path}")
     return paths
 

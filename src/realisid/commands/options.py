@@ -107,4 +107,5 @@ def load_models(args: argparse.Namespace) -> Models:
         from realisid_toy.shipped import toy_pipeline
 
         pipe = toy_pipeline(adapter=args.adapter).to(dtype=dtype)
+    pipe.set_progress_bar_config(disable=None)  # the denoising bar, on a terminal
     return Models(pipe.to(args.device), kind, SIDES[kind])

@@ -41,3 +41,10 @@ def base_folder(text: str) -> Path:
     if not (Path(text) / "model_index.json").is_file():
         raise argparse.ArgumentTypeError(f"{text!r} is not a trained base folder (no model_index.json in it)")
     return Path(text)
+
+
+def ship_target(text: str) -> Path:
+    """A folder, or ``package``: the toy package's own weights folder (the weights it ships)."""
+    from realisid_toy.shipped import WEIGHTS
+
+    return WEIGHTS if text == "package" else Path(text)

@@ -19,7 +19,7 @@ from .toy_arguments import image_size, relative_sizes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from realisid_toy.lab.face_keeping import CHECK_SAMPLING
+    from realisid_toy.lab.check_sampling import CHECK_SAMPLING
 
     parser = subparsers.add_parser(
         "toy-check", help="check a toy base model or adapter (identity kept, face placed)",

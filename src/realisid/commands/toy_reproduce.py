@@ -1,8 +1,9 @@
 """realisid toy-reproduce: the toy reproduction, end to end, resumable.
 
 data -> identity metric -> VAE -> base U-Net and text encoders -> RealisID, each branch alone and
-the InstantID-style baseline -> tables (the evaluation at three seeds) -> the shipped weights.
-Finished stages are kept: run the same command again to resume.
+the InstantID-style baseline -> tables (the evaluation at three seeds) -> the weights, in OUT/weights
+(--ship-to package: into the toy package, replacing the weights it ships). Finished stages are
+kept: run the same command again to resume.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import base_folder, face_sizes, image_size
+from .toy_arguments import base_folder, face_sizes, image_size, ship_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "toy-reproduce",
-        help="train the toy world end to end and write the tables and the shipped weights",
+        help="train the toy world end to end and write the tables and the weights",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -42,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stages", type=stages, default=None,
                         help="comma-separated subset of: data,metric,vae,base,adapter,local_only,global_only,"
                              "instantid,evaluate,ship")
-    parser.add_argument("--ship-to", type=Path, default=None,
-                        help="where the ship stage writes the weights (default: the toy package's weights "
-                             "folder, or OUT/weights with the smoke preset, --face-paint, --face-sizes, "
-                             "--image-size or --base-from)")
+    parser.add_argument("--ship-to", type=ship_target, default=None, metavar="FOLDER|package",
+                        help="where the ship stage writes the weights (default: OUT/weights); 'package': "
+                             "into the toy package's weights folder, replacing the weights that `realisid "
+                             "demo` runs")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
@@ -64,25 +65,22 @@ def stages(text: str) -> tuple[str, ...]:
 
 
 def recipe_config(args: argparse.Namespace):
-    """The recipe's config and preset name that the arguments ask for."""
+    """The recipe's config that the arguments ask for."""
     from realisid_toy.lab.recipe import recipe_config
 
-    preset = "smoke" if args.smoke else args.preset
-    config = recipe_config(
-        preset, args.face_paint, args.face_sizes, args.image_size, args.base_from, args.base_steps, args.base_lr
+    return recipe_config(
+        "smoke" if args.smoke else args.preset, args.face_paint, args.face_sizes, args.image_size,
+        args.base_from, args.base_steps, args.base_lr,
     )
-    return config, preset
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from realisid_toy.lab.recipe import default_ship_to, run_recipe
+    from realisid_toy.lab.recipe import run_recipe
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config, preset = recipe_config(args)
-    ship_to = args.ship_to or default_ship_to(args.out, config, preset)
-    timings = run_recipe(args.out, config, ship_to, args.stages, args.device)
+    timings = run_recipe(args.out, recipe_config(args), args.ship_to, args.stages, args.device)
     print(f"total {sum(timings.values()):.0f} s over {len(timings)} stages")
     return 0

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"--{key.replace('_', '-')}", dest=key, type=kind, metavar=key.split("_")[-1].upper(), help=text
         )
     parser.add_argument(
-        "--tiny", action="store_const", const=True, help="the offline tiny stack (tests, smoke runs)"
+        "--tiny", action="store_const", const=True,
+        help="the offline tiny stack, smoke-sized (small images, batch and step count) unless set",
     )
     parser.add_argument(
         "--set",

@@ -66,6 +66,8 @@ class TrainConfig:
     precompute: bool = False
     """Encode VAE posteriors, text and CLIP features once, into ``OUTPUT_DIR/precomputed/``, and train on those."""
     shuffle_buffer: int = 256
+    cpu_threads: int | None = None
+    """torch's CPU threads (default: torch's choice); the tiny stack's small tensors run fastest on one."""
 
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
@@ -84,9 +86,14 @@ class TrainConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
+TINY_DEFAULTS = {"resolution": 128, "batch_size": 2, "max_steps": 20, "checkpoint_every": 10, "cpu_threads": 1}
+"""A smoke run's size on the tiny stack (its U-Net's own 16 × 16 latents): the defaults of ``tiny``
+runs for the keys a file or override does not set (shards prepared larger are scaled down)."""
+
 
 def load_config(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> TrainConfig:
-    """Defaults, then the YAML file at ``path``, then ``overrides``; unknown keys are errors."""
+    """Defaults (:data:`TINY_DEFAULTS` over them for a tiny run), then the YAML file at ``path``, then
+    ``overrides``; unknown keys are errors."""
     values: dict[str, object] = {}
     if path is not None:
         path = Path(path)
@@ -100,6 +107,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
             raise RealisIDError(f"config file {path} must hold a mapping of keys to values")
         values.update(loaded)
     values.update(overrides or {})
+    if values.get("tiny"):
+        values = {**TINY_DEFAULTS, **values}
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
         raise RealisIDError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(_FIELDS)}")
@@ -168,5 +177,7 @@ def _check(config: TrainConfig) -> None:
         raise RealisIDError(f"timestep_sampling must be one of {known}, got {config.timestep_sampling!r}")
     if not config.branches or not set(config.branches) <= set(BRANCHES):
         raise RealisIDError(f"branches must be one or both of {', '.join(BRANCHES)}, got {config.branches}")
+    if config.cpu_threads is not None and config.cpu_threads < 1:
+        raise RealisIDError(f"cpu_threads must be at least 1, got {config.cpu_threads}")
     if config.keep_checkpoints < 1:
         raise RealisIDError(f"keep_checkpoints must be at least 1, got {config.keep_checkpoints}")

@@ -4,7 +4,8 @@ The order depends only on the seed, the epoch and the process layout: shards are
 and dealt to processes (or, with fewer shards than processes, samples are dealt), then mixed by a
 seeded shuffle buffer. A process's position is the number of raw samples it has drawn; resuming
 skips that many undecoded samples and continues with exactly the batches an uninterrupted run sees.
-Samples or shards that cannot be read are skipped and counted, never fatal.
+Samples or shards that cannot be read are skipped and counted, never fatal. Shards prepared at a
+larger side than the run's resolution are scaled down as they are read (images, boxes, crop offsets).
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def list_shards(folder: str | Path, resolution: int | None = None) -> list[Path]
         if manifest["samples"] == 0:
             raise RealisIDError(f"the shards in {folder} hold no samples (skipped: {manifest['skipped']})")
         prepared = manifest["settings"]["resolution"]
-        if resolution is not None and prepared != resolution:
-            raise RealisIDError(f"{folder} was prepared at {prepared} px; train with resolution={prepared}")
+        if resolution is not None and prepared < resolution:
+            raise RealisIDError(
+                f"{folder} was prepared at {prepared} px; train at resolution={prepared} or less"
+            )
     if not shards:
         raise RealisIDError(f"no shards (shard-*.tar) in {folder}")
     return shards
@@ -152,11 +155,15 @@ def _shuffled(items: Iterator, size: int, rng: random.Random) -> Iterator:
 
 
 class Batches:
-    """Decoded batches from a :class:`ShardStream`, from raw position ``position`` on."""
+    """Decoded batches from a :class:`ShardStream` at ``resolution`` (default: as prepared), from raw
+    position ``position`` on."""
 
-    def __init__(self, stream: ShardStream, batch_size: int, landmark_size: int, position: int = 0):
+    def __init__(
+        self, stream: ShardStream, batch_size: int, landmark_size: int, position: int = 0,
+        resolution: int | None = None,
+    ):
         self.stream, self.batch_size, self.landmark_size = stream, batch_size, landmark_size
-        self.position = position
+        self.position, self.resolution = position, resolution
         self._raw = islice(iter(stream), position, None)
 
     @property
@@ -173,7 +180,7 @@ class Batches:
             raw = next(self._raw)
             self.position += 1
             try:
-                samples.append(decode_sample(raw, self.landmark_size))
+                samples.append(decode_sample(raw, self.landmark_size, self.resolution))
                 bad_in_a_row = 0
             except DECODE_ERRORS as error:
                 self.skipped["bad_sample"] += 1
@@ -186,8 +193,9 @@ class Batches:
         return collate(samples)
 
 
-def decode_sample(raw: dict[str, bytes], landmark_size: int) -> dict:
-    """One raw sample → tensors; the ``c_p&e`` drawing is redrawn when stored at another size."""
+def decode_sample(raw: dict[str, bytes], landmark_size: int, resolution: int | None = None) -> dict:
+    """One raw sample → tensors, its image at side ``resolution`` (default: as stored; the box and crop
+    offset scale with it); the ``c_p&e`` drawing is redrawn when stored at another size."""
     meta = json.loads(raw["json"])
     frozen = {
         k: torch.from_numpy(np.load(io.BytesIO(raw[f"{k}.npy"]))) for k in FROZEN_KEYS if f"{k}.npy" in raw
@@ -195,22 +203,19 @@ def decode_sample(raw: dict[str, bytes], landmark_size: int) -> dict:
     landmarks = np.asarray(meta["landmarks"], dtype=np.float32)
     pe = _image(raw["pe.png"])
     pe = pe if pe.shape[-1] == landmark_size else landmark_image_tensor(landmarks, landmark_size)
-    sample = {
-        "key": raw["__key__"],
-        "caption": raw["txt"].decode("utf-8"),
-        "box": torch.tensor(meta["box"], dtype=torch.float32),
-        "landmark_image": pe,
-        "frozen": frozen,
-    }
-    if "latent" not in frozen:
-        pixels = _image(raw["jpg"])
+    sample = {"key": raw["__key__"], "caption": raw["txt"].decode("utf-8"), "landmark_image": pe, "frozen": frozen}
+    with Image.open(io.BytesIO(raw["jpg"])) as stored:  # reads the header only
+        stored_width = stored.width
+    if "latent" in frozen:
+        size = [s * 8 for s in frozen["latent"].shape[-2:]]
+    else:
+        pixels = _image(raw["jpg"], resolution)
         sample["pixels"] = pixels * 2 - 1
         size = list(pixels.shape[-2:])
-    else:
-        size = [s * 8 for s in frozen["latent"].shape[-2:]]
-    sample["time_ids"] = torch.tensor(
-        meta["original_size"] + meta["crop_top_left"] + size, dtype=torch.float32
-    )
+    scale = size[1] / stored_width
+    sample["box"] = torch.tensor(meta["box"], dtype=torch.float32) * scale
+    crop_top_left = [round(v * scale) for v in meta["crop_top_left"]]
+    sample["time_ids"] = torch.tensor(meta["original_size"] + crop_top_left + size, dtype=torch.float32)
     if "clip" not in frozen:
         sample["face"] = _image(raw["face.png"])
     return sample
@@ -230,10 +235,13 @@ def collate(samples: list[dict]) -> Batch:
     )
 
 
-def _image(data: bytes) -> Tensor:
-    """PNG/JPEG bytes → ``(3, H, W)`` float in ``[0, 1]``."""
+def _image(data: bytes, side: int | None = None) -> Tensor:
+    """PNG/JPEG bytes → ``(3, H, W)`` float in ``[0, 1]``; a square of ``side`` when given."""
     with Image.open(io.BytesIO(data)) as image:
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        image = image.convert("RGB")
+        if side is not None and image.size != (side, side):
+            image = image.resize((side, side), Image.Resampling.BICUBIC)
+        array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 

@@ -108,6 +108,8 @@ def initial_adapter(config: TrainConfig, stack: Stack) -> IdentityAdapter:
 
 def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
     """Runs ``config``; writes checkpoints, logs and the final ``OUTPUT_DIR/adapter/``."""
+    if config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
     run = _set_up(config, stack)
     _resume(run)
     _precompute(run)
@@ -203,7 +205,9 @@ def _precompute(run: TrainingRun) -> None:
     if not run.config.precompute:
         return
     folder, world = run.config.output / "precomputed", run.accelerator.num_processes
-    precompute_shards(run.pipe, run.shards, folder, run.adapter.config.landmark_size, run.process, world)
+    precompute_shards(
+        run.pipe, run.shards, folder, run.adapter.config.landmark_size, run.config.resolution, run.process, world
+    )
     run.accelerator.wait_for_everyone()
     run.shards = list_shards(folder, run.config.resolution)
 
@@ -214,7 +218,7 @@ def _batches(run: TrainingRun) -> Batches:
     stream = ShardStream(
         run.shards, config.seed, run.process, run.accelerator.num_processes, config.shuffle_buffer
     )
-    return Batches(stream, run.per_process, run.adapter.config.landmark_size, run.position)
+    return Batches(stream, run.per_process, run.adapter.config.landmark_size, run.position, config.resolution)
 
 
 def _train_steps(run: TrainingRun, batches: Batches) -> list[float]:

@@ -22,9 +22,16 @@ from .dataset import DECODE_ERRORS, collate, decode_sample, read_shard
 
 @torch.no_grad()
 def precompute_shards(
-    pipe: RealisIDPipeline, shards: list[Path], out: Path, landmark_size: int, rank: int = 0, world: int = 1
+    pipe: RealisIDPipeline,
+    shards: list[Path],
+    out: Path,
+    landmark_size: int,
+    resolution: int | None = None,
+    rank: int = 0,
+    world: int = 1,
 ) -> None:
-    """Writes this process's share of ``shards`` to ``out`` with the frozen outputs added."""
+    """Writes this process's share of ``shards`` to ``out`` with the frozen outputs added (latents of
+    the images at side ``resolution``, default: as prepared)."""
     import webdataset as wds
 
     out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +44,7 @@ def precompute_shards(
         with wds.TarWriter(str(tmp), encoder=False, mtime=0.0) as sink:
             for raw in read_shard(shard):
                 try:
-                    batch = collate([decode_sample(raw, landmark_size)])
+                    batch = collate([decode_sample(raw, landmark_size, resolution)])
                 except DECODE_ERRORS:
                     sink.write(raw)  # left as it is: training skips and counts it
                     continue

@@ -104,6 +104,7 @@ def probe(
         ShardStream(list_shards(folder, config.resolution), config.seed + 1, buffer=config.shuffle_buffer),
         config.batch_size,
         adapter.config.landmark_size,
+        resolution=config.resolution,
     )
     model = AdapterTrainingModule(adapter)
     no_dropout = StepSettings(drop_id=0, drop_text=0, drop_both=0)

@@ -32,13 +32,12 @@ from realisid.sampling import SamplingOptions
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
 from ..world.traits import NEUTRAL
+from .check_sampling import CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
 """The check's people: held-out identities after the demo's and the evaluation's references."""
-CHECK_SAMPLING = SamplingOptions(num_inference_steps=20)
-"""The checks sample with the paper's settings in 20 steps."""
 
 
 @dataclass(frozen=True)

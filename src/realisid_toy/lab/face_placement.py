@@ -27,8 +27,9 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import render_scene
 from ..world.scenes import Scene
+from .check_sampling import CHECK_SAMPLING
 from .evaluation import SIZE, reference_rendering
-from .face_keeping import CHECK_SAMPLING, FIRST_PERSON, centred_box, draw_person
+from .face_keeping import FIRST_PERSON, centred_box, draw_person
 
 
 @dataclass(frozen=True)

@@ -344,25 +344,10 @@ def recipe_config(
     )
 
 
-def default_ship_to(out: Path, config: RecipeConfig, preset: str) -> Path:
-    """Where the ship stage writes: the package's weights only for a full run of the plain world
-    (the demo draws plain people), else ``out/weights``."""
-    from ..shipped import WEIGHTS
-
-    own_world = (
-        preset == "smoke"
-        or config.face_paint
-        or config.rel_size != RecipeConfig.rel_size
-        or config.image_size != RecipeConfig.image_size
-        or config.base_from is not None
-    )
-    return out / "weights" if own_world else WEIGHTS
-
-
 def run_recipe(
     out: Path,
     config: RecipeConfig,
-    ship_to: Path,
+    ship_to: Path | None = None,
     stages: tuple[str, ...] | None = None,
     device: str | None = None,
 ) -> dict[str, float]:
