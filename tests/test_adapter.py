@@ -160,6 +160,32 @@ def test_local_residuals_live_inside_the_box_and_move_with_it(trained_adapter):
 
 
 @torch.no_grad()
+def test_the_no_crop_ablation_sees_the_whole_latent_and_writes_only_in_the_box(stack):
+    """``local_crop=False``: the local net runs on the whole ``z_t`` with ``c_p&e`` placed at the box
+    (one ControlNet call), its residuals masked to the box; the cropping branch never sees the outside."""
+    torch.manual_seed(1)
+    config = dataclasses.replace(tiny_adapter_config(), local_crop=False)
+    no_crop = perturb_zero_convs(RealisIDAdapter.from_unet(stack.unet, config).eval())
+    x, box = inputs(persons=1), inputs(persons=1)["boxes"][:, 0]
+    drawing = relocate(x["landmark_images"][:, 0], box, (H, W), (H, W))
+    down, mid = no_crop.local_branch.net(
+        x["latents"], x["timestep"], encoder_hidden_states=x["id_tokens"][:, 0], controlnet_cond=drawing,
+        added_cond_kwargs=x["added_cond_kwargs"], return_dict=False,
+    )
+    got = no_crop(**x, global_scale=0.0)
+    for r, whole, level in zip((*got.down, got.mid), (*down, mid), no_crop.local_branch.levels):
+        support = location_mask(box, (H, W), (H // 8, W // 8), level)
+        torch.testing.assert_close(r, whole * support)
+    far = torch.zeros_like(x["latents"])
+    far[..., :, -4:] = 3.0  # change z_t far right of the box (x0 = 10 px, side 40 px: latent columns 1-6)
+    changed = {**x, "latents": x["latents"] + far}
+    assert not torch.equal(no_crop(**changed, global_scale=0.0).mid, got.mid)
+    torch.manual_seed(1)
+    cropping = perturb_zero_convs(RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config()).eval())
+    torch.testing.assert_close(cropping(**changed, global_scale=0.0).mid, cropping(**x, global_scale=0.0).mid)
+
+
+@torch.no_grad()
 def test_branch_scales_switch_branches_off(trained_adapter):
     x = inputs(persons=2)
     assert trained_adapter(**x, local_scale=0.0, global_scale=0.0) is None

@@ -34,7 +34,8 @@ class RealisIDAdapter(IdentityAdapter):
 
     @classmethod
     def assemble(cls, config: RealisIDConfig, nets: dict[str, ControlNetModel]) -> RealisIDAdapter:
-        return cls(config, LocalBranch(nets["local"], config.local_size), GlobalBranch(nets["global"]))
+        local = LocalBranch(nets["local"], config.local_size, config.local_crop)
+        return cls(config, local, GlobalBranch(nets["global"]))
 
     def branch_residuals(self, rows: PersonRows, local_scale: float, global_scale: float) -> Residuals | None:
         """Local residuals summed over persons plus global residuals averaged over persons (Fig. 2c),

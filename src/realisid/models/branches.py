@@ -17,7 +17,7 @@ from typing import NamedTuple
 from diffusers import ControlNetModel
 from torch import Tensor, nn
 
-from .geometry import crop, relocate
+from .geometry import crop, location_mask, relocate
 
 
 class Residuals(NamedTuple):
@@ -28,6 +28,11 @@ class Residuals(NamedTuple):
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> Residuals:
         return Residuals(tuple(fn(r) for r in self.down), fn(self.mid))
+
+    def map_levels(self, levels: list[int], fn: Callable[[Tensor, int], Tensor]) -> Residuals:
+        """``fn(residual, level)`` on each residual, ``levels`` giving each one's down-sampling level."""
+        mapped = [fn(r, level) for r, level in zip((*self.down, self.mid), levels, strict=True)]
+        return Residuals(tuple(mapped[:-1]), mapped[-1])
 
     def plus(self, other: Residuals | None) -> Residuals:
         if other is None:
@@ -108,9 +113,9 @@ def _residual_levels(net: ControlNetModel) -> list[int]:
 class LocalBranch(nn.Module):
     """Eq. 3–5: the face branch. Input ``ẑ_t`` (crop of ``z_t``), condition ``c_p&e``, output relocated."""
 
-    def __init__(self, net: ControlNetModel, size: int):
+    def __init__(self, net: ControlNetModel, size: int, crop: bool = True):
         super().__init__()
-        self.net, self.size, self.levels = net, size, _residual_levels(net)
+        self.net, self.size, self.crop, self.levels = net, size, crop, _residual_levels(net)
         self.condition_memo = ConditionMemo(net.controlnet_cond_embedding)
 
     def forward(
@@ -136,13 +141,15 @@ class LocalBranch(nn.Module):
         Returns:
             Residuals shaped like the U-Net's for ``latents``, zero outside each box.
         """
+        grid = tuple(latents.shape[-2:])
+        if not self.crop:  # the ablation: the whole z_t, c_p&e placed at the box, residuals kept to the box
+            drawings = relocate(landmark_images, boxes, image_size, image_size).to(latents.dtype)
+            whole = _control(self.net, latents, timestep, id_tokens, drawings, added_cond_kwargs, scale)
+            return whole.map_levels(self.levels, lambda r, level: r * location_mask(boxes, image_size, grid, level).to(r))
         cropped = crop(latents, boxes, image_size, self.size)  # Eq. 5's ẑ_t
         local = _control(self.net, cropped, timestep, id_tokens, landmark_images, added_cond_kwargs, scale)
-        grid = tuple(latents.shape[-2:])
-        relocated = [  # Eq. 4 on the level of the latent grid each residual comes from
-            relocate(r, boxes, image_size, grid, level, self.size) for r, level in zip((*local.down, local.mid), self.levels)
-        ]
-        return Residuals(tuple(relocated[:-1]), relocated[-1])
+        # Eq. 4 on the level of the latent grid each residual comes from
+        return local.map_levels(self.levels, lambda r, level: relocate(r, boxes, image_size, grid, level, self.size))
 
 
 class GlobalBranch(nn.Module):

@@ -38,6 +38,9 @@ class RealisIDConfig:
     """``L``: side of the local branch's latent crop ``ẑ_t`` (128 = 1024 px for SDXL)."""
     condition_channels: tuple[int, ...] = (16, 32, 96, 256)
     """Widths of the branches' condition encoders (ControlNet's default; 8x downsampling)."""
+    local_crop: bool = True
+    """Whether the local branch crops and up-samples the face (Eq. 3–5). ``False`` is the "no crop"
+    ablation: it sees the whole ``z_t`` with ``c_p&e`` placed at the box and writes only inside the box."""
     branch_pooled_text: bool = True
     """Whether the branches receive the pooled text embedding (if not, both null-ID guidance
     slots give identical branch outputs)."""

@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from realisid.training.samples import PrepareSettings
 
 from ..world.identity_net import TrainingConfig
 from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
+from .stages import StagedRun
 
 STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
 """The stages in order; each is a method of :class:`Recipe`."""
@@ -86,7 +86,7 @@ PRESETS = {"cpu": RecipeConfig, "gpu": RecipeConfig.gpu, "smoke": RecipeConfig.s
 """``realisid toy-reproduce --preset``: the default fits 3 hours of 2 CPU cores; ``gpu`` made the shipped weights."""
 
 
-class Recipe:
+class Recipe(StagedRun):
     """The stages over one output folder; :meth:`run` runs those not done yet."""
 
     def __init__(
@@ -97,9 +97,9 @@ class Recipe:
         log: Callable[[str], None] = print,
         device: str = "cpu",
     ):
-        self.out, self.config, self.log, self.device = Path(out), config, log, device
+        super().__init__(out, log, device)
+        self.config = config
         self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
-        self.timings_path = self.out / "timings.json"
 
     # ------------------------------------------------------------------------------------ stages
     def data(self) -> None:
@@ -233,24 +233,6 @@ class Recipe:
         self.log(f"weights written to {self.ship_to}")
 
     STAGES = STAGES
-
-    # ------------------------------------------------------------------------------------ driver
-    def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
-        """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        timings = json.loads(self.timings_path.read_text()) if self.timings_path.is_file() else {}
-        for name in stages or self.STAGES:
-            if name in timings:
-                self.log(f"[{name}] done before ({timings[name]:.0f} s)")
-                continue
-            self.log(f"[{name}] ...")
-            (self.out / name).mkdir(parents=True, exist_ok=True)
-            start = time.perf_counter()
-            getattr(self, name)()
-            timings[name] = time.perf_counter() - start
-            self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
-            self.log(f"[{name}] {timings[name]:.0f} s")
-        return timings
 
 
 METHODS = (

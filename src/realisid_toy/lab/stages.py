@@ -1,0 +1,44 @@
+"""Resumable runs made of named stages: each stage is a method, timed into ``OUT/timings.json``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class StagedRun:
+    """Runs the stages of :attr:`STAGES` not done yet, in order, over one output folder.
+
+    A stage is done when :meth:`done` says so (by default: it has a timing); subclasses whose
+    results live in the repository ask for their files instead, so a fresh clone resumes.
+    """
+
+    STAGES: tuple[str, ...] = ()
+
+    def __init__(self, out: str | Path, log: Callable[[str], None] = print, device: str = "cpu"):
+        self.out, self.log, self.device = Path(out), log, device
+        self.timings_path = self.out / "timings.json"
+
+    def timings(self) -> dict[str, float]:
+        return json.loads(self.timings_path.read_text()) if self.timings_path.is_file() else {}
+
+    def done(self, name: str) -> bool:
+        return name in self.timings()
+
+    def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
+        """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name in stages or self.STAGES:
+            if self.done(name):
+                self.log(f"[{name}] done before ({self.timings().get(name, 0):.0f} s)")
+                continue
+            self.log(f"[{name}] ...")
+            (self.out / name).mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            getattr(self, name)()
+            timings = {**self.timings(), name: round(time.perf_counter() - start, 1)}
+            self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
+            self.log(f"[{name}] {timings[name]:.0f} s")
+        return self.timings()
