@@ -182,7 +182,6 @@ def caption_drawing(
     return {name: Kept.from_pairs(pairs) for name, pairs in scores.items()}, sheet
 
 
-@torch.no_grad()
 def adapter_keeping(
     base: str | Path,
     adapter: str | Path,
@@ -202,6 +201,28 @@ def adapter_keeping(
     ``sampling``'s ``local_scale`` / ``global_scale`` 0 switch a branch off: which branch carries the
     ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
     with and without the ID at each size)."""
+    pairs, sheet = adapter_pairs(
+        base, adapter, metric, relative_sizes, people, seeds, sampling, device, face_paint, image_size
+    )
+    return {key: Kept.from_pairs(found) for key, found in pairs.items()}, sheet
+
+
+@torch.no_grad()
+def adapter_pairs(
+    base: str | Path,
+    adapter: str | Path,
+    metric: IdentityBackend,
+    relative_sizes: tuple[float, ...],
+    people: int,
+    seeds: tuple[int, ...],
+    sampling: SamplingOptions,
+    device: str | torch.device,
+    face_paint: bool,
+    image_size: int,
+) -> tuple[dict[tuple[float, str], list[tuple[float, float] | None]], list[list[Image.Image]]]:
+    """:func:`adapter_keeping`'s pictures scored one by one: per (size, ``"ID"`` / ``"no ID"``), each
+    picture's (to the person, to the next person) similarities, ``None`` where no face was found, in
+    the same order for every adapter (size, person, seed), so two adapters' pictures pair up."""
     from realisid.persons import Person
 
     from .evaluation import load_toy_pipeline
@@ -223,7 +244,53 @@ def adapter_keeping(
                     scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
                     if seed == seeds[0]:
                         sheet[k].append(image)
-    return {key: Kept.from_pairs(pairs) for key, pairs in scores.items()}, sheet
+    return scores, sheet
+
+
+TWO_PERSON_BOXES = ((0.28, 0.3), (0.72, 0.3))
+"""Centres (over the image side) of the two faces of :func:`blending_pairs`, a box apart at 1/4."""
+
+
+@torch.no_grad()
+def blending_pairs(
+    base: str | Path,
+    adapter: str | Path,
+    metric: IdentityBackend,
+    people: int,
+    seeds: tuple[int, ...],
+    sampling: SamplingOptions,
+    device: str | torch.device,
+    face_paint: bool,
+    image_size: int,
+    relative_size: float = 1 / 4,
+) -> list[tuple[float, float] | None]:
+    """Two people in one picture: person ``k`` left and ``k + 1`` right; for each face, its
+    similarity to its own person and to the other person of the picture (``None``: no face found in
+    a window twice the box around it). Identity blending shows as the second approaching the first."""
+    from realisid.persons import Person
+
+    from .evaluation import load_toy_pipeline
+    from .shards import rendering_conditions
+
+    renderings, references = _people(metric, people, face_paint)
+    pipe = load_toy_pipeline(base, adapter).to(device)
+    conditions = [rendering_conditions(r) for r in renderings]
+    boxes = [Box.from_relative(cx, cy, relative_size, image_size, image_size) for cx, cy in TWO_PERSON_BOXES]
+    scores: list[tuple[float, float] | None] = []
+    for k in tqdm(range(people), desc="two people"):
+        pair = (k, (k + 1) % people)
+        persons = [Person(conditions[i], box=box) for i, box in zip(pair, boxes)]
+        for seed in seeds:
+            image = pipe(
+                PROMPT, persons=persons, height=image_size, width=image_size, sampling=sampling,
+                generator=torch.Generator().manual_seed(seed),
+            ).images[0]
+            for own, other, box in ((*pair, boxes[0]), (*pair[::-1], boxes[1])):
+                window = box.expanded(2.0)
+                crop = image.crop((round(window.x0), round(window.y0), round(window.x0 + window.size),
+                                   round(window.y0 + window.size)))
+                scores.append(_similarities(metric, crop, (references[own], references[other])))
+    return scores
 
 
 def draw_person(pipe, person, size: int, sampling: SamplingOptions, seed: int) -> Image.Image:

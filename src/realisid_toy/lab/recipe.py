@@ -9,9 +9,7 @@ every stage with tiny step counts (a CI test); the default sizes fit under 3 hou
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
@@ -23,7 +21,6 @@ import torch
 import yaml
 
 from realisid.models import IdentityAdapter, RealisIDAdapter
-from realisid.training.samples import PrepareSettings
 
 from ..world.identity_net import TrainingConfig
 from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
@@ -104,22 +101,11 @@ class Recipe(StagedRun):
     # ------------------------------------------------------------------------------------ stages
     def data(self) -> None:
         """Random scenes of random people: images and captions for the base model, shards for RealisID."""
-        from ..world.sampling import sample_rendering
-        from .shards import write_shards
+        from .shards import render_world
 
         config = self.config
-        render = functools.partial(
-            sample_rendering, size=config.image_size, rel_size=config.rel_size, face_paint=config.face_paint
-        )
-        with multiprocessing.Pool() as pool:
-            renderings = pool.map(render, range(config.scenes), chunksize=64)
-        np.save(self.out / "data" / "images.npy", np.stack([np.asarray(r.image) for r in renderings]))
-        masks = np.stack([np.rint(r.face_mask * 255).astype(np.uint8) for r in renderings])
-        np.save(self.out / "data" / "face_masks.npy", masks)
-        captions = [r.caption for r in renderings]
-        (self.out / "data" / "captions.json").write_text(json.dumps(captions))
-        settings = PrepareSettings(resolution=config.image_size, crop_size=128, landmark_size=8 * 16, min_face=0.0)
-        write_shards(renderings, self.out / "data" / "shards", settings)
+        paint = "regions" if config.face_paint else "none"
+        render_world(self.out / "data", range(config.scenes), config.image_size, config.rel_size, paint, 16)
 
     def metric(self) -> None:
         """The identity metric, trained on its own renderings; verification on held-out identities."""

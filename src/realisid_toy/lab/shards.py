@@ -12,8 +12,10 @@ text's (docs/toy-reproduction.md measures how much the adapter reads the ID with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from collections.abc import Iterable
+import multiprocessing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +66,23 @@ def write_shards(
         counts = {"samples": len(chunk), "photos": len(chunk), "skipped": {}}
         (out / f"{shard_name(index)}.json").write_text(json.dumps(counts) + "\n")
     return write_manifest(out, shards)
+
+
+def render_world(
+    folder: str | Path, seeds: Sequence[int], size: int, rel_size: tuple[float, float], paint: str, local_size: int
+) -> None:
+    """Renders the random scenes of ``seeds`` (``paint`` world, faces of ``rel_size``) into ``folder``:
+    ``images.npy``, ``face_masks.npy`` and ``captions.json`` for the base model, and ``shards/`` for the
+    adapters (``c_p&e`` drawn at ``8·local_size`` px)."""
+    from ..world.sampling import sample_rendering
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    render = functools.partial(sample_rendering, size=size, rel_size=rel_size, paint=paint)
+    with multiprocessing.Pool() as pool:
+        renderings = pool.map(render, seeds, chunksize=64)
+    np.save(folder / "images.npy", np.stack([np.asarray(r.image) for r in renderings]))
+    np.save(folder / "face_masks.npy", np.stack([np.rint(r.face_mask * 255).astype(np.uint8) for r in renderings]))
+    (folder / "captions.json").write_text(json.dumps([r.caption for r in renderings]))
+    settings = PrepareSettings(resolution=size, crop_size=128, landmark_size=8 * local_size, min_face=0.0)
+    write_shards(renderings, folder / "shards", settings)

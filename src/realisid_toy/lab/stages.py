@@ -27,6 +27,10 @@ class StagedRun:
     def done(self, name: str) -> bool:
         return name in self.timings()
 
+    def stage(self, name: str) -> None:
+        """Runs stage ``name`` (by default the method of that name)."""
+        getattr(self, name)()
+
     def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
         """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""
         self.out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +41,7 @@ class StagedRun:
             self.log(f"[{name}] ...")
             (self.out / name).mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
-            getattr(self, name)()
+            self.stage(name)
             timings = {**self.timings(), name: round(time.perf_counter() - start, 1)}
             self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
             self.log(f"[{name}] {timings[name]:.0f} s")

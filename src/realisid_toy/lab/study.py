@@ -1,0 +1,374 @@
+"""The small-face study: a toy world where the paper's mechanism can show, and its arms, stage by stage.
+
+Run by ``realisid toy-study [--out experiments/small-faces] [--device cuda]``. The world: 256-px
+scenes of people whose identity is a 4×4 grid of face-paint tiles finer than a latent cell (plus
+their shapes and colours), the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
+cross-attention at its first level too (a documented deviation from SDXL: ID tokens reach a 1/7
+face on 27 cells instead of 6) and an ID encoder pre-trained the way CLIP is. Then gates, the arms
+(RealisID, the InstantID-style baseline, no crop, trained on large faces only, efficient switches;
+two training seeds each) and the measurement fixed in :mod:`.verdict` before any arm ran.
+
+Each stage writes ``OUT/<stage>/stage.json`` when it ends; its small weights (fp16) and numbers are
+meant to be committed, so the study resumes from the last finished stage on a fresh clone. Renderings
+and shards are not committed: they are rendered again from their seeds when missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from realisid.errors import RealisIDError
+from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdapter, RealisIDConfig
+from realisid.sampling import SamplingOptions
+
+from .stages import StagedRun
+
+IMAGE_SIZE = 256
+"""Side of the study's scenes: 32×32 latents of the 16-channel 8x toy VAE."""
+LOCAL_SIZE = 32
+"""``L``: the local branch up-samples every face crop to the whole latent's side, as 128 does for SDXL."""
+SIZES = (1 / 4, 1 / 5, 1 / 7)
+"""Face sizes (box side over image side) the arms are measured at."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of training an adapter; each is trained at every seed of :attr:`StudyConfig.seeds`."""
+
+    name: str
+    kind: str = "realisid"
+    """``realisid`` or ``instantid`` (the InstantID-style baseline)."""
+    config: dict = field(default_factory=dict)
+    """Changes to the adapter config (``local_crop``, ``local_size``, ``branch_pooled_text``)."""
+    sampling: dict = field(default_factory=dict)
+    """Changes to the sampling options it is measured with (``id_stop``)."""
+    large_only: bool = False
+    """Trained only on faces of 1/4 to 1/2 of the image (measured at all sizes)."""
+
+
+ARMS = (
+    Arm("realisid"),
+    Arm("instantid", kind="instantid"),
+    Arm("no-crop", config={"local_crop": False}),
+    Arm("realisid-large", large_only=True),
+    Arm("instantid-large", kind="instantid", large_only=True),
+    Arm("efficient", config={"branch_pooled_text": False}, sampling={"id_stop": 0.8}),
+    Arm("small-L", config={"local_size": LOCAL_SIZE // 2}),
+)
+"""The arms, in the order they are trained (the verdict needs the first three)."""
+COMPARISONS = {"realisid-large": "instantid-large", "efficient": "realisid", "small-L": "realisid"}
+"""Paired differences reported beside the verdict: the scale gap when trained on large faces only, and
+what each efficient switch costs in identity."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Every size of the study (defaults: the full run; :meth:`smoke` for tests)."""
+
+    scenes: int = 6000
+    portraits: int = 6000
+    metric_identities: int = 400
+    segmenter_images: int = 1500
+    vae_steps: int = 1500
+    id_encoder_steps: int = 1500
+    portrait_steps: int = 3000
+    scene_steps: int = 1500
+    unet_batch: int = 32
+    probe_steps: int = 300
+    adapter_steps: int = 2000
+    adapter_batch: int = 16
+    adapter_lr: float = 1e-3
+    seeds: tuple[int, ...] = (0, 1)
+    people: int = 32
+    """Held-out people a cell is measured on; each at :attr:`picture_seeds`: 64 pictures a cell."""
+    picture_seeds: tuple[int, ...] = (0, 1)
+    gate_people: int = 16
+    inference_steps: int = 20
+
+    @classmethod
+    def smoke(cls) -> StudyConfig:
+        return cls(
+            scenes=32, portraits=32, metric_identities=20, segmenter_images=240, vae_steps=2, id_encoder_steps=2,
+            portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=2, adapter_batch=2,
+            people=2, picture_seeds=(0,), gate_people=2, inference_steps=2,
+        )
+
+
+class GateFailed(RealisIDError):
+    """A gate of the study failed: the long runs after it would measure nothing."""
+
+
+class Study(StagedRun):
+    """The study's stages over ``out``; a stage is done when its ``stage.json`` exists (and, for the
+    renderings, when they do)."""
+
+    def __init__(self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", arms=ARMS):
+        super().__init__(out, log, device)
+        self.config, self.arms = config, arms
+        self.STAGES = (
+            "data", "metric", "vae", "id_encoder", "world_gates", "base_portraits", "base", "base_gate", "probe_gate",
+            *(arm_stage(arm, seed) for arm in arms for seed in config.seeds), "evaluate", "ship",
+        )
+
+    def done(self, name: str) -> bool:
+        if name == "data":
+            return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
+        return (self.out / name / "stage.json").is_file()
+
+    def stage(self, name: str) -> None:
+        for arm in self.arms:
+            for seed in self.config.seeds:
+                if name == arm_stage(arm, seed):
+                    return self._arm(arm, seed)
+        return super().stage(name)
+
+    def _record(self, name: str, numbers: dict) -> dict:
+        (self.out / name / "stage.json").write_text(json.dumps(numbers, indent=2) + "\n")
+        self.log(f"[{name}] {json.dumps(numbers)}")
+        return numbers
+
+    # ------------------------------------------------------------------------------------ world
+    def data(self) -> None:
+        """Portraits (128 px, faces 1/2–9/10) for the base's first stage; scenes (256 px, faces 1/8–1/2)
+        and large-face scenes (1/4–1/2) for the base and the adapters, as arrays and shards."""
+        from .shards import render_world
+
+        for part, (count, size, rel_size, first) in data_parts(self.config).items():
+            render_world(self.out / "data" / part, range(first, first + count), size, rel_size, "tiles", LOCAL_SIZE)
+
+    def metric(self) -> None:
+        """The identity metric (embedding and face finder) of the tiled world; held-out verification."""
+        from ..world.backend import train_backend
+        from ..world.identity_net import TrainingConfig, verification_accuracy
+
+        config = TrainingConfig(identities=self.config.metric_identities)
+        backend = train_backend(self.out / "metric", config, self.config.segmenter_images, "tiles")
+        result = verification_accuracy(backend.embedder, paint="tiles")
+        (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
+        self._record("metric", {"verification": str(result)})
+
+    def vae(self) -> None:
+        """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images."""
+        from ..shipped import WEIGHTS
+        from .base_model import fine_tune_vae
+
+        images, masks = self._arrays("scenes")
+        numbers = fine_tune_vae(
+            WEIGHTS / "base" / "vae", images, masks, self.out / "vae", self.config.vae_steps, self.log, self.device
+        )
+        self._record("vae", numbers)
+
+    def id_encoder(self) -> None:
+        """A CLIP-style toy ID encoder, contrastive on face crops and captions of people no arm sees."""
+        from .id_encoder import IDEncoderPretraining, pretrain_id_encoder
+
+        config = IDEncoderPretraining(steps=self.config.id_encoder_steps)
+        numbers = pretrain_id_encoder(config, self.out / "id_encoder", self.log, self.device)
+        self._record("id_encoder", numbers)
+
+    def world_gates(self) -> None:
+        """Gates 1–2: the VAE keeps a 1/7 face; its up-sampled crop decodes to at least half of that."""
+        from diffusers import AutoencoderKL
+
+        from .gates import upsample_gate, vae_gate
+
+        vae, metric = AutoencoderKL.from_pretrained(self.out / "vae"), self._metric()
+        people = self.config.gate_people
+        kept = vae_gate(vae, metric, 1 / 7, people=people, threshold=0.1, image_size=IMAGE_SIZE, paint="tiles")
+        upsampled = upsample_gate(vae, metric, 1 / 7, LOCAL_SIZE, people=people, threshold=0.5, paint="tiles")
+        self._gates("world_gates", {"vae_round_trip_1/7": kept, "upsampled_crop_1/7": upsampled})
+
+    def _gates(self, name: str, gates: dict) -> None:
+        self._record(name, {key: dataclasses.asdict(gate) for key, gate in gates.items()})
+        failed = [key for key, gate in gates.items() if not gate.passed]
+        if failed:
+            (self.out / name / "stage.json").unlink()
+            raise GateFailed(f"gate {', '.join(failed)} failed ({self.out / name}): rethink the world before the long runs")
+
+    # ------------------------------------------------------------------------------------ base
+    def base_portraits(self) -> None:
+        """The toy U-Net (cross-attention at every level) and text encoders from scratch on the portraits."""
+        self._train_base("portraits", self.config.portrait_steps, init=None)
+
+    def base(self) -> None:
+        """The portrait base fine-tuned on the 256-px scenes, with the pre-trained ID encoder beside it."""
+        self._train_base("scenes", self.config.scene_steps, init=self.out / "base_portraits" / "model")
+
+    def _train_base(self, part: str, steps: int, init: Path | None) -> None:
+        from .base_model import BaseTraining, save_fp16, train_base_model
+
+        images, _ = self._arrays(part)
+        captions = json.loads((self.out / "data" / part / "captions.json").read_text())
+        config = BaseTraining(unet_steps=steps, unet_batch=self.config.unet_batch)
+        stage = "base" if part == "scenes" else "base_portraits"
+        model = train_base_model(
+            images, captions, self.out / "vae", self.out / stage / "model", config, self.log, self.device, init,
+            first_level_attention=True, image_encoder=self.out / "id_encoder" / "model",
+        )
+        save_fp16(model)
+        self._record(stage, {"steps": steps, "batch": config.unet_batch, "images": len(images)})
+
+    def base_gate(self) -> None:
+        """Gate 3: the base draws the person its caption names (the full caption's margin above the scene caption's)."""
+        from .gates import caption_gate
+
+        gate = caption_gate(self._base(), self._metric(), people=self.config.gate_people, image_size=IMAGE_SIZE,
+                            threshold=0.05, paint="tiles", device=self.device)
+        self._gates("base_gate", {"caption_drawing": gate})
+
+    def probe_gate(self) -> None:
+        """Gate 4: a short RealisID run reads its ID (the probe's face term grows with another's ID)."""
+        from .gates import probe_gate
+
+        run = self._train(Arm("realisid"), seed=0, steps=self.config.probe_steps, folder=self.out / "probe_gate")
+        self._gates("probe_gate", {"id_term": probe_gate(run / "train.yaml", run / "adapter", threshold=0.0)})
+
+    # ------------------------------------------------------------------------------------ arms
+    def _arm(self, arm: Arm, seed: int) -> None:
+        """One arm at one training seed: ``realisid train``, its fp16 weights, its pictures' margins."""
+        from .face_keeping import adapter_pairs
+        from .verdict import Measured
+
+        name = arm_stage(arm, seed)
+        run = self._train(arm, seed, self.config.adapter_steps, self.out / name)
+        pairs, _ = adapter_pairs(
+            self._base(), run / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
+            self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
+        )
+        measured = Measured.from_pairs(pairs)
+        np.savez_compressed(self.out / name / "margins.npz", **measured.arrays())
+        self._record(name, {"steps": self.config.adapter_steps, **measured.summary()})
+
+    def sampling(self, arm: Arm) -> SamplingOptions:
+        """The checks' sampling options in :attr:`StudyConfig.inference_steps`, with the arm's changes."""
+        from .check_sampling import CHECK_SAMPLING
+
+        return dataclasses.replace(CHECK_SAMPLING, num_inference_steps=self.config.inference_steps, **arm.sampling)
+
+    def _train(self, arm: Arm, seed: int, steps: int, folder: Path) -> Path:
+        """``realisid train`` of ``arm`` from a fresh adapter seeded by ``seed`` into ``folder/run``;
+        keeps only the final adapter (fp16) and the losses. Returns ``folder``."""
+        from realisid.training import load_config, train
+
+        part = "scenes-large" if arm.large_only else "scenes"
+        kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
+        torch.manual_seed(seed)
+        kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(folder / "init")
+        shared, own = self.out / "data" / part / "precomputed", folder / "run" / "precomputed"
+        if shared.is_dir() and not own.exists():
+            shutil.copytree(shared, own, copy_function=os.link)
+        overrides = {
+            "data": str(self.out / "data" / part / "shards"), "output_dir": str(folder / "run"),
+            "base": str(self._base()), "init_adapter": str(folder / "init"),
+            "branches": ["global"] if arm.kind == "instantid" else ["local", "global"],
+            "resolution": IMAGE_SIZE, "batch_size": self.config.adapter_batch, "learning_rate": self.config.adapter_lr,
+            "timestep_sampling": "cubic", "max_steps": steps, "seed": seed, "precompute": True,
+            "checkpoint_every": max(1, steps // 4), "keep_checkpoints": 1, "log_every": 50,
+        }
+        (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
+        if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
+            os.environ["ACCELERATE_USE_CPU"] = "true"
+        result = train(load_config(overrides=overrides))
+        if not shared.exists():
+            shutil.copytree(own, shared, copy_function=os.link)
+        kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")
+        (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
+        shutil.rmtree(folder / "run")
+        shutil.rmtree(folder / "init")
+        return folder
+
+    def adapter_config(self, arm: Arm) -> RealisIDConfig:
+        """The toy adapter config on this world's U-Net and ID encoder, with the arm's changes."""
+        from transformers import CLIPVisionConfig
+
+        from realisid.loading import tiny_adapter_config
+
+        vision = CLIPVisionConfig.from_pretrained(self.out / "id_encoder" / "model")
+        config = dataclasses.replace(
+            tiny_adapter_config(), local_size=LOCAL_SIZE, image_feature_dim=vision.hidden_size,
+            image_feature_tokens=(vision.image_size // vision.patch_size) ** 2 + 1,
+        )
+        return dataclasses.replace(config, **arm.config)
+
+    # ------------------------------------------------------------------------------------ results
+    def evaluate(self) -> None:
+        """The arms' table with intervals over training seeds, the verdict, the two-person blending table."""
+        from .face_keeping import blending_pairs
+        from .verdict import blending_estimate, write_report
+
+        measured = {arm.name: self._measured(arm) for arm in self.arms}
+        blending = {}
+        for arm in self.arms[:2]:  # RealisID and the InstantID-style baseline
+            per_seed = [
+                blending_pairs(self._base(), self.out / arm_stage(arm, seed) / "adapter", self._metric(),
+                               self.config.people, self.config.picture_seeds, self.sampling(arm), self.device,
+                               "tiles", IMAGE_SIZE)
+                for seed in self.config.seeds
+            ]
+            blending[arm.name] = blending_estimate(per_seed)
+        report = write_report(measured, blending, COMPARISONS, SIZES, self.out / "evaluate")
+        self._record("evaluate", report)
+
+    def ship(self) -> None:
+        """Names the RealisID seed the package ships (largest margin at 1/4)."""
+        arm = self.arms[0]
+        best = max(self.config.seeds, key=lambda seed: self._measured(arm, (seed,)).estimate("ID", 1 / 4).mean)
+        self._record("ship", {"adapter": str(self.out / arm_stage(arm, best) / "adapter")})
+
+    def _measured(self, arm: Arm, seeds: tuple[int, ...] | None = None):
+        from .verdict import Measured
+
+        seeds = seeds or self.config.seeds
+        return Measured.load([self.out / arm_stage(arm, seed) / "margins.npz" for seed in seeds])
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _arrays(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        folder = self.out / "data" / part
+        return np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "face_masks.npy", mmap_mode="r")
+
+    def _metric(self):
+        from ..world.backend import SyntheticIdentityBackend
+
+        return SyntheticIdentityBackend.load(self.out / "metric")
+
+    def _base(self) -> Path:
+        return self.out / "base" / "model"
+
+    def _unet(self):
+        from .base_model import load_unet
+
+        return load_unet(self._base()).float()
+
+
+DATA_PARTS = ("portraits", "scenes", "scenes-large")
+
+
+def data_parts(config: StudyConfig) -> dict[str, tuple[int, int, tuple[float, float], int]]:
+    """Each rendered set: ``(count, image side, face sizes, first scene seed)``; disjoint seeds."""
+    return {
+        "portraits": (config.portraits, 128, (0.5, 0.9), 0),
+        "scenes": (config.scenes, IMAGE_SIZE, (0.12, 0.5), 100_000),
+        "scenes-large": (config.scenes, IMAGE_SIZE, (0.25, 0.5), 200_000),
+    }
+
+
+def arm_stage(arm: Arm, seed: int) -> str:
+    """The stage (and folder) name of ``arm`` at training ``seed``."""
+    return f"arm-{arm.name}-s{seed}"
+
+
+def run_study(out: Path, config: StudyConfig, stages: tuple[str, ...] | None = None, device: str | None = None):
+    """Runs the study's ``stages`` (default all) not done yet on ``device`` (default: cuda when there is one)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return Study(out, config, device=device).run(stages)
