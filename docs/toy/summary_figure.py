@@ -1,4 +1,4 @@
-"""Draws docs/toy/margins.png, the summary figure of docs/toy-reproduction.md, from margins.csv.
+"""Draws docs/toy/margins.png, the summary figure of docs/notes/painted-worlds.md, from margins.csv.
 
     python docs/toy/summary_figure.py
 """

@@ -57,7 +57,7 @@ TOY_WEIGHTS_NOTICE = (
     "on it: pick a reference from the example people (never seen in training) and place them by their "
     "box. These small CPU-trained models draw the scene, place the person and take their skin tone, but "
     "draw no face features yet, so neither identity nor pose and expression is kept "
-    "(docs/toy-reproduction.md). "
+    "(docs/notes/painted-worlds.md). "
     "Start `realisid app --base SDXL --adapter ADAPTER` for real images."
 )
 

@@ -10,7 +10,8 @@ from .commands.console import filter_native_notices, quiet_model_loading
 from .errors import RealisIDError
 
 COMMANDS = (
-    "demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce", "toy_check"
+    "demo", "generate", "conditions", "evaluate", "prepare", "train", "probe", "app", "toy_reproduce", "toy_check",
+    "toy_study",
 )
 WITHOUT_MODELS = ("conditions", "prepare")
 """Commands that load no diffusion model (and so skip importing diffusers to quiet its loading bars)."""

@@ -6,7 +6,7 @@ on it by realisid train; realisid toy-reproduce rebuilds them), at 1/4 and at 1/
 size and with the head pose and expression of a driving face. The toy world's identity metric
 compares each output with the reference, and with an unrelated person for scale, and the
 similarities are printed. These toy weights put the person at the box in the prompt's colours but
-do not yet draw a face with features (docs/toy-reproduction.md).
+do not yet draw a face with features (docs/notes/painted-worlds.md).
 
 --photos (implied by --base or --tiny): two real people from public-domain photos that ship inside
 installed packages (scikit-image's astronaut, matplotlib's Grace Hopper) are placed by boxes and
@@ -52,7 +52,7 @@ The ID encoder is a random, frozen CLIP vision model (never taught identity).
 These small CPU-trained models follow the prompt and the box and give the head the reference's skin
 tone, but do not yet draw a face with features: expect similarities at the level of the unrelated
 person, or no face found, and the driven shot to look like the undriven one. See
-docs/toy-reproduction.md for what they can and cannot show. For the two-person demo on real
+docs/notes/painted-worlds.md for what they can and cannot show. For the two-person demo on real
 photos, run `realisid demo --photos`.
 """
 

@@ -6,7 +6,7 @@ the base model alone, with the scene's prompt; the identity metric compares the 
 person's reference and with the next person's. Strength 0 is the VAE round trip: the most any
 latent of this base can hold. An adapter can only show identity above the no-ID floor on a base
 that keeps a face from mid-schedule, so this is how the toy reproduction judges a base model before
-training adapters on it (``docs/toy-reproduction.md``). :func:`caption_drawing` asks the other half:
+training adapters on it (``docs/notes/painted-worlds.md``). :func:`caption_drawing` asks the other half:
 does the base, from pure noise, draw the person its caption describes? :func:`adapter_keeping` asks
 the same of a trained adapter: does its ID draw the person, against the same adapter without it?
 ``realisid toy-check face-keeping | caption-drawing | adapter-keeping`` runs them.

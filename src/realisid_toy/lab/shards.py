@@ -6,7 +6,7 @@ face mask exactly, so its samples are written directly in the same format (see
 
 Their caption is the rendering's :attr:`~realisid_toy.world.render.Rendering.scene_caption`, which
 leaves the face out, like the evaluation prompts: the face's traits are the ID's to give, not the
-text's (docs/toy-reproduction.md measures how much the adapter reads the ID with either caption).
+text's (docs/notes/painted-worlds.md measures how much the adapter reads the ID with either caption).
 """
 
 from __future__ import annotations

@@ -1,0 +1,56 @@
+"""realisid toy-study: the small-face study, stage by stage, resumable from its committed stages.
+
+world (renderings -> identity metric -> VAE fine-tuned for rescaling -> CLIP-style ID encoder) ->
+gates -> toy base (portraits, then 256-px scenes) -> gates -> the arms (RealisID, the InstantID-style
+baseline, no crop, trained on large faces only, efficient switches; two training seeds each) ->
+the verdict fixed before the runs, the blending table. Each finished stage leaves OUT/<stage>/stage.json
+and small fp16 weights meant to be committed; run the same command again to go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+STUDY = Path("experiments", "small-faces")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "toy-study",
+        help="the small-face study in a toy world: gates, arms, verdict (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=STUDY, help=f"the study's folder (default {STUDY})")
+    parser.add_argument("--stages", type=stage_list, default=None,
+                        help="comma-separated stages to run (default: every stage not done yet, in order)")
+    parser.add_argument("--smoke", action="store_true", help="every stage with tiny sizes (checks the study runs)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one, else cpu)")
+    parser.set_defaults(run=run)
+
+
+def stage_list(text: str) -> tuple[str, ...]:
+    """A comma-separated subset of the study's stages."""
+    from realisid_toy.lab.study import Study, StudyConfig
+
+    known = Study(".", StudyConfig()).STAGES
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown stages {', '.join(unknown)}; choose from {', '.join(known)}")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from realisid_toy.lab.study import StudyConfig, run_study
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = StudyConfig.smoke() if args.smoke else StudyConfig()
+    timings = run_study(args.out, config, args.stages, args.device)
+    print(f"{len(timings)} stages done, {sum(timings.values()) / 3600:.1f} h in all; results in {args.out}")
+    return 0
