@@ -93,13 +93,15 @@ class StudyConfig:
     picture_seeds: tuple[int, ...] = (0, 1)
     gate_people: int = 16
     inference_steps: int = 20
+    enforce_gates: bool = True
+    """Stop at a failed gate (the smoke run measures its gates but cannot pass them)."""
 
     @classmethod
     def smoke(cls) -> StudyConfig:
         return cls(
             scenes=32, portraits=32, metric_identities=20, segmenter_images=240, vae_steps=2, id_encoder_steps=2,
             portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=2, adapter_batch=2,
-            people=2, picture_seeds=(0,), gate_people=2, inference_steps=2,
+            people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
 
 
@@ -190,7 +192,7 @@ class Study(StagedRun):
     def _gates(self, name: str, gates: dict) -> None:
         self._record(name, {key: dataclasses.asdict(gate) for key, gate in gates.items()})
         failed = [key for key, gate in gates.items() if not gate.passed]
-        if failed:
+        if failed and self.config.enforce_gates:
             (self.out / name / "stage.json").unlink()
             raise GateFailed(f"gate {', '.join(failed)} failed ({self.out / name}): rethink the world before the long runs")
 

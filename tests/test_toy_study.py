@@ -1,0 +1,63 @@
+"""The small-face study at smoke size: every stage runs, keeps only what is committed, and resumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from realisid_toy.lab.study import ARMS, Study, StudyConfig, arm_stage
+
+ARMS_FOR_THE_VERDICT = ARMS[:3]  # realisid, instantid, no-crop
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    lines = []
+    Study(out, StudyConfig.smoke(), log=lines.append, arms=ARMS_FOR_THE_VERDICT).run()
+    return out, lines
+
+
+def test_every_stage_ends_with_its_record_and_the_verdict(study):
+    out, _ = study
+    stages = Study(out, StudyConfig.smoke(), arms=ARMS_FOR_THE_VERDICT).STAGES
+    assert all((out / name / "stage.json").is_file() for name in stages if name != "data")
+    verdict = json.loads((out / "evaluate" / "verdict.json").read_text())
+    assert verdict["outcome"] in {"invalid", "reproduced", "gain, not the crop's", "refuted", "inconclusive"}
+    results = (out / "evaluate" / "results.md").read_text()
+    assert "| realisid | " in results and "| instantid | " in results and "| no-crop | " in results
+    assert set(json.loads((out / "timings.json").read_text())) == set(stages)
+
+
+def test_an_arm_keeps_only_its_fp16_weights_losses_and_margins(study):
+    out, _ = study
+    folder = out / arm_stage(ARMS[0], 0)
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter", "losses.json", "margins.npz", "stage.json", "train.yaml"]
+    with safe_open(folder / "adapter" / "projection.safetensors", "pt") as weights:
+        names = weights.keys()
+        assert {weights.get_tensor(name).dtype for name in names} == {torch.float16}
+
+
+def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):
+    out, _ = study
+    shutil.rmtree(out / "data")  # not committed
+    (out / arm_stage(ARMS[2], 1) / "stage.json").unlink()  # an arm cut off before it ended
+    lines = []
+    Study(out, StudyConfig.smoke(), log=lines.append, arms=ARMS_FOR_THE_VERDICT).run()
+    started = [line.split("]")[0][1:] for line in lines if line.endswith("] ...")]
+    assert started == ["data", arm_stage(ARMS[2], 1)]
+
+
+def test_unknown_stages_are_refused_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "realisid.cli", "toy-study", "--stages", "data,bogus"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert "unknown stages bogus" in result.stderr and "Traceback" not in result.stderr
