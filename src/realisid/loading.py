@@ -99,13 +99,16 @@ def tiny_stack(seed: int = 0) -> Stack:
 
 
 def sdxl_meta_stack() -> Stack:
-    """The real SDXL-1.0 + CLIP ViT-H/14 architecture on the ``meta`` device: shapes, no memory."""
+    """The real SDXL-1.0 + CLIP ViT-H/14 architecture, its networks on the ``meta`` device: shapes, no memory."""
     with torch.device("meta"):
         return _build_stack(SDXL_UNET, SDXL_VAE, SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2, CLIP_VIT_H_VISION)
 
 
 def _build_stack(unet: dict, vae: dict, text_encoder: dict, text_encoder_2: dict, vision: dict) -> Stack:
-    """Fresh components from their configs (the current device and random state)."""
+    """Fresh components from their configs: networks on the current device, with the current random state;
+    the scheduler's tables on the CPU, as diffusers keeps them (on ``meta`` no sampling step could read them)."""
+    with torch.device("cpu"):
+        scheduler = DDIMScheduler(**SDXL_SCHEDULER)
     return Stack(
         unet=UNet2DConditionModel(**unet),
         vae=AutoencoderKL(**vae),
@@ -114,7 +117,7 @@ def _build_stack(unet: dict, vae: dict, text_encoder: dict, text_encoder_2: dict
         tokenizer=clip_tokenizer(),
         tokenizer_2=clip_tokenizer(pad_token="!"),
         image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**vision)),
-        scheduler=DDIMScheduler(**SDXL_SCHEDULER),
+        scheduler=scheduler,
     )
 
 
