@@ -18,10 +18,17 @@ from realisid.pipeline import RealisIDPipeline
 from realisid.training.dataset import Batches, ShardStream, list_shards
 from realisid.training.samples import PrepareSettings
 from realisid_toy.lab.base_model import (
+    TOY_UNET,
+    TOY_UNET_ATTENTION_AT_EVERY_LEVEL,
     BaseTraining,
+    encode_images,
+    fine_tune_vae,
     images_tensor,
     random_crops,
     reconstruction_loss,
+    rescale_loss,
+    resize_images,
+    resize_latents,
     toy_stack,
     train_vae,
 )
@@ -35,6 +42,8 @@ from realisid_toy.lab.evaluation import (
 from realisid_toy.lab.proxies import attribute_agreement, clothing_and_wall, prompt_colors
 from realisid_toy.lab.shards import rendering_conditions, write_shards
 from realisid_toy.world import Identity, Scene, render_scene, sample_rendering
+
+from .conftest import perturb_zero_convs
 
 
 def test_shards_from_renderings_read_back_with_exact_boxes(tmp_path):
@@ -187,3 +196,69 @@ def test_toy_stack_latents_have_sixteen_channels_and_start_nearly_deterministic(
     assert posterior.mean.shape == (2, 16, 8, 8)
     assert posterior.logvar.mean().item() == pytest.approx(-10, abs=0.5) and posterior.std.max() < 0.02
     assert vae.config.scaling_factor == pytest.approx(1 / posterior.mean.std().item(), rel=1e-4)
+
+
+def test_fine_tuning_starts_from_a_vae_folder_keeps_its_posterior_variance_and_rescales_the_latents(tmp_path):
+    vae = toy_stack(0).vae
+    with torch.no_grad():
+        vae.quant_conv.bias[16:].fill_(-7.0)
+    vae.save_pretrained(tmp_path)
+    images = np.stack([np.asarray(sample_rendering(seed, size=64).image) for seed in range(2)])
+    config = BaseTraining(vae_steps=2, vae_batch=2, vae_crop=32, vae_rescale_weight=1.0)
+    tuned = fine_tune_vae(tmp_path, images, config, log=lambda line: None)
+    assert tuned.quant_conv.bias[16:].sub(-7.0).abs().max() < 0.01  # not reset to initial_logvar
+    assert not torch.equal(tuned.decoder.conv_out.weight, vae.decoder.conv_out.weight)
+    means, _ = encode_images(tuned, images)
+    assert tuned.config.scaling_factor == pytest.approx(1 / means.std().item(), rel=1e-4)
+
+
+def test_latents_are_resized_as_the_local_branch_resamples_its_crop():
+    latents = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    doubled = torch.nn.functional.interpolate(latents, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(resize_latents(latents, 16), doubled)
+    torch.testing.assert_close(resize_latents(latents, 4), torch.nn.functional.avg_pool2d(latents, 2))
+    torch.testing.assert_close(resize_latents(latents, 8), latents)
+
+
+@torch.no_grad()
+def test_the_rescale_term_compares_the_decoded_resized_latents_with_the_resized_pixels():
+    vae = toy_stack(0).vae.eval()
+    generator = torch.Generator().manual_seed(0)
+    latents, pixels = torch.randn(1, 16, 4, 4, generator=generator), torch.rand(1, 3, 32, 32, generator=generator)
+    weights = 1 + torch.rand(1, 1, 32, 32, generator=generator)
+    plain = reconstruction_loss(vae.decode(latents).sample, pixels, weights)
+    assert rescale_loss(vae, latents, pixels, weights, 4) == pytest.approx(plain.item())
+    halved = reconstruction_loss(vae.decode(resize_latents(latents, 2)).sample, resize_images(pixels, 16),
+                                 resize_images(weights, 16))
+    assert rescale_loss(vae, latents, pixels, weights, 2) == pytest.approx(halved.item())
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    assert torch.equal(resize_images(flat, 64), torch.full((1, 3, 64, 64), 0.3))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("unet, first_level_reads_the_id", [(TOY_UNET, False), (TOY_UNET_ATTENTION_AT_EVERY_LEVEL, True)])
+def test_the_id_tokens_reach_the_local_branchs_first_level_only_with_cross_attention_there(
+    unet, first_level_reads_the_id
+):
+    stack = toy_stack(0, unet)
+    config = dataclasses.replace(tiny_adapter_config(), local_size=32)
+    branch = perturb_zero_convs(RealisIDAdapter.from_unet(stack.unet, config).eval()).local_branch
+    assert hasattr(branch.net.down_blocks[0], "attentions") is first_level_reads_the_id
+    generator = torch.Generator().manual_seed(0)
+    latents, landmarks = torch.randn(1, 16, 32, 32, generator=generator), torch.rand(1, 3, 256, 256, generator=generator)
+    added = {"text_embeds": torch.zeros(1, 32), "time_ids": torch.zeros(1, 6)}
+    first, second = (
+        branch(latents, 500, torch.randn(1, 4, 64, generator=generator), landmarks, torch.tensor([[96.0, 48.0, 37.0]]),
+               (256, 256), added)
+        for _ in range(2)
+    )
+    first_level = [i for i, level in enumerate(branch.levels[:-1]) if level == 0][1:]  # after conv_in's
+    difference = max((first.down[i] - second.down[i]).abs().max().item() for i in first_level)
+    assert (difference > 0) is first_level_reads_the_id  # exactly 0 without cross-attention there
+    assert (first.mid - second.mid).abs().max() > 0  # the deeper levels read the ID either way
+
+
+def test_the_toy_unet_for_256_pixels_has_32_latent_cells_and_cross_attends_at_every_level():
+    unet = toy_stack(0, TOY_UNET_ATTENTION_AT_EVERY_LEVEL).unet
+    assert unet.config.sample_size == 32 and all(hasattr(block, "attentions") for block in unet.down_blocks)
+    assert all(hasattr(block, "attentions") for block in unet.up_blocks)

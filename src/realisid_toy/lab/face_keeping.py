@@ -31,7 +31,7 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
-from ..world.traits import NEUTRAL
+from ..world.traits import NEUTRAL, Identity
 from .check_sampling import CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 
@@ -78,6 +78,12 @@ def centred_box(relative_size: float, size: int = SIZE) -> Box:
     return Box(size / 2 - side / 2, top, side)
 
 
+def check_scene(identity: Identity, relative_size: float, image_size: int, seed: int) -> Image.Image:
+    """``identity`` at the check's :func:`centred_box` in a red sweater before a blue wall (:data:`PROMPT`)."""
+    scene = Scene("wall", "blue", "red", "sweater", seed)
+    return render_scene(identity, centred_box(relative_size, image_size), scene=scene, size=image_size).image
+
+
 @torch.no_grad()
 def face_keeping(
     base: str | Path,
@@ -105,7 +111,7 @@ def face_keeping(
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
         )
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, face_paint)
     pipe = _pipeline(StableDiffusionXLImg2ImgPipeline, base, device)
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
@@ -113,9 +119,7 @@ def face_keeping(
         for k, reference in enumerate(tqdm(renderings, desc=f"faces at {_label(relative_size)}")):
             pair = (references[k], references[(k + 1) % people])  # the person, and the next one for scale
             for seed in seeds:
-                scene = Scene("wall", "blue", "red", "sweater", seed)
-                box = centred_box(relative_size, image_size)
-                image = render_scene(reference.identity, box, scene=scene, size=image_size).image
+                image = check_scene(reference.identity, relative_size, image_size, seed)
                 row = [image]
                 for strength in strengths:
                     if strength == 0:
@@ -131,8 +135,7 @@ def face_keeping(
                             generator=generator,
                         ).images[0]
                     row.append(output)
-                    similarities = _similarities(metric, output, pair)
-                    scores.setdefault((relative_size, strength), []).append(similarities)
+                    scores.setdefault((relative_size, strength), []).append(similarities(metric, output, pair))
                 if seed == seeds[0]:
                     sheet.append(row)
     return {key: Kept.from_pairs(pairs) for key, pairs in scores.items()}, sheet
@@ -159,7 +162,7 @@ def caption_drawing(
     steers the same base."""
     from diffusers import StableDiffusionXLPipeline
 
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, face_paint)
     pipe = _pipeline(StableDiffusionXLPipeline, base, device)
     scene = Scene("wall", "blue", "red", "sweater", 0)
     scores: dict[str, list[tuple[float, float] | None]] = {"full caption": [], "scene caption": []}
@@ -176,7 +179,7 @@ def caption_drawing(
                     guidance_scale=text_scale,
                     generator=torch.Generator().manual_seed(seed),
                 ).images[0]
-                scores[name].append(_similarities(metric, image, pair))
+                scores[name].append(similarities(metric, image, pair))
                 if seed == seeds[0]:
                     sheet[row].append(image)
     return {name: Kept.from_pairs(pairs) for name, pairs in scores.items()}, sheet
@@ -229,7 +232,7 @@ def adapter_pairs(
     from .shards import rendering_conditions
 
     _check_sizes(relative_sizes)
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, face_paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
     scores: dict[tuple[float, str], list[tuple[float, float] | None]] = {}
@@ -241,7 +244,7 @@ def adapter_pairs(
             for seed in seeds:
                 for name, options in (("ID", sampling), ("no ID", dataclasses.replace(sampling, id_scale=0.0))):
                     image = draw_person(pipe, person, image_size, options, seed)
-                    scores.setdefault((relative_size, name), []).append(_similarities(metric, image, pair))
+                    scores.setdefault((relative_size, name), []).append(similarities(metric, image, pair))
                     if seed == seeds[0]:
                         sheet[k].append(image)
     return scores, sheet
@@ -314,7 +317,7 @@ def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
     return pipe
 
 
-def _people(
+def held_out_people(
     metric: IdentityBackend, people: int, face_paint: bool
 ) -> tuple[list[Rendering], list[np.ndarray]]:
     """The check's held-out people as reference renderings, and the metric's embeddings of them."""
@@ -327,7 +330,7 @@ def _people(
     return renderings, [_embedding(metric, r.image) for r in renderings]
 
 
-def _similarities(
+def similarities(
     metric: IdentityBackend, image: Image.Image, references: tuple[np.ndarray, ...]
 ) -> tuple[float, ...] | None:
     """The metric's similarity of the face in ``image`` to each reference, or ``None`` without a face."""
