@@ -184,6 +184,17 @@ def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path)
     assert stack.scheduler.config.prediction_type == "v_prediction" and stack.scheduler.config.rescale_betas_zero_snr
 
 
+def test_an_adapter_stored_in_fp16_trains_in_fp32(shards, tmp_path):
+    """The shipped toy weights are fp16 on disk: the adapter trains in the run's precision (fp32 here),
+    not in the dtype it was stored in."""
+    config = tiny_config(shards, tmp_path / "run", tiny=False, base=str(WEIGHTS / "base"),
+                         init_adapter=str(WEIGHTS / "realisid"), max_steps=1, checkpoint_every=1)
+    result = train(config)
+    assert all(torch.isfinite(torch.tensor(loss)) for loss in result.losses)
+    trained = load_file(result.adapter_dir / "projection.safetensors")
+    assert {tensor.dtype for tensor in trained.values()} == {torch.float32}
+
+
 def test_unknown_branch_is_a_config_error(shards, tmp_path):
     with pytest.raises(RealisIDError, match="branches must be one or both of local, global"):
         tiny_config(shards, tmp_path, branches=["middle"])

@@ -100,8 +100,8 @@ def frozen_stack(config: TrainConfig) -> Stack:
 
 def initial_adapter(config: TrainConfig, stack: Stack) -> IdentityAdapter:
     """``config.init_adapter`` (a RealisID or InstantID-style folder), or fresh branches from the U-Net."""
-    if config.init_adapter:
-        return load_adapter(config.init_adapter, unet=stack.unet)
+    if config.init_adapter:  # trained in fp32 (mixed precision autocasts), whatever it was stored in
+        return load_adapter(config.init_adapter, unet=stack.unet).float()
     adapter_config = tiny_adapter_config() if config.tiny else None
     return RealisIDAdapter.from_unet(stack.unet, adapter_config, image_encoder=stack.image_encoder)
 
@@ -162,11 +162,10 @@ def _accelerator(config: TrainConfig) -> tuple[Accelerator, int]:
 
 
 def _freeze(stack: Stack, device: torch.device, dtype: torch.dtype) -> None:
-    """Moves SDXL and the ID encoder to ``device``, frozen, in ``dtype`` (the VAE stays in fp32)."""
+    """Moves SDXL and the ID encoder to ``device``, frozen, in ``dtype`` whatever dtype they were stored
+    in (the VAE in fp32: SDXL's overflows in fp16)."""
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
-        module.requires_grad_(False).eval().to(device)
-        if module is not stack.vae and dtype != torch.float32:  # SDXL's VAE overflows in fp16
-            module.to(dtype=dtype)
+        module.requires_grad_(False).eval().to(device, torch.float32 if module is stack.vae else dtype)
 
 
 def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
