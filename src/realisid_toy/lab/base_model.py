@@ -310,8 +310,8 @@ def sdxl_pipeline(stack: Stack) -> StableDiffusionXLPipeline:
 
 
 def load_unet(base: str | Path) -> UNet2DConditionModel:
-    """The U-Net of a base folder written by :func:`train_base_model`."""
-    return UNet2DConditionModel.from_pretrained(Path(base) / "unet")
+    """The U-Net of a base folder written by :func:`train_base_model`, in fp32 whatever it was saved in."""
+    return UNet2DConditionModel.from_pretrained(Path(base) / "unet", torch_dtype=torch.float32)
 
 
 def train_base_model(
@@ -324,22 +324,29 @@ def train_base_model(
     device: str | torch.device = "cpu",
     init: str | Path | None = None,
     unet: dict = TOY_UNET,
+    image_encoder: str | Path | None = None,
+    save_dtype: torch.dtype = torch.float32,
 ) -> Path:
     """U-Net (of config ``unet``) and text encoders from the toy stack's seeded random init, or from the
     base folder ``init`` (a curriculum: portraits first, then scenes), trained on ``device`` on the
-    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` with the untrained
-    (random, seeded) ID image encoder in ``output/image_encoder``."""
+    trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` in ``save_dtype``,
+    with the ID image encoder folder ``image_encoder`` (default: the untrained, seeded one) in
+    ``output/image_encoder``. Folders saved in fp16 are read back in fp32."""
     config = config or BaseTraining()
-    stack = dataclasses.replace(toy_stack(config.seed, unet), vae=AutoencoderKL.from_pretrained(vae))
+    vae_model = AutoencoderKL.from_pretrained(vae, torch_dtype=torch.float32)
+    stack = dataclasses.replace(toy_stack(config.seed, unet), vae=vae_model)
     if init is not None:
         encoders = ("text_encoder", "text_encoder_2")
-        trained = {name: type(getattr(stack, name)).from_pretrained(Path(init) / name) for name in encoders}
+        trained = {name: type(getattr(stack, name)).from_pretrained(Path(init) / name, dtype=torch.float32)
+                   for name in encoders}
         stack = dataclasses.replace(stack, unet=load_unet(init), **trained)
+    if image_encoder is not None:
+        stack = dataclasses.replace(stack, image_encoder=type(stack.image_encoder).from_pretrained(image_encoder))
     stack.vae.eval().requires_grad_(False)
     stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)
     train_unet(pipe, images, captions, config, log, device)
     output = Path(output)
-    pipe.save_pretrained(output, safe_serialization=True)
-    stack.image_encoder.save_pretrained(output / IMAGE_ENCODER_FOLDER, safe_serialization=True)
+    pipe.to(save_dtype).save_pretrained(output, safe_serialization=True)
+    stack.image_encoder.to(save_dtype).save_pretrained(output / IMAGE_ENCODER_FOLDER, safe_serialization=True)
     return output

@@ -161,33 +161,33 @@ class Study(StagedRun):
     def vae(self) -> None:
         """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images."""
         from ..shipped import WEIGHTS
-        from .base_model import fine_tune_vae
+        from .base_model import VAE_RESCALE_FINE_TUNE, fine_tune_vae
 
         images, masks = self._arrays("scenes")
-        numbers = fine_tune_vae(
-            WEIGHTS / "base" / "vae", images, masks, self.out / "vae", self.config.vae_steps, self.log, self.device
-        )
-        self._record("vae", numbers)
+        vae = fine_tune_vae(WEIGHTS / "base" / "vae", images, VAE_RESCALE_FINE_TUNE, self.log, masks, self.device)
+        vae.half().save_pretrained(self.out / "vae" / "model")
+        self._record("vae", {"steps": VAE_RESCALE_FINE_TUNE.vae_steps, "images": len(images)})
 
     def id_encoder(self) -> None:
         """A CLIP-style toy ID encoder, contrastive on face crops and captions of people no arm sees."""
         from .id_encoder import IDEncoderPretraining, pretrain_id_encoder
 
         config = IDEncoderPretraining(steps=self.config.id_encoder_steps)
-        numbers = pretrain_id_encoder(config, self.out / "id_encoder", self.log, self.device)
+        numbers = pretrain_id_encoder(config, self.out / "id_encoder" / "model", self.log, self.device)
         self._record("id_encoder", numbers)
 
     def world_gates(self) -> None:
-        """Gates 1–2: the VAE keeps a 1/7 face; its up-sampled crop decodes to at least half of that."""
-        from diffusers import AutoencoderKL
+        """Gates 1–2 (and the rescaled decodes they rest on): the VAE keeps a 1/7 face, and the
+        up-sampled crop the local branch sees decodes to at least half of that identity."""
+        from .gates import rescale_gate, upsample_gate, vae_gate
 
-        from .gates import upsample_gate, vae_gate
-
-        vae, metric = AutoencoderKL.from_pretrained(self.out / "vae"), self._metric()
-        people = self.config.gate_people
-        kept = vae_gate(vae, metric, 1 / 7, people=people, threshold=0.1, image_size=IMAGE_SIZE, paint="tiles")
-        upsampled = upsample_gate(vae, metric, 1 / 7, LOCAL_SIZE, people=people, threshold=0.5, paint="tiles")
-        self._gates("world_gates", {"vae_round_trip_1/7": kept, "upsampled_crop_1/7": upsampled})
+        vae, metric, people = self._vae(), self._metric(), self.config.gate_people
+        held_out = np.stack([np.asarray(r.image) for r in held_out_scenes(people)])
+        self._gates("world_gates", {
+            "rescaled decodes within 3 dB of the round trip": rescale_gate(vae, held_out, max_drop_db=3.0),
+            "1: VAE round trip at 1/7": vae_gate(vae, metric, 0.1, 1 / 7, IMAGE_SIZE, people, "tiles"),
+            "2: up-sampled crop at 1/7": upsample_gate(vae, metric, 0.5, 1 / 7, IMAGE_SIZE, LOCAL_SIZE, people, "tiles"),
+        })
 
     def _gates(self, name: str, gates: dict) -> None:
         self._record(name, {key: dataclasses.asdict(gate) for key, gate in gates.items()})
@@ -206,17 +206,17 @@ class Study(StagedRun):
         self._train_base("scenes", self.config.scene_steps, init=self.out / "base_portraits" / "model")
 
     def _train_base(self, part: str, steps: int, init: Path | None) -> None:
-        from .base_model import BaseTraining, save_fp16, train_base_model
+        from .base_model import TOY_UNET_ATTENTION_AT_EVERY_LEVEL, BaseTraining, train_base_model
 
         images, _ = self._arrays(part)
         captions = json.loads((self.out / "data" / part / "captions.json").read_text())
         config = BaseTraining(unet_steps=steps, unet_batch=self.config.unet_batch)
         stage = "base" if part == "scenes" else "base_portraits"
-        model = train_base_model(
-            images, captions, self.out / "vae", self.out / stage / "model", config, self.log, self.device, init,
-            first_level_attention=True, image_encoder=self.out / "id_encoder" / "model",
+        train_base_model(
+            images, captions, self.out / "vae" / "model", self.out / stage / "model", config, self.log, self.device,
+            init, unet=TOY_UNET_ATTENTION_AT_EVERY_LEVEL, image_encoder=self.out / "id_encoder" / "model",
+            save_dtype=torch.float16,
         )
-        save_fp16(model)
         self._record(stage, {"steps": steps, "batch": config.unet_batch, "images": len(images)})
 
     def base_gate(self) -> None:
@@ -229,10 +229,15 @@ class Study(StagedRun):
 
     def probe_gate(self) -> None:
         """Gate 4: a short RealisID run reads its ID (the probe's face term grows with another's ID)."""
+        from realisid.training import load_config
+        from realisid.training.probe import probe
+
         from .gates import probe_gate
 
-        run = self._train(Arm("realisid"), seed=0, steps=self.config.probe_steps, folder=self.out / "probe_gate")
-        self._gates("probe_gate", {"id_term": probe_gate(run / "train.yaml", run / "adapter", threshold=0.0)})
+        folder = self._train(Arm("realisid"), seed=0, steps=self.config.probe_steps, folder=self.out / "probe_gate")
+        config = load_config(folder / "train.yaml")
+        errors = probe(config, folder / "adapter", device=self.device)
+        self._gates("probe_gate", {"4: another's ID worsens the face term": probe_gate(errors, 0.0)})
 
     # ------------------------------------------------------------------------------------ arms
     def _arm(self, arm: Arm, seed: int) -> None:
@@ -337,6 +342,11 @@ class Study(StagedRun):
         folder = self.out / "data" / part
         return np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "face_masks.npy", mmap_mode="r")
 
+    def _vae(self):
+        from diffusers import AutoencoderKL
+
+        return AutoencoderKL.from_pretrained(self.out / "vae" / "model", torch_dtype=torch.float32)
+
     def _metric(self):
         from ..world.backend import SyntheticIdentityBackend
 
@@ -361,6 +371,15 @@ def data_parts(config: StudyConfig) -> dict[str, tuple[int, int, tuple[float, fl
         "scenes": (config.scenes, IMAGE_SIZE, (0.12, 0.5), 100_000),
         "scenes-large": (config.scenes, IMAGE_SIZE, (0.25, 0.5), 200_000),
     }
+
+
+def held_out_scenes(count: int) -> list:
+    """Scenes of people no stage trains on (the evaluation's seeds), at the study's sizes."""
+    from ..world.sampling import sample_rendering
+    from .evaluation import REFERENCE_SEED
+
+    return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint="tiles")
+            for seed in range(REFERENCE_SEED, REFERENCE_SEED + count)]
 
 
 def arm_stage(arm: Arm, seed: int) -> str:
