@@ -31,7 +31,7 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
-from ..world.traits import NEUTRAL
+from ..world.traits import NEUTRAL, Paint
 from .check_sampling import CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 
@@ -89,10 +89,10 @@ def face_keeping(
     text_scale: float = CHECK_SAMPLING.text_scale,
     steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, float], Kept], list[list[Image.Image]]]:
-    """How much of ``people`` held-out faces (wearing their face paint if ``face_paint``) the base
+    """How much of ``people`` held-out faces (wearing ``paint``) the base
     folder ``base`` keeps in scenes ``image_size`` pixels wide, per (relative size, strength), over
     ``seeds``; and a sheet of images (per person at seed ``seeds[0]``: rendering, then one output
     per strength)."""
@@ -105,7 +105,7 @@ def face_keeping(
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
         )
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = _people(metric, people, paint)
     pipe = _pipeline(StableDiffusionXLImg2ImgPipeline, base, device)
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
@@ -147,7 +147,7 @@ def caption_drawing(
     text_scale: float = CHECK_SAMPLING.text_scale,
     steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[str, Kept], list[list[Image.Image]]]:
     """Whether the base folder ``base`` draws, from pure noise, the person its caption describes:
@@ -159,7 +159,7 @@ def caption_drawing(
     steers the same base."""
     from diffusers import StableDiffusionXLPipeline
 
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = _people(metric, people, paint)
     pipe = _pipeline(StableDiffusionXLPipeline, base, device)
     scene = Scene("wall", "blue", "red", "sweater", 0)
     scores: dict[str, list[tuple[float, float] | None]] = {"full caption": [], "scene caption": []}
@@ -192,7 +192,7 @@ def adapter_keeping(
     seeds: tuple[int, ...] = (0, 1),
     sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
     """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
@@ -208,7 +208,7 @@ def adapter_keeping(
     from .shards import rendering_conditions
 
     _check_sizes(relative_sizes)
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = _people(metric, people, paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
     scores: dict[tuple[float, str], list[tuple[float, float] | None]] = {}
@@ -248,7 +248,7 @@ def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
 
 
 def _people(
-    metric: IdentityBackend, people: int, face_paint: bool
+    metric: IdentityBackend, people: int, paint: Paint
 ) -> tuple[list[Rendering], list[np.ndarray]]:
     """The check's held-out people as reference renderings, and the metric's embeddings of them."""
     if people < 2:
@@ -256,7 +256,7 @@ def _people(
             f"the check needs at least 2 people (each is compared with the next); got {people}"
         )
     seeds = range(FIRST_PERSON, FIRST_PERSON + people)
-    renderings = [reference_rendering(seed, face_paint=face_paint) for seed in seeds]
+    renderings = [reference_rendering(seed, paint=paint) for seed in seeds]
     return renderings, [_embedding(metric, r.image) for r in renderings]
 
 

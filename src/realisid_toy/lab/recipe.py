@@ -27,6 +27,7 @@ from realisid.models import IdentityAdapter, RealisIDAdapter
 from realisid.training.samples import PrepareSettings
 
 from ..world.identity_net import TrainingConfig
+from ..world.traits import Paint
 from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
 
 STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
@@ -39,9 +40,10 @@ PRECOMPUTED = Path("adapter", "run", "precomputed")
 class RecipeConfig:
     """The world and the sizes of every stage (defaults: the full run)."""
 
-    face_paint: bool = False
-    """Every person wears face paint (:func:`~realisid_toy.world.traits.sample_identity`): identities
-    that differ in large blocks of colour, not only in the shapes of eyes, nose and mouth."""
+    paint: Paint = "none"
+    """What every person wears on the face (:func:`~realisid_toy.world.traits.sample_identity`): painted
+    regions or tiles make identities that differ in blocks of colour, not only in the shapes of eyes, nose
+    and mouth."""
     scenes: int = 6000
     image_size: int = 128
     """Side of every image: 128 gives 16×16 latents (16 channels), where L = 16 up-samples every face
@@ -109,7 +111,7 @@ class Recipe:
 
         config = self.config
         render = functools.partial(
-            sample_rendering, size=config.image_size, rel_size=config.rel_size, face_paint=config.face_paint
+            sample_rendering, size=config.image_size, rel_size=config.rel_size, paint=config.paint
         )
         with multiprocessing.Pool() as pool:
             renderings = pool.map(render, range(config.scenes), chunksize=64)
@@ -126,9 +128,9 @@ class Recipe:
         from ..world.backend import train_backend
         from ..world.identity_net import verification_accuracy
 
-        paint = self.config.face_paint
+        paint = self.config.paint
         backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, paint)
-        result = verification_accuracy(backend.embedder, face_paint=paint)
+        result = verification_accuracy(backend.embedder, paint=paint)
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self.log(f"identity metric verification on held-out identities: {result}")
 
@@ -211,8 +213,7 @@ class Recipe:
         from .tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
-        paint = self.config.face_paint
-        write_references(folder / "identities", self.config.eval_identities, face_paint=paint)
+        write_references(folder / "identities", self.config.eval_identities, paint=self.config.paint)
         (folder / "prompts.txt").write_text("\n".join(toy_prompts(self.config.eval_prompts)) + "\n")
         configs = []
         for seed in self.config.eval_seeds:
@@ -322,7 +323,7 @@ def save_base_samples(base: Path, path: Path, captions: list[str], size: int, st
 
 def recipe_config(
     preset: str = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     face_sizes: tuple[float, float] | None = None,
     image_size: int | None = None,
     base_from: Path | None = None,
@@ -336,7 +337,7 @@ def recipe_config(
     base = dataclasses.replace(config.base, **{k: v for k, v in changes.items() if v is not None})
     return dataclasses.replace(
         config,
-        face_paint=face_paint,
+        paint=paint,
         image_size=image_size or config.image_size,
         rel_size=face_sizes or config.rel_size,
         base=base,
