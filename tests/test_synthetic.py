@@ -105,19 +105,19 @@ def test_identities_differ_and_persist_across_scenes():
 
 
 def test_face_paint_adds_paint_to_the_same_person():
-    plain, painted = Identity.sample(10), Identity.sample(10, face_paint=True)
-    assert plain.face_paint is None and Identity.sample(10, face_paint=True) == painted
-    assert dataclasses.replace(painted, face_paint=None) == plain
-    assert len(painted.face_paint) == len(PAINT_REGIONS)
-    assert all(color is None or color in PAINT_COLORS for color in painted.face_paint)
-    people = [Identity.sample(seed, face_paint=True).face_paint for seed in range(40)]
+    plain, painted = Identity.sample(10), Identity.sample(10, "regions")
+    assert plain.paint_colors == () and Identity.sample(10, "regions") == painted
+    assert dataclasses.replace(painted, paint="none", paint_colors=()) == plain
+    assert len(painted.paint_colors) == len(PAINT_REGIONS)
+    assert all(color is None or color in PAINT_COLORS for color in painted.paint_colors)
+    people = [Identity.sample(seed, "regions").paint_colors for seed in range(40)]
     assert len(set(people)) == 40
 
 
 def test_face_paint_is_drawn_in_its_regions_inside_the_face_only():
-    people = (Identity.sample(seed, face_paint=True) for seed in range(100))
-    person = next(p for p in people if p.face_paint[:3] == ("red", "blue", None) and not p.beard)
-    plain = render_scene(dataclasses.replace(person, face_paint=None), BOX)
+    people = (Identity.sample(seed, "regions") for seed in range(100))
+    person = next(p for p in people if p.paint_colors[:3] == ("red", "blue", None) and not p.beard)
+    plain = render_scene(dataclasses.replace(person, paint="none", paint_colors=()), BOX)
     painted = render_scene(person, BOX)
     changed = np.abs(np.asarray(painted.image, dtype=int) - np.asarray(plain.image, dtype=int)).max(axis=-1) > 0
     assert np.array_equal(painted.face_mask, plain.face_mask)

@@ -48,7 +48,7 @@ def test_verification_scores_any_embedding_and_a_constant_one_is_at_chance():
     constant = verification_accuracy(lambda faces: torch.ones(len(faces), 4), identities=6, per_identity=3)
     assert constant.test_accuracy == 0.5
     pixels = lambda faces: nn.functional.interpolate(faces, size=8, mode="area")
-    result = verification_accuracy(pixels, identities=6, per_identity=3, face_paint=True, crop_size=32)
+    result = verification_accuracy(pixels, identities=6, per_identity=3, paint="regions", crop_size=32)
     assert result.test_accuracy > 0.6
 
 

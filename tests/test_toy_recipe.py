@@ -33,7 +33,7 @@ class ToyReproduceParser:
 def test_face_sizes_set_the_world_and_bad_ones_are_one_line_errors(capsys):
     parser = ToyReproduceParser()
     portraits = recipe_config(parser.parse_args(["--out", "x", "--face-paint", "--face-sizes", "0.5,0.9"]))
-    assert portraits.rel_size == (0.5, 0.9) and portraits.face_paint
+    assert portraits.rel_size == (0.5, 0.9) and portraits.paint == "regions"
     assert portraits.scenes == RecipeConfig().scenes
     smoke = recipe_config(parser.parse_args(["--out", "x", "--smoke"]))
     assert smoke.rel_size == RecipeConfig().rel_size and smoke.scenes == RecipeConfig.smoke().scenes

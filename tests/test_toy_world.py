@@ -90,8 +90,8 @@ def test_references_round_trip_to_exact_conditions(tmp_path):
 
 
 def test_references_keep_their_face_paint(tmp_path):
-    path = write_references(tmp_path, 1, face_paint=True)[0]
-    painted = reference_rendering(2_000_000, face_paint=True)
+    path = write_references(tmp_path, 1, paint="regions")[0]
+    painted = reference_rendering(2_000_000, paint="regions")
     crop = np.asarray(reference_conditions(path).crop)
     assert np.array_equal(crop, np.asarray(rendering_conditions(painted).crop))
     assert not np.array_equal(np.asarray(painted.image), np.asarray(reference_rendering(2_000_000).image))

@@ -36,6 +36,18 @@ def image_size(text: str) -> int:
     return int(text)
 
 
+def add_paint_arguments(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--face-paint`` or ``--face-tiles`` (one at most) into ``args.paint``: ``none``, ``regions`` or
+    ``tiles`` (:data:`realisid_toy.world.traits.Paint`); ``note`` ends both helps."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--face-paint", dest="paint", action="store_const", const="regions", default="none",
+                       help="a world where every person wears face paint: identities that differ in large "
+                            f"blocks of colour{note}")
+    group.add_argument("--face-tiles", dest="paint", action="store_const", const="tiles",
+                       help="a world where every person wears a 4x4 grid of paint tiles on the face: "
+                            f"identities that differ in detail finer than a latent cell{note}")
+
+
 def base_folder(text: str) -> Path:
     """A trained base: a folder holding a diffusers ``model_index.json``."""
     if not (Path(text) / "model_index.json").is_file():

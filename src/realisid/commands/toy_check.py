@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from .options import add_sampling_arguments, sampling_options
-from .toy_arguments import image_size, relative_sizes
+from .toy_arguments import add_paint_arguments, image_size, relative_sizes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,7 +59,7 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=Path, help="save the pictures here (PNG)")
-    parser.add_argument("--face-paint", action="store_true", help="people of the face-paint world")
+    add_paint_arguments(parser, " (the people of that world)")
     parser.set_defaults(run=run)
     return parser
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def _common(args: argparse.Namespace) -> dict:
     """The options every check takes."""
     return {"people": args.people, "seeds": tuple(range(args.seeds)), "device": args.device,
-            "face_paint": args.face_paint}
+            "paint": args.paint}
 
 
 def _scenes(args: argparse.Namespace) -> dict:

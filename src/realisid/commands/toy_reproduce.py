@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import base_folder, face_sizes, image_size, ship_target
+from .toy_arguments import add_paint_arguments, base_folder, face_sizes, image_size, ship_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,9 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stage sizes: cpu (default, under 3 h on 2 cores), gpu (the shipped weights: "
                              "a longer VAE run), smoke (tiny step counts: checks the recipe runs)")
     parser.add_argument("--smoke", action="store_true", help="same as --preset smoke")
-    parser.add_argument("--face-paint", action="store_true",
-                        help="a world where every person wears face paint: identities that differ in large "
-                             "blocks of colour (keep it the same when resuming a run)")
+    add_paint_arguments(parser, " (keep it the same when resuming a run)")
     parser.add_argument("--face-sizes", type=face_sizes, default=None, metavar="MIN,MAX",
                         help="range of the face's side over the image's in the training scenes "
                              "(default 0.12,0.5; 0.5,0.9 are portraits; keep it the same when resuming)")
@@ -69,7 +67,7 @@ def recipe_config(args: argparse.Namespace):
     from realisid_toy.lab.recipe import recipe_config
 
     return recipe_config(
-        "smoke" if args.smoke else args.preset, args.face_paint, args.face_sizes, args.image_size,
+        "smoke" if args.smoke else args.preset, args.paint, args.face_sizes, args.image_size,
         args.base_from, args.base_steps, args.base_lr,
     )
 

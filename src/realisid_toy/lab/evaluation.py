@@ -1,7 +1,7 @@
 """The toy world in the evaluation harness: reference people, prompts and a ``kind: python`` generator.
 
 A reference is a rendering of a held-out identity, saved as ``<name>.png`` with ``<name>.json``
-holding its identity seed (and whether it wears face paint); the generator re-renders it to get the
+holding its identity seed (and the face paint of its world); the generator re-renders it to get the
 exact box, landmarks and mask (MediaPipe is not used on drawings). Method options: ``base`` (toy
 SDXL folder), ``adapter`` (RealisID folder), ``device`` (default ``cpu``) and the fields of
 :class:`realisid.SamplingOptions`.
@@ -25,7 +25,7 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import Rendering, render_scene
 from ..world.scenes import CLOTHING_COLORS, WALL_COLORS, Scene
-from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
+from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Paint, Pose
 from .shards import rendering_conditions
 
 REFERENCE_SEED = 2_000_000
@@ -38,28 +38,28 @@ def reference_rendering(
     size: int = SIZE,
     pose: Pose = FRONTAL,
     expression: Expression = NEUTRAL,
-    face_paint: bool = False,
+    paint: Paint = "none",
 ) -> Rendering:
-    """A held-out identity (frontal and neutral unless asked; with its face paint if ``face_paint``),
-    face at half the image side, on a plain wall."""
+    """A held-out identity wearing ``paint`` (frontal and neutral unless asked), face at half the image
+    side, on a plain wall."""
     scene = Scene("wall", "white", "grey", "sweater", identity_seed)
     box = Box(size * 0.25, size * 0.15, size * 0.5)
-    identity = Identity.sample(identity_seed, face_paint)
+    identity = Identity.sample(identity_seed, paint)
     return render_scene(identity, box, pose, expression, scene=scene, size=size)
 
 
 def write_references(
-    folder: str | Path, count: int, first: int = REFERENCE_SEED, size: int = SIZE, face_paint: bool = False
+    folder: str | Path, count: int, first: int = REFERENCE_SEED, size: int = SIZE, paint: Paint = "none"
 ) -> list[Path]:
     """``count`` reference people from identity ``first`` on, as ``id-<seed>.png`` + ``.json`` in
-    ``folder`` (the JSON holds seed, size and face paint, for :func:`reference_conditions`)."""
+    ``folder`` (the JSON holds seed, size and paint, for :func:`reference_conditions`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for seed in range(first, first + count):
         path = folder / f"id-{seed}.png"
-        reference_rendering(seed, size, face_paint=face_paint).image.save(path)
-        record = {"identity_seed": seed, "size": size, "face_paint": face_paint}
+        reference_rendering(seed, size, paint=paint).image.save(path)
+        record = {"identity_seed": seed, "size": size, "paint": paint}
         path.with_suffix(".json").write_text(json.dumps(record) + "\n")
         paths.append(path)
     return paths
@@ -69,12 +69,15 @@ def _reference_record(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
+def _paint(record: Mapping[str, Any]) -> Paint:
+    """A reference's paint; references written before tiles say ``face_paint``: true for regions."""
+    return record.get("paint", "regions" if record.get("face_paint") else "none")
+
+
 def reference_conditions(path: str | Path) -> FaceConditions:
     """The exact conditions of a reference written by :func:`write_references`."""
     record = _reference_record(path)
-    rendering = reference_rendering(
-        record["identity_seed"], record.get("size", SIZE), face_paint=record.get("face_paint", False)
-    )
+    rendering = reference_rendering(record["identity_seed"], record.get("size", SIZE), paint=_paint(record))
     return rendering_conditions(rendering)
 
 
@@ -133,7 +136,7 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
 
     def generate(request: GenerationRequest) -> Image.Image:
         record = _reference_record(request.reference)
-        identity = Identity.sample(record["identity_seed"], record.get("face_paint", False))
+        identity = Identity.sample(record["identity_seed"], _paint(record))
         clothing, wall = prompt_colors(request.prompt)
         scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
         box = Box.from_relative(*request.box, request.width, request.height)

@@ -31,7 +31,7 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
-from ..world.traits import NEUTRAL, Identity
+from ..world.traits import NEUTRAL, Identity, Paint
 from .check_sampling import CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 
@@ -95,10 +95,10 @@ def face_keeping(
     text_scale: float = CHECK_SAMPLING.text_scale,
     steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, float], Kept], list[list[Image.Image]]]:
-    """How much of ``people`` held-out faces (wearing their face paint if ``face_paint``) the base
+    """How much of ``people`` held-out faces (wearing ``paint``) the base
     folder ``base`` keeps in scenes ``image_size`` pixels wide, per (relative size, strength), over
     ``seeds``; and a sheet of images (per person at seed ``seeds[0]``: rendering, then one output
     per strength)."""
@@ -111,7 +111,7 @@ def face_keeping(
         raise RealisIDError(
             f"{steps} steps at strengths {strengths} leave no denoising step for some strength"
         )
-    renderings, references = held_out_people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, paint)
     pipe = _pipeline(StableDiffusionXLImg2ImgPipeline, base, device)
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
@@ -150,7 +150,7 @@ def caption_drawing(
     text_scale: float = CHECK_SAMPLING.text_scale,
     steps: int = CHECK_SAMPLING.num_inference_steps,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[str, Kept], list[list[Image.Image]]]:
     """Whether the base folder ``base`` draws, from pure noise, the person its caption describes:
@@ -160,9 +160,26 @@ def caption_drawing(
     then the full and the scene caption's samples at ``seeds[0]``). The full caption's score above
     the scene caption's is what the base's own conditioning can steer in a face; an adapter's ID
     steers the same base."""
+    pairs, sheet = caption_drawing_pairs(base, metric, people, seeds, text_scale, steps, device, paint, image_size)
+    return {name: Kept.from_pairs(found) for name, found in pairs.items()}, sheet
+
+
+@torch.no_grad()
+def caption_drawing_pairs(
+    base: str | Path,
+    metric: IdentityBackend,
+    people: int = 8,
+    seeds: tuple[int, ...] = (0, 1),
+    text_scale: float = CHECK_SAMPLING.text_scale,
+    steps: int = CHECK_SAMPLING.num_inference_steps,
+    device: str | torch.device = "cpu",
+    paint: Paint = "none",
+    image_size: int = SIZE,
+) -> tuple[dict[str, list[tuple[float, float] | None]], list[list[Image.Image]]]:
+    """:func:`caption_drawing`'s pictures scored one by one (``None``: no face found) and its sheet."""
     from diffusers import StableDiffusionXLPipeline
 
-    renderings, references = held_out_people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, paint)
     pipe = _pipeline(StableDiffusionXLPipeline, base, device)
     scene = Scene("wall", "blue", "red", "sweater", 0)
     scores: dict[str, list[tuple[float, float] | None]] = {"full caption": [], "scene caption": []}
@@ -182,7 +199,7 @@ def caption_drawing(
                 scores[name].append(similarities(metric, image, pair))
                 if seed == seeds[0]:
                     sheet[row].append(image)
-    return {name: Kept.from_pairs(pairs) for name, pairs in scores.items()}, sheet
+    return scores, sheet
 
 
 def adapter_keeping(
@@ -194,7 +211,7 @@ def adapter_keeping(
     seeds: tuple[int, ...] = (0, 1),
     sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     image_size: int = SIZE,
 ) -> tuple[dict[tuple[float, str], Kept], list[list[Image.Image]]]:
     """How much of each held-out person the adapter folder ``adapter`` on ``base`` draws at the
@@ -205,7 +222,7 @@ def adapter_keeping(
     ID at each size. Returns the scores and a sheet (per person at ``seeds[0]``: reference, then
     with and without the ID at each size)."""
     pairs, sheet = adapter_pairs(
-        base, adapter, metric, relative_sizes, people, seeds, sampling, device, face_paint, image_size
+        base, adapter, metric, relative_sizes, people, seeds, sampling, device, paint, image_size
     )
     return {key: Kept.from_pairs(found) for key, found in pairs.items()}, sheet
 
@@ -220,7 +237,7 @@ def adapter_pairs(
     seeds: tuple[int, ...],
     sampling: SamplingOptions,
     device: str | torch.device,
-    face_paint: bool,
+    paint: Paint,
     image_size: int,
 ) -> tuple[dict[tuple[float, str], list[tuple[float, float] | None]], list[list[Image.Image]]]:
     """:func:`adapter_keeping`'s pictures scored one by one: per (size, ``"ID"`` / ``"no ID"``), each
@@ -232,7 +249,7 @@ def adapter_pairs(
     from .shards import rendering_conditions
 
     _check_sizes(relative_sizes)
-    renderings, references = held_out_people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
     scores: dict[tuple[float, str], list[tuple[float, float] | None]] = {}
@@ -263,7 +280,7 @@ def blending_pairs(
     seeds: tuple[int, ...],
     sampling: SamplingOptions,
     device: str | torch.device,
-    face_paint: bool,
+    paint: Paint,
     image_size: int,
     relative_size: float = 1 / 4,
 ) -> list[tuple[float, float] | None]:
@@ -275,7 +292,7 @@ def blending_pairs(
     from .evaluation import load_toy_pipeline
     from .shards import rendering_conditions
 
-    renderings, references = _people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
     boxes = [Box.from_relative(cx, cy, relative_size, image_size, image_size) for cx, cy in TWO_PERSON_BOXES]
@@ -292,7 +309,7 @@ def blending_pairs(
                 window = box.expanded(2.0)
                 crop = image.crop((round(window.x0), round(window.y0), round(window.x0 + window.size),
                                    round(window.y0 + window.size)))
-                scores.append(_similarities(metric, crop, (references[own], references[other])))
+                scores.append(similarities(metric, crop, (references[own], references[other])))
     return scores
 
 
@@ -318,7 +335,7 @@ def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
 
 
 def held_out_people(
-    metric: IdentityBackend, people: int, face_paint: bool
+    metric: IdentityBackend, people: int, paint: Paint
 ) -> tuple[list[Rendering], list[np.ndarray]]:
     """The check's held-out people as reference renderings, and the metric's embeddings of them."""
     if people < 2:
@@ -326,7 +343,7 @@ def held_out_people(
             f"the check needs at least 2 people (each is compared with the next); got {people}"
         )
     seeds = range(FIRST_PERSON, FIRST_PERSON + people)
-    renderings = [reference_rendering(seed, face_paint=face_paint) for seed in seeds]
+    renderings = [reference_rendering(seed, paint=paint) for seed in seeds]
     return renderings, [_embedding(metric, r.image) for r in renderings]
 
 

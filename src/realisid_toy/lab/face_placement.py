@@ -27,6 +27,7 @@ from realisid.sampling import SamplingOptions
 
 from ..world.render import render_scene
 from ..world.scenes import Scene
+from ..world.traits import Paint
 from .check_sampling import CHECK_SAMPLING
 from .evaluation import SIZE, reference_rendering
 from .face_keeping import FIRST_PERSON, centred_box, draw_person
@@ -71,11 +72,11 @@ def face_placement(
     seeds: tuple[int, ...] = (0, 1),
     sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
 ) -> tuple[dict[str, Placed], list[list[Image.Image]]]:
-    """Placement of ``people`` held-out faces by the adapter folder ``adapter`` on ``base``:
-    ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are the
-    ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
+    """Placement of ``people`` held-out faces (wearing ``paint``) by the adapter folder ``adapter`` on
+    ``base``: ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are
+    the ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
     red and the found face's in green)."""
     from realisid.persons import Person
 
@@ -93,7 +94,7 @@ def face_placement(
     sheet = []
     for k in tqdm(range(people), desc="placement"):
         boxes = placement_boxes(relative_size, offset, left=k % 2 == 0)
-        reference = reference_rendering(FIRST_PERSON + k, face_paint=face_paint)
+        reference = reference_rendering(FIRST_PERSON + k, paint=paint)
         rendered = render_scene(reference.identity, boxes[0], scene=scene).image
         row = [_locate(metric, rendered, boxes, ious["renderer"])]
         person = Person(rendering_conditions(reference), box=boxes[0])

@@ -28,8 +28,10 @@ from realisid.models.config import VAE_SCALE
 from realisid.models.geometry import crop
 from realisid.training.probe import Errors
 
+from ..world.traits import Paint
 from .base_model import encode_images, images_tensor, resize_images, resize_latents
-from .face_keeping import centred_box, check_scene, held_out_people, similarities
+from .face_keeping import caption_drawing_pairs, centred_box, check_scene, held_out_people, similarities
+from .verdict import picture_margins
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Margin:
     @classmethod
     def from_pairs(cls, pairs: list[tuple[float, float] | None]) -> Margin:
         """From each face's (to the person, to the next person) similarities, ``None`` where none was found."""
-        margins = np.array([0.0 if p is None else p[0] - p[1] for p in pairs])
+        margins = picture_margins(pairs)
         se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
         return cls(float(margins.mean()), float(se), sum(p is None for p in pairs), len(pairs))
 
@@ -124,11 +126,11 @@ def vae_gate(
     relative_size: float = 1 / 7,
     image_size: int = 256,
     people: int = 8,
-    face_paint: bool = True,
+    paint: Paint = "tiles",
 ) -> VaeGate:
     """The identity margin of ``vae``'s round trip (posterior mean) of ``people`` held-out faces at
     ``relative_size`` of ``image_size``-px scenes (``face_keeping``'s scenes, at strength 0)."""
-    round_trip = Margin.from_pairs(_face_pairs(vae, metric, relative_size, image_size, people, face_paint)[0])
+    round_trip = Margin.from_pairs(_face_pairs(vae, metric, relative_size, image_size, people, paint)[0])
     return VaeGate(round_trip, passed=round_trip.mean >= min_margin)
 
 
@@ -141,7 +143,7 @@ def upsample_gate(
     image_size: int = 256,
     local_size: int = 32,
     people: int = 8,
-    face_paint: bool = True,
+    paint: Paint = "tiles",
 ) -> UpsampleGate:
     """Whether what the local branch sees of a face still holds its identity: the face box of each scene
     of :func:`vae_gate`, cropped from the latent and resampled so the box spans ``local_size`` cells
@@ -151,7 +153,7 @@ def upsample_gate(
     local branch's ``L×L`` crop sample for sample, framed by context as the metric's references are
     (a face filling the whole image is no face to its detector).
     """
-    pairs = _face_pairs(vae, metric, relative_size, image_size, people, face_paint, local_size)
+    pairs = _face_pairs(vae, metric, relative_size, image_size, people, paint, local_size)
     round_trip, upsampled = map(Margin.from_pairs, pairs)
     positive = round_trip.mean > 0
     ratio = upsampled.mean / round_trip.mean if positive else float("nan")
@@ -164,12 +166,12 @@ def _face_pairs(
     relative_size: float,
     image_size: int,
     people: int,
-    face_paint: bool,
+    paint: Paint,
     local_size: int | None = None,
 ) -> list[list[tuple[float, float] | None]]:
     """Each face's similarities to its person and the next (:func:`similarities`) after the round trip
     of the check's scene, and with ``local_size`` after :func:`upsample_gate`'s crop."""
-    renderings, references = held_out_people(metric, people, face_paint)
+    renderings, references = held_out_people(metric, people, paint)
     boxes = torch.tensor([centred_box(relative_size, image_size).expanded(2)])
     pairs: list[list[tuple[float, float] | None]] = [[], []] if local_size else [[]]
     for k, rendering in enumerate(renderings):
@@ -190,3 +192,24 @@ def probe_gate(errors: Mapping[str, Errors], min_increase: float) -> ProbeGate:
     own, another = errors["own conditions"].face, errors["another's ID"].face
     increase = (another - own) / own
     return ProbeGate(own, another, increase, passed=increase >= min_increase)
+
+
+@dataclass(frozen=True)
+class CaptionGate:
+    """The base's samples for each held-out person's full caption and for the scene caption alone."""
+
+    full_caption: Margin
+    scene_caption: Margin
+    passed: bool
+
+
+@torch.no_grad()
+def caption_gate(
+    base, metric: IdentityBackend, min_gain: float, people: int = 16, image_size: int = 256, paint: Paint = "tiles",
+    device: str | torch.device = "cpu",
+) -> CaptionGate:
+    """Whether the base draws the person its caption names: the full caption's margin must exceed the
+    scene caption's (the same for everyone: the floor) by ``min_gain`` (``face_keeping.caption_drawing``)."""
+    pairs, _ = caption_drawing_pairs(base, metric, people, (0, 1), device=device, paint=paint, image_size=image_size)
+    full, scene = Margin.from_pairs(pairs["full caption"]), Margin.from_pairs(pairs["scene caption"])
+    return CaptionGate(full, scene, passed=full.mean - scene.mean >= min_gain)

@@ -23,6 +23,7 @@ import yaml
 from realisid.models import IdentityAdapter, RealisIDAdapter
 
 from ..world.identity_net import TrainingConfig
+from ..world.traits import Paint
 from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
 from .stages import StagedRun
 
@@ -36,9 +37,10 @@ PRECOMPUTED = Path("adapter", "run", "precomputed")
 class RecipeConfig:
     """The world and the sizes of every stage (defaults: the full run)."""
 
-    face_paint: bool = False
-    """Every person wears face paint (:func:`~realisid_toy.world.traits.sample_identity`): identities
-    that differ in large blocks of colour, not only in the shapes of eyes, nose and mouth."""
+    paint: Paint = "none"
+    """What every person wears on the face (:func:`~realisid_toy.world.traits.sample_identity`): painted
+    regions or tiles make identities that differ in blocks of colour, not only in the shapes of eyes, nose
+    and mouth."""
     scenes: int = 6000
     image_size: int = 128
     """Side of every image: 128 gives 16×16 latents (16 channels), where L = 16 up-samples every face
@@ -104,17 +106,16 @@ class Recipe(StagedRun):
         from .shards import render_world
 
         config = self.config
-        paint = "regions" if config.face_paint else "none"
-        render_world(self.out / "data", range(config.scenes), config.image_size, config.rel_size, paint, 16)
+        render_world(self.out / "data", range(config.scenes), config.image_size, config.rel_size, config.paint, 16)
 
     def metric(self) -> None:
         """The identity metric, trained on its own renderings; verification on held-out identities."""
         from ..world.backend import train_backend
         from ..world.identity_net import verification_accuracy
 
-        paint = self.config.face_paint
+        paint = self.config.paint
         backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, paint)
-        result = verification_accuracy(backend.embedder, face_paint=paint)
+        result = verification_accuracy(backend.embedder, paint=paint)
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self.log(f"identity metric verification on held-out identities: {result}")
 
@@ -197,8 +198,7 @@ class Recipe(StagedRun):
         from .tables import scored_records, write_sample_sheet, write_tables
 
         folder = self.out / "evaluate"
-        paint = self.config.face_paint
-        write_references(folder / "identities", self.config.eval_identities, face_paint=paint)
+        write_references(folder / "identities", self.config.eval_identities, paint=self.config.paint)
         (folder / "prompts.txt").write_text("\n".join(toy_prompts(self.config.eval_prompts)) + "\n")
         configs = []
         for seed in self.config.eval_seeds:
@@ -290,7 +290,7 @@ def save_base_samples(base: Path, path: Path, captions: list[str], size: int, st
 
 def recipe_config(
     preset: str = "cpu",
-    face_paint: bool = False,
+    paint: Paint = "none",
     face_sizes: tuple[float, float] | None = None,
     image_size: int | None = None,
     base_from: Path | None = None,
@@ -304,7 +304,7 @@ def recipe_config(
     base = dataclasses.replace(config.base, **{k: v for k, v in changes.items() if v is not None})
     return dataclasses.replace(
         config,
-        face_paint=face_paint,
+        paint=paint,
         image_size=image_size or config.image_size,
         rel_size=face_sizes or config.rel_size,
         base=base,

@@ -30,6 +30,9 @@ from realisid.errors import RealisIDError
 from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdapter, RealisIDConfig
 from realisid.sampling import SamplingOptions
 
+from ..world.identity_net import TrainingConfig
+from .base_model import VAE_RESCALE_FINE_TUNE, BaseTraining
+from .id_encoder import EncoderPretraining
 from .stages import StagedRun
 
 IMAGE_SIZE = 256
@@ -76,12 +79,13 @@ class StudyConfig:
 
     scenes: int = 6000
     portraits: int = 6000
-    metric_identities: int = 400
+    metric: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter_images: int = 1500
-    vae_steps: int = 1500
-    id_encoder_steps: int = 1500
+    id_encoder: EncoderPretraining = field(default_factory=EncoderPretraining)
     portrait_steps: int = 3000
     scene_steps: int = 1500
+    vae: BaseTraining = VAE_RESCALE_FINE_TUNE
+    """The fine-tune of the shipped toy VAE (its ``vae_*`` fields)."""
     unet_batch: int = 32
     probe_steps: int = 300
     adapter_steps: int = 2000
@@ -99,7 +103,8 @@ class StudyConfig:
     @classmethod
     def smoke(cls) -> StudyConfig:
         return cls(
-            scenes=32, portraits=32, metric_identities=20, segmenter_images=240, vae_steps=2, id_encoder_steps=2,
+            scenes=32, portraits=32, metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
+            segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=BaseTraining(vae_steps=2, vae_batch=4),
             portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=2, adapter_batch=2,
             people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
@@ -150,10 +155,9 @@ class Study(StagedRun):
     def metric(self) -> None:
         """The identity metric (embedding and face finder) of the tiled world; held-out verification."""
         from ..world.backend import train_backend
-        from ..world.identity_net import TrainingConfig, verification_accuracy
+        from ..world.identity_net import verification_accuracy
 
-        config = TrainingConfig(identities=self.config.metric_identities)
-        backend = train_backend(self.out / "metric", config, self.config.segmenter_images, "tiles")
+        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, "tiles")
         result = verification_accuracy(backend.embedder, paint="tiles")
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self._record("metric", {"verification": str(result)})
@@ -161,20 +165,20 @@ class Study(StagedRun):
     def vae(self) -> None:
         """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images."""
         from ..shipped import WEIGHTS
-        from .base_model import VAE_RESCALE_FINE_TUNE, fine_tune_vae
+        from .base_model import fine_tune_vae
 
         images, masks = self._arrays("scenes")
-        vae = fine_tune_vae(WEIGHTS / "base" / "vae", images, VAE_RESCALE_FINE_TUNE, self.log, masks, self.device)
+        vae = fine_tune_vae(WEIGHTS / "base" / "vae", images, self.config.vae, self.log, masks, self.device)
         vae.half().save_pretrained(self.out / "vae" / "model")
-        self._record("vae", {"steps": VAE_RESCALE_FINE_TUNE.vae_steps, "images": len(images)})
+        self._record("vae", {"steps": self.config.vae.vae_steps, "images": len(images)})
 
     def id_encoder(self) -> None:
         """A CLIP-style toy ID encoder, contrastive on face crops and captions of people no arm sees."""
-        from .id_encoder import IDEncoderPretraining, pretrain_id_encoder
+        from .id_encoder import RECORD, pretrain_id_encoder
 
-        config = IDEncoderPretraining(steps=self.config.id_encoder_steps)
-        numbers = pretrain_id_encoder(config, self.out / "id_encoder" / "model", self.log, self.device)
-        self._record("id_encoder", numbers)
+        folder = pretrain_id_encoder(self.config.id_encoder, self.out / "id_encoder" / "model", self.log, self.device)
+        record = json.loads((folder / RECORD).read_text())
+        self._record("id_encoder", {"seconds": record["seconds"], "final loss": record["losses"][-1]})
 
     def world_gates(self) -> None:
         """Gates 1–2 (and the rescaled decodes they rest on): the VAE keeps a 1/7 face, and the
@@ -223,9 +227,8 @@ class Study(StagedRun):
         """Gate 3: the base draws the person its caption names (the full caption's margin above the scene caption's)."""
         from .gates import caption_gate
 
-        gate = caption_gate(self._base(), self._metric(), people=self.config.gate_people, image_size=IMAGE_SIZE,
-                            threshold=0.05, paint="tiles", device=self.device)
-        self._gates("base_gate", {"caption_drawing": gate})
+        gate = caption_gate(self._base(), self._metric(), 0.05, self.config.gate_people, IMAGE_SIZE, "tiles", self.device)
+        self._gates("base_gate", {"3: the base draws the person its caption names": gate})
 
     def probe_gate(self) -> None:
         """Gate 4: a short RealisID run reads its ID (the probe's face term grows with another's ID)."""

@@ -17,6 +17,7 @@ from realisid.evaluation.identity_backend import Face
 
 from .detector import FaceSegmenter, train_face_segmenter
 from .identity_net import IdentityNet, TrainingConfig, face_crop, train_identity_net
+from .traits import Paint
 
 EMBEDDER_FILE = "identity_net.safetensors"
 SEGMENTER_FILE = "face_segmenter.safetensors"
@@ -61,13 +62,12 @@ def train_backend(
     output: str | Path | None = None,
     embedder: TrainingConfig | None = None,
     segmenter_images: int = 1500,
-    face_paint: bool = False,
+    paint: Paint = "none",
 ) -> SyntheticIdentityBackend:
-    """Both models trained from scratch on renderings (of painted faces if ``face_paint``; a few
-    minutes on 2 CPU cores); saved to ``output``."""
+    """Both models trained from scratch on renderings (of faces wearing ``paint``; a few minutes on 2
+    CPU cores); saved to ``output``."""
     backend = SyntheticIdentityBackend(
-        train_identity_net(embedder, face_paint=face_paint),
-        train_face_segmenter(segmenter_images, face_paint=face_paint),
+        train_identity_net(embedder, paint=paint), train_face_segmenter(segmenter_images, paint=paint)
     )
     if output is not None:
         backend.save(output)

@@ -23,6 +23,7 @@ from realisid.boxes import Box
 
 from .identity_net import to_tensor
 from .sampling import sample_rendering
+from .traits import Paint
 
 DETECTION_SIZE = 128
 OVAL_TOP = -0.13
@@ -94,10 +95,10 @@ def _rescale(box: Box, image: Image.Image) -> Box:
 
 
 def train_face_segmenter(
-    images: int = 1500, epochs: int = 6, seed: int = 0, width: int = 24, face_paint: bool = False
+    images: int = 1500, epochs: int = 6, seed: int = 0, width: int = 24, paint: Paint = "none"
 ) -> FaceSegmenter:
-    """A :class:`FaceSegmenter` trained on ``images`` random scenes (faces 1/8 to 3/5 of the image;
-    painted faces if ``face_paint``) and an eighth as many blank images."""
+    """A :class:`FaceSegmenter` trained on ``images`` random scenes (faces 1/8 to 3/5 of the image,
+    wearing ``paint``) and an eighth as many blank images."""
     torch.manual_seed(seed)
     renderings = [
         sample_rendering(
@@ -105,7 +106,7 @@ def train_face_segmenter(
             size=DETECTION_SIZE,
             rel_size=(0.12, 0.6),
             supersample=2,
-            face_paint=face_paint,
+            paint=paint,
         )
         for i in range(images)
     ]

@@ -19,7 +19,7 @@ from realisid.faces.pose import rotation_matrix
 from realisid.faces.topology import FACE_OVAL, PARTS
 
 from .mesh import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER, complete_mesh
-from .traits import Expression, Identity, Pose
+from .traits import TILE_GRID, Expression, Identity, Pose
 
 HEAD_CENTER = np.array([0.5, 0.42, 0.35])
 """The rotation centre (and centre of the skull ellipsoid) in box units."""
@@ -61,7 +61,7 @@ class HeadGeometry:
     ears: tuple[np.ndarray, np.ndarray]
     glasses: tuple[np.ndarray, np.ndarray] | None
     beard: np.ndarray | None
-    face_paint: tuple[np.ndarray, ...] | None  # one outline per PAINT_REGIONS, to be clipped to the face oval
+    paint: tuple[np.ndarray, ...]  # an outline per paint colour of the identity, to be clipped to the oval
     yaw: float
 
 
@@ -243,13 +243,28 @@ _PAINT_RECTANGLES = (
 )
 """``(x0, y0, x1, y1)`` of each of the :data:`~realisid_toy.world.traits.PAINT_REGIONS` on a frontal face
 (forehead above the brows, each cheek beside the nose, chin below the mouth); they reach past the oval."""
+TILED_AREA = (0.14, 0.02, 0.86, 0.78)
+"""``(x0, y0, x1, y1)`` of the tile grid on a frontal face: brows to mouth, from a little outside one
+eye's outer corner to the other's."""
+_XS = np.linspace(TILED_AREA[0], TILED_AREA[2], TILE_GRID + 1)
+_YS = np.linspace(TILED_AREA[1], TILED_AREA[3], TILE_GRID + 1)
+_OUTLINED = {
+    "none": (),
+    "regions": _PAINT_RECTANGLES,
+    "tiles": tuple(
+        (_XS[j], _YS[i], _XS[j + 1], _YS[i + 1]) for i in range(TILE_GRID) for j in range(TILE_GRID)
+    ),
+}
+"""The rectangles each kind of paint outlines, in the order of an identity's paint colours (tiles row by
+row from the top, each row from the image's left)."""
 
 
 def _face_paint(identity: Identity, rotation: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The paint regions as outlines of 40 points each, laid on the face surface and posed."""
+    """The identity's paint regions or tiles as outlines of 40 points each, laid on the face surface
+    and posed (none without paint)."""
     t = np.linspace(0, 1, 10, endpoint=False)
     outlines = []
-    for x0, y0, x1, y1 in _PAINT_RECTANGLES:
+    for x0, y0, x1, y1 in _OUTLINED[identity.paint]:
         x = np.concatenate([x0 + (x1 - x0) * t, np.full(10, x1), x1 - (x1 - x0) * t, np.full(10, x0)])
         y = np.concatenate([np.full(10, y0), y0 + (y1 - y0) * t, np.full(10, y1), y1 - (y1 - y0) * t])
         outlines.append(_project(_on_surface(identity, x, y), rotation))
@@ -301,7 +316,7 @@ def build_head(identity: Identity, pose: Pose, expression: Expression) -> HeadGe
         ears=(_ear(identity, rotation, -1) + shift, _ear(identity, rotation, 1) + shift),
         glasses=None if glasses is None else (glasses[0] + shift, glasses[1] + shift),
         beard=moved(_beard(identity, oval, rotation)) if identity.beard else None,
-        face_paint=tuple(o + shift for o in _face_paint(identity, rotation)) if identity.face_paint else None,
+        paint=tuple(o + shift for o in _face_paint(identity, rotation)),
         yaw=pose.yaw,
     )
 

@@ -25,8 +25,9 @@ from torch import nn
 from realisid.boxes import Box
 from realisid.faces.photo import crop_square
 
+from .render import Rendering
 from .sampling import sample_rendering
-from .traits import Identity
+from .traits import Identity, Paint
 
 CROP_SCALE = 1.3
 """Face crops are the face box widened by this factor (as the evaluation's CLIP-I crops)."""
@@ -35,6 +36,8 @@ HELD_OUT_SEED = 1_000_000
 
 Embedding = Callable[[torch.Tensor], torch.Tensor]
 """Face crops ``(N, 3, S, S)`` in ``[-1, 1]`` → ``(N, ...)``, flattened to one vector per crop."""
+Crop = Callable[[Rendering, Box, int], Image.Image]
+"""``(rendering, face box, side)`` → a square face crop of that side: what an embedding is shown."""
 
 
 class IdentityNet(nn.Module):
@@ -90,6 +93,11 @@ def face_crop(image: Image.Image, box: Box, size: int = 64) -> Image.Image:
     return crop_square(image, box.expanded(CROP_SCALE), size)
 
 
+def metric_crop(rendering: Rendering, box: Box, size: int) -> Image.Image:
+    """The metric's crop of the face at ``box``: :func:`face_crop`, background kept."""
+    return face_crop(rendering.image, box, size)
+
+
 def _jittered(box: Box, rng: np.random.Generator, amount: float) -> Box:
     """``box`` moved and rescaled by up to ``amount`` of its size, as a detector's error would."""
     dx, dy = rng.uniform(-amount, amount, 2) * box.size
@@ -110,22 +118,23 @@ def render_faces(
     crop_size: int = 64,
     jitter: float = 0.08,
     soften: float = 0.0,
-    face_paint: bool = False,
+    paint: Paint = "none",
+    crop: Crop = metric_crop,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Face crops ``(N, 3, S, S)`` and identity labels ``(N,)`` (positions in ``identity_seeds``)
-    from random scenes of each identity (with its face paint if ``face_paint``); boxes jittered by
-    ``jitter``; a fraction ``soften`` of the crops loses detail (:func:`softened`, down to a quarter
-    of the side)."""
+    """Face crops ``(N, 3, S, S)`` (``crop``, the metric's unless given) and identity labels ``(N,)``
+    (positions in ``identity_seeds``) from random scenes of each identity wearing ``paint``; boxes
+    jittered by ``jitter``; a fraction ``soften`` of the crops loses detail (:func:`softened`, down to
+    a quarter of the side)."""
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     for label, identity_seed in enumerate(identity_seeds):
-        identity = Identity.sample(identity_seed, face_paint)
+        identity = Identity.sample(identity_seed, paint)
         for _ in range(per_identity):
             rendering = sample_rendering(int(rng.integers(2**31)), identity, size=128, supersample=2)
-            crop = face_crop(rendering.image, _jittered(rendering.box, rng, jitter), crop_size)
+            face = crop(rendering, _jittered(rendering.box, rng, jitter), crop_size)
             if rng.random() < soften:
-                crop = softened(crop, rng, crop_size // 4)
-            crops.append(to_tensor(crop))
+                face = softened(face, rng, crop_size // 4)
+            crops.append(to_tensor(face))
             labels.append(label)
     return torch.stack(crops), torch.tensor(labels)
 
@@ -149,10 +158,10 @@ class TrainingConfig:
 
 
 def train_identity_net(
-    config: TrainingConfig | None = None, output: str | Path | None = None, face_paint: bool = False
+    config: TrainingConfig | None = None, output: str | Path | None = None, paint: Paint = "none"
 ) -> IdentityNet:
-    """An :class:`IdentityNet` trained on identities ``0 … config.identities - 1`` (with their face
-    paint if ``face_paint``) with a CosFace loss; saved to ``output`` (safetensors) when given."""
+    """An :class:`IdentityNet` trained on identities ``0 … config.identities - 1`` (wearing ``paint``)
+    with a CosFace loss; saved to ``output`` (safetensors) when given."""
     config = config or TrainingConfig()
     torch.manual_seed(config.seed)
     faces, labels = render_faces(
@@ -160,7 +169,7 @@ def train_identity_net(
         config.per_identity,
         config.seed,
         soften=config.soften,
-        face_paint=face_paint,
+        paint=paint,
     )
     net = IdentityNet(config.dim, config.width)
     classes = nn.Parameter(torch.randn(config.identities, config.dim) * 0.01)
@@ -199,14 +208,20 @@ class Verification:
 
 
 def _pair_scores(
-    embed: Embedding, seeds: Sequence[int], per_identity: int, seed: int, crop_size: int, face_paint: bool
+    embed: Embedding,
+    seeds: Sequence[int],
+    per_identity: int,
+    seed: int,
+    crop_size: int,
+    paint: Paint,
+    crop: Crop,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine scores and same-identity flags of all pairs of crops of ``seeds``' identities."""
-    faces, labels = render_faces(seeds, per_identity, seed, crop_size, jitter=0.05, face_paint=face_paint)
+    faces, labels = render_faces(seeds, per_identity, seed, crop_size, jitter=0.05, paint=paint, crop=crop)
     with torch.no_grad():
         embeddings = nn.functional.normalize(embed(faces).flatten(1).float(), dim=-1).numpy()
     i, j = np.triu_indices(len(faces), k=1)
-    scores = np.sum(embeddings[i] * embeddings[j], axis=1)
+    scores = (embeddings @ embeddings.T)[i, j]  # not a product per pair: features may be thousands wide
     same = labels.numpy()[i] == labels.numpy()[j]
     return scores, same
 
@@ -221,21 +236,22 @@ def verification_accuracy(
     identities: int = 100,
     per_identity: int = 6,
     seed: int = 1,
-    face_paint: bool = False,
+    paint: Paint = "none",
     crop_size: int = 64,
+    crop: Crop = metric_crop,
 ) -> Verification:
     """Balanced verification accuracy of ``embed`` (the metric, or any map of face crops to vectors,
-    compared by cosine) on held-out identities (with face paint if ``face_paint``): the threshold is
-    the best one on a validation split of ``identities`` unseen identities, applied to another
-    ``identities``. An :class:`IdentityNet` sees crops of its own size, anything else ``crop_size``."""
+    compared by cosine) on held-out identities wearing ``paint``: the threshold is the best one on a
+    validation split of ``identities`` unseen identities, applied to another ``identities``. An
+    :class:`IdentityNet` sees crops of its own size, anything else ``crop_size`` (made by ``crop``)."""
     if isinstance(embed, IdentityNet):
         embed, crop_size = embed.eval(), embed.config["crop_size"]
     validation = range(HELD_OUT_SEED, HELD_OUT_SEED + identities)
     test = range(HELD_OUT_SEED + identities, HELD_OUT_SEED + 2 * identities)
-    scores, same = _pair_scores(embed, validation, per_identity, seed, crop_size, face_paint)
+    scores, same = _pair_scores(embed, validation, per_identity, seed, crop_size, paint, crop)
     candidates = np.quantile(scores, np.linspace(0, 1, 201))
     threshold = float(max(candidates, key=lambda t: _balanced_accuracy(scores, same, t)))
-    test_scores, test_same = _pair_scores(embed, test, per_identity, seed + 1, crop_size, face_paint)
+    test_scores, test_same = _pair_scores(embed, test, per_identity, seed + 1, crop_size, paint, crop)
     return Verification(
         threshold=threshold,
         validation_accuracy=_balanced_accuracy(scores, same, threshold),

@@ -195,7 +195,7 @@ def _draw_head(paint: _Painter, head: HeadGeometry, identity: Identity, expressi
     if head.hair_extra is not None:
         paint.polygon(head.hair_extra, hair)
     paint.polygon(lm[FACE_OVAL], skin)
-    if head.face_paint is not None:
+    if head.paint:
         _draw_face_paint(paint, head, identity)
     if head.beard is not None:
         paint.polygon(head.beard, hair if identity.hair_style != "bald" else identity.brow_color)
@@ -248,9 +248,9 @@ def _draw_head(paint: _Painter, head: HeadGeometry, identity: Identity, expressi
 
 
 def _draw_face_paint(paint: _Painter, head: HeadGeometry, identity: Identity) -> None:
-    """Each painted region in its colour, clipped to the face oval."""
+    """Each painted region or tile in its colour, clipped to the face oval."""
     layer, coverage = Image.new("RGB", paint.canvas.size), Image.new("L", paint.canvas.size, 0)
-    for outline, color in zip(head.face_paint, identity.face_paint, strict=True):
+    for outline, color in zip(head.paint, identity.paint_colors, strict=True):
         if color is not None:
             ImageDraw.Draw(layer).polygon(paint.px(outline), fill=PAINT_COLORS[color])
             ImageDraw.Draw(coverage).polygon(paint.px(outline), fill=255)

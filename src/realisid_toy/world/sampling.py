@@ -7,7 +7,7 @@ import numpy as np
 from realisid.boxes import Box
 
 from .render import Rendering, render_scene
-from .traits import Identity, sample_expression, sample_identity, sample_pose
+from .traits import Identity, Paint, sample_expression, sample_identity, sample_pose
 
 
 def random_box(rng: np.random.Generator, size: int, rel_size: tuple[float, float]) -> Box:
@@ -25,12 +25,12 @@ def sample_rendering(
     rel_size: tuple[float, float] = (0.15, 0.6),
     max_yaw: float = 30.0,
     supersample: int = 3,
-    face_paint: bool = False,
+    paint: Paint = "none",
 ) -> Rendering:
-    """The random scene of ``seed``: ``identity`` (a random one, with face paint if ``face_paint``,
-    if ``None``) at a random box, pose, expression, background and clothing."""
+    """The random scene of ``seed``: ``identity`` (a random one wearing ``paint`` if ``None``) at a
+    random box, pose, expression, background and clothing."""
     rng = np.random.default_rng([seed, 0x5A])
-    identity = identity if identity is not None else sample_identity(rng, face_paint)
+    identity = identity if identity is not None else sample_identity(rng, paint)
     return render_scene(
         identity,
         random_box(rng, size, rel_size),

@@ -1,4 +1,4 @@
-"""Scene settings around a person: named backgrounds and clothing, and the caption of a scene."""
+"""Scene settings around a person: named backgrounds and clothing; the captions of a scene and of a person."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .traits import PAINT_REGIONS, RGB, Expression, Identity
+from .traits import PAINT_REGIONS, RGB, SKIN_TONES, TILE_GRID, Expression, Identity
 
 WALL_COLORS: dict[str, RGB] = {
     "green": (90, 160, 90),
@@ -40,6 +40,8 @@ BACKGROUNDS: dict[str, str] = {
     "beach": "at the beach",
 }
 """Background kinds and their caption phrases."""
+SKIN_WORDS = ("pale", "fair", "light", "light brown", "tan", "brown", "dark brown", "deep brown")
+"""A word for each of the :data:`~realisid_toy.world.traits.SKIN_TONES`, lightest first."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Scene:
 def caption(identity: Identity, expression: Expression, scene: Scene, face: bool = True) -> str:
     """A one-sentence caption: hair, glasses, beard, face paint, clothing, expression and background;
     with ``face=False`` only clothing and background ("a person, wearing …"), as the evaluation
-    prompts."""
+    prompts. Tiles are "tiled face paint", their colours unnamed: they are who the person is, which the
+    ID tells and a caption does not."""
     article = "an" if scene.clothing_color[0] in "aeiou" else "a"
     clothing = f"wearing {article} {scene.clothing_color} {scene.clothing_kind}"
     background = BACKGROUNDS[scene.background].format(color=scene.wall_color)
@@ -79,12 +82,38 @@ def caption(identity: Identity, expression: Expression, scene: Scene, face: bool
     return ", ".join(part for part in parts if part is not None)
 
 
+def identity_caption(identity: Identity) -> str:
+    """Who ``identity`` is, for an ID encoder to learn from: hair, glasses, beard, skin and eyes, and
+    the colours of the face paint, tiles row by row ("…, tiles: red red blue green, …"); at most 77
+    CLIP tokens."""
+    skin, eyes = f"{_skin(identity)} skin", f"{identity.eye_color} eyes"
+    parts = (_person(identity), skin, eyes, _paint_colors(identity))
+    return ", ".join(part for part in parts if part is not None)
+
+
 def _face_paint(identity: Identity) -> str | None:
-    """The caption's face-paint phrase ("face paint: red forehead and blue left cheek"), or ``None``."""
-    if not any(identity.face_paint or ()):
+    """The caption's face-paint phrase ("face paint: red forehead and blue left cheek", "tiled face
+    paint"), or ``None``."""
+    return "tiled face paint" if identity.paint == "tiles" else _paint_colors(identity)
+
+
+def _paint_colors(identity: Identity) -> str | None:
+    """The colours of the painted regions ("face paint: red forehead and blue left cheek") or of the tiles
+    ("tiles: red red blue green, …", rows from the top), or ``None`` without paint."""
+    colors = identity.paint_colors
+    if identity.paint == "tiles":
+        rows = (colors[row : row + TILE_GRID] for row in range(0, len(colors), TILE_GRID))
+        return "tiles: " + ", ".join(" ".join(row) for row in rows)  # type: ignore[arg-type]
+    if not any(colors):
         return None
-    regions = zip(identity.face_paint, PAINT_REGIONS, strict=True)
+    regions = zip(colors, PAINT_REGIONS, strict=True)
     return "face paint: " + " and ".join(f"{color} {region}" for color, region in regions if color)
+
+
+def _skin(identity: Identity) -> str:
+    """The word of the skin tone nearest the identity's (jittered) skin colour."""
+    distances = np.abs(np.array(SKIN_TONES) - np.array(identity.skin)).sum(axis=1)
+    return SKIN_WORDS[int(np.argmin(distances))]
 
 
 def _person(identity: Identity) -> str:

@@ -7,10 +7,17 @@ offsets around an average face (1.0 / 0.0 = average); colours are RGB with a nam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
+from realisid.errors import RealisIDError
+
 RGB = tuple[int, int, int]
+Paint = Literal["none", "regions", "tiles"]
+"""What every person of a world wears on the face: nothing, paint in some of the four
+:data:`PAINT_REGIONS`, or a grid of :data:`TILE_COLORS` tiles (detail finer than a latent cell)."""
+PAINTS: tuple[Paint, ...] = get_args(Paint)
 
 SKIN_TONES: tuple[RGB, ...] = (
     (247, 219, 196),
@@ -54,6 +61,11 @@ PAINT_COLORS: dict[str, RGB] = {
 }
 PAINT_REGIONS = ("forehead", "right cheek", "left cheek", "chin")
 """Where face paint goes (the person's right and left, as MediaPipe's parts are named)."""
+TILE_COLORS = ("red", "blue", "green", "yellow")
+"""The :data:`PAINT_COLORS` a tile takes: well apart from each other and from every skin tone (with
+white and black too, the metric's held-out verification drops from 0.975 to 0.969; three hold less)."""
+TILE_GRID = 4
+"""Tiles per row and per column."""
 
 
 @dataclass(frozen=True)
@@ -83,23 +95,29 @@ class Identity:
     glasses: str | None  # frame colour name or None
     beard: bool
     ear_size: float
-    face_paint: tuple[str | None, ...] | None = None  # a paint colour name or None per PAINT_REGIONS
+    paint: Paint = "none"
+    paint_colors: tuple[str | None, ...] = ()
+    """A :data:`PAINT_COLORS` name or ``None`` (bare) per :data:`PAINT_REGIONS`, or a name per tile,
+    row by row from the top, each row from the person's right (the image's left in a frontal view)."""
 
     @classmethod
-    def sample(cls, seed: int, face_paint: bool = False) -> Identity:
+    def sample(cls, seed: int, paint: Paint = "none") -> Identity:
         """The identity of ``seed``; the same seed always gives the same person (the same one with
-        face paint added when ``face_paint``)."""
-        return sample_identity(np.random.default_rng([seed, 0x1D]), face_paint)
+        ``paint`` added)."""
+        return sample_identity(np.random.default_rng([seed, 0x1D]), paint)
 
 
 def _jitter(rng: np.random.Generator, color: RGB, amount: int) -> RGB:
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in color)  # type: ignore[return-value]
 
 
-def sample_identity(rng: np.random.Generator, face_paint: bool = False) -> Identity:
-    """A random identity drawn with ``rng``; with ``face_paint``, each of the :data:`PAINT_REGIONS`
-    is painted (three times in four) in one of the :data:`PAINT_COLORS`: large blocks of colour that
-    tell people apart even where a face is a few pixels wide."""
+def sample_identity(rng: np.random.Generator, paint: Paint = "none") -> Identity:
+    """A random identity drawn with ``rng``, wearing ``paint``: with ``"regions"``, each of the
+    :data:`PAINT_REGIONS` is painted (three times in four) in one of the :data:`PAINT_COLORS`, large
+    blocks of colour that tell people apart even where a face is a few pixels wide; with ``"tiles"``,
+    each tile of the grid takes one of the :data:`TILE_COLORS`."""
+    if paint not in PAINTS:
+        raise RealisIDError(f"face paint is one of {', '.join(PAINTS)}; got {paint!r}")
     skin = _jitter(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))], 8)
     hair_color = str(rng.choice(list(HAIR_COLORS), p=[0.22, 0.2, 0.16, 0.14, 0.09, 0.07, 0.04, 0.04, 0.04]))
     hair_style = str(rng.choice(HAIR_STYLES, p=[0.1, 0.32, 0.26, 0.14, 0.1, 0.08]))
@@ -130,12 +148,18 @@ def sample_identity(rng: np.random.Generator, face_paint: bool = False) -> Ident
         glasses=str(rng.choice(list(GLASSES_COLORS))) if rng.random() < 0.25 else None,
         beard=bool(rng.random() < 0.2),
         ear_size=float(rng.uniform(0.8, 1.2)),
-        face_paint=_sample_face_paint(rng) if face_paint else None,
+        paint=paint,
+        paint_colors=_sample_paint_colors(rng, paint),
     )
 
 
-def _sample_face_paint(rng: np.random.Generator) -> tuple[str | None, ...]:
-    return tuple(str(rng.choice(list(PAINT_COLORS))) if rng.random() < 0.75 else None for _ in PAINT_REGIONS)
+def _sample_paint_colors(rng: np.random.Generator, paint: Paint) -> tuple[str | None, ...]:
+    if paint == "regions":
+        colors = list(PAINT_COLORS)
+        return tuple(str(rng.choice(colors)) if rng.random() < 0.75 else None for _ in PAINT_REGIONS)
+    if paint == "tiles":
+        return tuple(str(color) for color in rng.choice(TILE_COLORS, TILE_GRID**2))
+    return ()
 
 
 @dataclass(frozen=True)
