@@ -94,8 +94,8 @@ def probe(
         raise RealisIDError("no training data: give the config's data (shards written by `realisid prepare`)")
     stack = frozen_stack(config)
     for module in (stack.unet, stack.text_encoder, stack.text_encoder_2, stack.image_encoder, stack.vae):
-        module.requires_grad_(False).eval().to(device)
-    adapter = load_adapter(adapter_dir, unet=stack.unet).eval().to(device)
+        module.requires_grad_(False).eval().to(device, torch.float32)
+    adapter = load_adapter(adapter_dir, unet=stack.unet).eval().to(device, torch.float32)  # stored fp16 or not
     pipe = RealisIDPipeline(**vars(stack), adapter=adapter)
     scheduler = DDPMScheduler.from_config(stack.scheduler.config)
     precomputed = config.output / "precomputed"
