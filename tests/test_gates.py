@@ -30,7 +30,7 @@ def metric():
 
 
 def test_the_rescale_gate_scores_the_round_trip_above_the_rescaled_decodes(vae):
-    images = np.stack([np.asarray(sample_rendering(2_000_000 + i, size=128, face_paint=True).image) for i in range(2)])
+    images = np.stack([np.asarray(sample_rendering(2_000_000 + i, size=128, paint="regions").image) for i in range(2)])
     gate = rescale_gate(vae, images, max_drop_db=0.0)
     assert gate.round_trip > 25 and 15 < min(gate.halved, gate.doubled) < gate.round_trip
     assert not gate.passed  # the shipped VAE was never taught to decode rescaled latents
@@ -39,17 +39,17 @@ def test_the_rescale_gate_scores_the_round_trip_above_the_rescaled_decodes(vae):
 
 
 def test_the_vae_gate_is_face_keepings_round_trip_and_keeps_each_painted_person_at_a_seventh(vae, metric):
-    gate = vae_gate(vae, metric, min_margin=0.05, people=PEOPLE)
-    kept, _ = face_keeping(WEIGHTS / "base", metric, (1 / 7,), (0.0,), PEOPLE, (0,), face_paint=True, image_size=256)
+    gate = vae_gate(vae, metric, min_margin=0.05, people=PEOPLE, paint="regions")
+    kept, _ = face_keeping(WEIGHTS / "base", metric, (1 / 7,), (0.0,), PEOPLE, (0,), paint="regions", image_size=256)
     round_trip = kept[1 / 7, 0.0]
     assert gate.round_trip.missed == round_trip.missed == 0 and gate.round_trip.count == PEOPLE
     assert gate.round_trip.mean == pytest.approx(round_trip.margin, abs=1e-5)
     assert gate.round_trip.mean > 0.05 and gate.passed
-    assert not vae_gate(vae, metric, min_margin=gate.round_trip.mean + 0.01, people=PEOPLE).passed
+    assert not vae_gate(vae, metric, min_margin=gate.round_trip.mean + 0.01, people=PEOPLE, paint="regions").passed
 
 
 def test_the_upsample_gate_finds_and_recognises_the_up_sampled_faces(vae, metric):
-    gate = upsample_gate(vae, metric, min_ratio=0.5, people=PEOPLE)
+    gate = upsample_gate(vae, metric, min_ratio=0.5, people=PEOPLE, paint="regions")
     assert gate.upsampled.missed == 0 and gate.upsampled.count == PEOPLE and gate.upsampled.mean > 0
     assert gate.round_trip == vae_gate(vae, metric, min_margin=0.0, people=PEOPLE).round_trip
     assert gate.ratio == pytest.approx(gate.upsampled.mean / gate.round_trip.mean) and gate.passed == (gate.ratio >= 0.5)
