@@ -160,7 +160,7 @@ class Study(StagedRun):
         backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, "tiles")
         result = verification_accuracy(backend.embedder, paint="tiles")
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
-        self._record("metric", {"verification": str(result)})
+        self._record("metric", {"verification": json.loads(str(result))})
 
     def vae(self) -> None:
         """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images."""
