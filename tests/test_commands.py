@@ -79,7 +79,7 @@ def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):
 
 
 def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys):
-    assert main(["demo", "--steps", "3", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--steps", "3", "--seeds", "2", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.png", "driving.png", "image_1-4.png", "image_1-7.png", "image_1-4-posed.png",
             "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "README.txt"} <= names
@@ -94,6 +94,26 @@ def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys)
         line = next(line for line in out.splitlines() if line.startswith(prefix))
         assert re.fullmatch(r"(no face found|-?\d\.\d{3})( \(to an unrelated person: -?\d\.\d{3}\))?", line[len(prefix):])
     assert "to an unrelated person: " in out and "RANDOM" not in out
+    sides = re.findall(r"^  face side (\d+) px for a box of (\d+) px \(([+-]\d+) %\)", out, re.MULTILINE)
+    assert [int(box) for _, box, _ in sides] == [32, 18, 32]  # 1/4, 1/7 and the posed 1/4 of 128 px
+    for side, box, error in sides:  # side and box are printed rounded to a pixel
+        assert abs(int(error) - 100 * (int(side) / int(box) - 1)) < 100 / int(box) + 1
+    assert "identity margin over sampling seeds 0-1" in out
+    margin = r"[+-]\d\.\d{3} ± \d\.\d{3}( \(\d/2 missed\))?"
+    for size in ("1/4", "1/7"):
+        assert re.search(rf"^  {size} +\| {margin} +\| {margin}$", out, re.MULTILINE)
+    # The driving face is a rendering turned 25°: MediaPipe's mesh reads it; the outputs it may not.
+    driving = re.search(r"^  driving face: +yaw ([+-]\d+)°, mouth (\d\.\d{3})", out, re.MULTILINE)
+    assert driving and 15 < int(driving[1]) < 35 and float(driving[2]) > 0.02
+    reading = r"(no face mesh found|yaw [+-]\d+°, mouth -?\d\.\d{3})"
+    for shot in ("1/4 posed shot", "1/4 unposed shot"):
+        assert re.search(rf"^  {shot}: +{reading}$", out, re.MULTILINE)
+    assert re.search(r"^demo wall time: \d+ s$", out, re.MULTILINE)
+
+
+def test_toy_demo_refuses_fewer_than_two_seeds(tmp_path, capsys):
+    assert main(["demo", "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--seeds needs at least 2 seeds" in capsys.readouterr().err
 
 
 def test_toy_demo_refuses_a_size_it_would_not_draw(tmp_path, capsys):

@@ -344,7 +344,7 @@ def held_out_people(
         )
     seeds = range(FIRST_PERSON, FIRST_PERSON + people)
     renderings = [reference_rendering(seed, paint=paint) for seed in seeds]
-    return renderings, [_embedding(metric, r.image) for r in renderings]
+    return renderings, [reference_embedding(metric, r.image) for r in renderings]
 
 
 def similarities(
@@ -360,7 +360,8 @@ def _label(relative_size: float) -> Fraction:
     return Fraction(relative_size).limit_denominator(16)
 
 
-def _embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
+def reference_embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
+    """The metric's embedding of the face in a reference rendering (an error if it finds none)."""
     face = metric.find_face(image)
     if face is None:
         raise RealisIDError(

@@ -1,0 +1,179 @@
+"""What ``realisid demo`` measures in its toy pictures, beyond one seed's identity similarity.
+
+* :func:`seed_margins`: the paired identity margin of a person's pictures over sampling seeds, with
+  the ID and without it (``id_scale`` 0), scored as the toy lab scores its checks.
+* :func:`face_side`: the side of the face the metric's face finder sees, against the box asked for.
+* :func:`head_pose`: head turn (yaw) and mouth opening from MediaPipe's face mesh on the face crop
+  up-sampled to 256 px; a face the mesh does not recognise (a toy model's featureless head) gives
+  no reading, not a guess.
+
+:func:`reading_errors` measures the last two on renderings of known box and pose.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from realisid.boxes import Box
+from realisid.evaluation.identity_backend import IdentityBackend
+from realisid.faces.face import default_landmarker
+from realisid.persons import Person
+from realisid.sampling import SamplingOptions
+
+from ..world.head import build_head
+from ..world.mesh import MODELLED
+from ..world.render import render_scene
+from ..world.sampling import random_box
+from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, sample_pose
+from .face_keeping import similarities
+from .verdict import picture_margins
+
+SIDE_TOLERANCE = 0.25
+"""A drawn face whose side is off its box's by more than this fraction is flagged."""
+_FIT_POINTS = np.array([i for i in MODELLED if i < 468])
+"""Mesh points the yaw fit uses: those the renderer models exactly (the rest are interpolated)."""
+_INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317))
+"""Upper and lower inner-lip points: the middle of the mouth and either side of it."""
+_FOREHEAD, _CHIN = 10, 152
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Paired margins of one person's pictures over seeds (to the person − to an unrelated person)."""
+
+    mean: float
+    se: float
+    """Standard error of ``mean`` over the pictures."""
+    missed: int
+    """Pictures in which the metric found no face (each scored 0)."""
+    count: int
+
+    @classmethod
+    def of(cls, pairs: list[tuple[float, float] | None]) -> Margins:
+        """From each picture's (to the person, to the other) similarities (``None``: no face found)."""
+        margins = picture_margins(pairs)
+        se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
+        return cls(float(margins.mean()), float(se), sum(p is None for p in pairs), len(pairs))
+
+    def __str__(self) -> str:
+        missed = f" ({self.missed}/{self.count} missed)" if self.missed else ""
+        return f"{self.mean:+.3f} ± {self.se:.3f}{missed}"
+
+
+@torch.no_grad()
+def seed_margins(
+    pipe,
+    metric: IdentityBackend,
+    prompt: str,
+    person: Person,
+    references: tuple[np.ndarray, np.ndarray],
+    seeds: Sequence[int],
+    sampling: SamplingOptions,
+    size: int,
+) -> dict[str, Margins]:
+    """``person`` drawn by ``pipe`` once per sampling seed (one batch), with the ID (``sampling``,
+    key ``"ID"``) and with ``id_scale`` 0 (``"no ID"``: the same landmarks and box, nobody in
+    particular), scored against ``references``: (the person's embedding, an unrelated person's)."""
+    margins = {}
+    for name, options in (("ID", sampling), ("no ID", sampling.replace(id_scale=0.0))):
+        images = pipe(
+            prompt, [person], height=size, width=size, sampling=options, num_images_per_prompt=len(seeds),
+            generator=[torch.Generator().manual_seed(seed) for seed in seeds],
+        ).images
+        margins[name] = Margins.of([similarities(metric, image, references) for image in images])
+    return margins
+
+
+def face_side(metric: IdentityBackend, image: Image.Image, asked: Box) -> tuple[float, float] | None:
+    """The side (px) of the face the metric finds in ``image`` and its relative error against
+    ``asked``'s side (``+0.1``: 10 % larger), or ``None`` when it finds no face."""
+    face = metric.find_face(image)
+    return None if face is None else (face.box.size, face.box.size / asked.size - 1)
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """A face's head turn and mouth opening as read from its landmarks."""
+
+    yaw: float
+    """Degrees, positive with the nose towards the image right (as :class:`~realisid_toy.world.Pose`)."""
+    mouth: float
+    """Gap between the inner lips over the face's height (forehead to chin): 0 for a closed mouth."""
+
+
+def landmark_pose(landmarks: np.ndarray) -> HeadPose:
+    """The head pose of ``(478, 3)`` (or 468) landmarks in any pixel frame (``z`` unused).
+
+    Yaw comes from a weak-perspective fit of the 2-D points to the toy world's average frontal head
+    in 3-D: the image's x axis is a scaled first row of the head's rotation, whose depth part is
+    ``-sin(yaw)`` (pitch and roll move it by their cosines' and sines' products: a few degrees)."""
+    canonical = _frontal_head()[_FIT_POINTS]
+    points = landmarks[_FIT_POINTS, :2]
+    fit, *_ = np.linalg.lstsq(canonical - canonical.mean(0), points - points.mean(0), rcond=None)
+    x_row = fit[:, 0]
+    yaw = float(np.degrees(np.arcsin(np.clip(-x_row[2] / np.linalg.norm(x_row), -1.0, 1.0))))
+    gap = np.mean([landmarks[lower, 1] - landmarks[upper, 1] for upper, lower in _INNER_LIP_PAIRS])
+    return HeadPose(yaw, float(gap / (landmarks[_CHIN, 1] - landmarks[_FOREHEAD, 1])))
+
+
+@functools.cache
+def _frontal_head(people: int = 20) -> np.ndarray:
+    """``(478, 3)`` landmarks of the frontal, neutral head averaged over ``people`` training identities."""
+    heads = [build_head(Identity.sample(seed), FRONTAL, NEUTRAL).landmarks for seed in range(people)]
+    return np.mean(heads, axis=0)
+
+
+def head_pose(metric: IdentityBackend, image: Image.Image) -> HeadPose | None:
+    """The head pose of the face ``metric`` finds in ``image``, from MediaPipe's face mesh on its box
+    widened twice and up-sampled to 256 px; ``None`` when either finds no face."""
+    face = metric.find_face(image)
+    landmarks = None if face is None else default_landmarker()(image, face.box)
+    return None if landmarks is None else landmark_pose(landmarks)
+
+
+@dataclass(frozen=True)
+class ReadingErrors:
+    """How well :func:`face_side` and :func:`head_pose` read renderings of known box and pose."""
+
+    side: float
+    """Mean absolute relative error of the found face's side (``0.05``: 5 %)."""
+    yaw: float
+    """Mean absolute yaw error (degrees) against the pose rendered."""
+    mouth: float
+    """Mean absolute mouth error against :func:`landmark_pose` of the renderer's exact landmarks."""
+    mouth_range: tuple[float, float]
+    """The exact mouth openings' range, for scale."""
+    missed: int
+    """Renderings in which the metric or the mesh found no face."""
+    count: int
+
+
+def reading_errors(
+    metric: IdentityBackend, relative_size: float, count: int = 36, size: int = 128, seed: int = 0
+) -> ReadingErrors:
+    """:func:`face_side` and :func:`head_pose` on ``count`` renderings of held-out people (yaw within
+    ±30°, pitch and roll within ±15°, every other mouth open, any smile) with faces ``relative_size``
+    of the ``size``-px image at random places, against the boxes and poses rendered."""
+    rng = np.random.default_rng([seed, round(relative_size * 1000)])
+    errors, exact_mouths = [], []
+    for k in range(count):
+        box, pose = random_box(rng, size, (relative_size, relative_size)), sample_pose(rng, max_yaw=30.0)
+        expression = Expression(smile=rng.uniform(0, 1), mouth_open=rng.uniform(0, 1) if k % 2 else 0.0)
+        rendering = render_scene(Identity.sample(4_000_000 + k), box, pose, expression, scene=k, size=size)
+        found, read = face_side(metric, rendering.image, box), head_pose(metric, rendering.image)
+        if found is not None and read is not None:
+            exact = landmark_pose(rendering.landmarks).mouth
+            errors.append((abs(found[1]), abs(read.yaw - pose.yaw), abs(read.mouth - exact)))
+            exact_mouths.append(exact)
+    missed = count - len(errors)
+    if not errors:
+        return ReadingErrors(np.nan, np.nan, np.nan, (np.nan, np.nan), missed, count)
+    side_error, yaw_error, mouth_error = np.mean(errors, axis=0).tolist()
+    spread = (min(exact_mouths), max(exact_mouths))
+    return ReadingErrors(side_error, yaw_error, mouth_error, spread, missed, count)

@@ -1,0 +1,117 @@
+"""The toy demo's readings (``realisid_toy.lab.demo_measures``) on renderings of known box, pose and mouth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from realisid.boxes import Box
+from realisid.persons import Person
+from realisid.sampling import SamplingOptions
+from realisid_toy.lab.demo_measures import (
+    SIDE_TOLERANCE,
+    Margins,
+    face_side,
+    head_pose,
+    landmark_pose,
+    reading_errors,
+    seed_margins,
+)
+from realisid_toy.lab.face_keeping import reference_embedding, similarities
+from realisid_toy.lab.shards import rendering_conditions
+from realisid_toy.shipped import toy_metric, toy_pipeline
+from realisid_toy.world.render import render_scene
+from realisid_toy.world.scenes import Scene
+from realisid_toy.world.traits import Expression, Identity, Pose
+
+SCENE = Scene("wall", "blue", "red", "sweater", 0)
+PEOPLE = [Identity.sample(seed) for seed in range(2_000_020, 2_000_023)]
+
+
+@pytest.fixture(scope="module")
+def metric():
+    return toy_metric()
+
+
+def draw(identity: Identity, relative_size: float, yaw: float = 0.0, mouth_open: float = 0.0):
+    box = Box.from_relative(0.5, 0.4, relative_size, 128, 128)
+    return render_scene(identity, box, Pose(yaw), Expression(mouth_open=mouth_open), scene=SCENE), box
+
+
+@pytest.mark.parametrize("relative_size", [1 / 2, 1 / 4])
+def test_a_rendering_at_a_known_box_gives_its_side_and_a_box_twice_as_large_is_flagged(metric, relative_size):
+    for identity in PEOPLE:
+        rendering, box = draw(identity, relative_size)
+        side, error = face_side(metric, rendering.image, box)
+        assert abs(error) < 0.1 and side == pytest.approx(box.size, rel=0.1)
+        _, twice = face_side(metric, rendering.image, box.expanded(2.0))
+        assert twice == pytest.approx(side / (2 * box.size) - 1) and twice < -SIDE_TOLERANCE
+    assert face_side(metric, Image.new("RGB", (128, 128), (90, 120, 200)), box) is None
+
+
+@pytest.mark.parametrize("relative_size", [1 / 4, 1 / 7])
+def test_a_head_turned_25_degrees_reads_as_turned_that_way_by_about_that_much(metric, relative_size):
+    for identity in PEOPLE:
+        frontal, left, right = (
+            head_pose(metric, draw(identity, relative_size, yaw)[0].image) for yaw in (0, 25, -25)
+        )
+        assert abs(frontal.yaw) < 5
+        assert 15 < left.yaw < 35 and -35 < right.yaw < -15
+
+
+def test_an_open_mouth_reads_open_and_a_closed_one_closed(metric):
+    for identity in PEOPLE:
+        closed, open_ = (head_pose(metric, draw(identity, 1 / 4, mouth_open=m)[0].image) for m in (0.0, 1.0))
+        exact = landmark_pose(draw(identity, 1 / 4, mouth_open=1.0)[0].landmarks).mouth
+        assert closed.mouth < 0.02 and open_.mouth > 0.06 and open_.mouth == pytest.approx(exact, abs=0.03)
+
+
+def test_the_yaw_fit_recovers_the_pose_from_exact_landmarks():
+    for identity in PEOPLE:
+        for yaw in (-30, -10, 0, 15, 30):
+            assert landmark_pose(draw(identity, 1 / 4, yaw)[0].landmarks).yaw == pytest.approx(yaw, abs=4)
+
+
+def test_a_face_the_mesh_cannot_recognise_gives_no_reading(metric):
+    rendering, _ = draw(PEOPLE[0], 1 / 4)
+    blurred = rendering.image.filter(ImageFilter.GaussianBlur(3))
+    assert metric.find_face(blurred) is not None and head_pose(metric, blurred) is None
+    assert head_pose(metric, Image.new("RGB", (128, 128), (90, 120, 200))) is None
+
+
+def test_reading_errors_on_random_scenes_stay_well_inside_the_flag_at_a_quarter(metric):
+    errors = reading_errors(metric, 1 / 4, count=12)
+    assert (errors.missed, errors.count) == (0, 12)
+    assert errors.side < SIDE_TOLERANCE / 2 and errors.yaw < 8 and errors.mouth < 0.03
+    assert errors.mouth_range[0] < 0.01 < errors.mouth_range[1]
+
+
+def test_margins_score_a_missed_face_zero_with_a_standard_error():
+    margins = Margins.of([(0.5, 0.1), (0.3, 0.2), None])
+    assert (margins.missed, margins.count) == (1, 3)
+    assert margins.mean == pytest.approx(0.5 / 3)
+    assert margins.se == pytest.approx(np.std([0.4, 0.1, 0.0], ddof=1) / math.sqrt(3))
+    assert str(margins) == "+0.167 ± 0.120 (1/3 missed)"
+    assert str(Margins.of([(0.5, 0.1), (0.3, 0.2)])) == "+0.250 ± 0.150"
+
+
+def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
+    pipe = toy_pipeline()
+    rendering, box = draw(PEOPLE[0], 1 / 4)
+    person = Person(rendering_conditions(rendering), box=box)
+    stranger, _ = draw(PEOPLE[1], 1 / 2)
+    references = (reference_embedding(metric, rendering.image), reference_embedding(metric, stranger.image))
+    sampling = SamplingOptions(num_inference_steps=3)
+    margins = seed_margins(pipe, metric, "a person", person, references, range(3, 5), sampling, 128)
+    assert set(margins) == {"ID", "no ID"} and all(m.count == 2 for m in margins.values())
+    singles = [
+        pipe("a person", [person], height=128, width=128, sampling=sampling,
+             generator=torch.Generator().manual_seed(seed)).images[0]
+        for seed in (3, 4)
+    ]
+    alone = Margins.of([similarities(metric, image, references) for image in singles])
+    assert margins["ID"].mean == pytest.approx(alone.mean, abs=0.02)
