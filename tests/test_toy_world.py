@@ -13,6 +13,7 @@ from realisid.errors import CheckpointError
 from realisid.evaluation.protocol import GenerationRequest
 from realisid.loading import tiny_adapter_config
 from realisid.models import InstantIDStyleAdapter, RealisIDAdapter, load_adapter
+from realisid.models.geometry import crop
 from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.training.dataset import Batches, ShardStream, list_shards
@@ -25,12 +26,14 @@ from realisid_toy.lab.base_model import (
     fine_tune_vae,
     images_tensor,
     random_crops,
+    random_zoom_boxes,
     reconstruction_loss,
     rescale_loss,
     resize_images,
     resize_latents,
     toy_stack,
     train_vae,
+    zoom_loss,
 )
 from realisid_toy.lab.evaluation import (
     reference_conditions,
@@ -155,9 +158,9 @@ def test_vae_training_crops_are_latent_aligned_windows():
     generator = torch.Generator().manual_seed(0)
     crops = random_crops(pixels, 16, generator)
     assert crops.shape == (2, 3, 16, 16)
-    for image, crop in zip(pixels, crops):
-        y, x = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 32)
-        assert y % 8 == 0 and x % 8 == 0 and torch.equal(crop, image[:, y : y + 16, x : x + 16])
+    for image, window in zip(pixels, crops):
+        y, x = divmod(int(window[0, 0, 0] - image[0, 0, 0]), 32)
+        assert y % 8 == 0 and x % 8 == 0 and torch.equal(window, image[:, y : y + 16, x : x + 16])
     assert random_crops(pixels, 32, generator) is pixels
 
 
@@ -233,6 +236,26 @@ def test_the_rescale_term_compares_the_decoded_resized_latents_with_the_resized_
     assert rescale_loss(vae, latents, pixels, weights, 2) == pytest.approx(halved.item())
     flat = torch.full((1, 3, 32, 32), 0.3)
     assert torch.equal(resize_images(flat, 64), torch.full((1, 3, 64, 64), 0.3))
+
+
+@torch.no_grad()
+def test_the_zoom_term_up_samples_a_box_of_the_latents_as_the_local_branch_does():
+    vae = toy_stack(0).vae.eval()
+    generator = torch.Generator().manual_seed(0)
+    latents, pixels = torch.randn(1, 16, 8, 8, generator=generator), torch.rand(1, 3, 64, 64, generator=generator)
+    weights = torch.ones(1, 1, 64, 64)
+    whole = torch.tensor([[0.0, 0.0, 8.0]])
+    plain = reconstruction_loss(vae.decode(latents).sample, pixels, weights)
+    assert zoom_loss(vae, latents, pixels, weights, whole, 8) == pytest.approx(plain.item(), rel=1e-5)
+    box = torch.tensor([[2.0, 3.0, 2.0]])  # 2 cells up-sampled 8x: 16 cells, 128 px
+    around = torch.nn.functional.interpolate(pixels[..., 16:48, 8:40], scale_factor=8, mode="bilinear")
+    quarter = around[..., 64:192, 64:192]  # the box's 16 px, up-sampled with its neighbours, as crop samples
+    zoomed = vae.decode(crop(latents, box, (8, 8), 16)).sample
+    assert zoom_loss(vae, latents, pixels, weights, box, 16) == pytest.approx(
+        reconstruction_loss(zoomed, quarter, torch.ones(1, 1, 128, 128)).item(), rel=1e-4)
+    boxes = random_zoom_boxes(64, 8, (2.0, 8.0), torch.Generator().manual_seed(1))
+    assert ((boxes[:, 2] >= 2 - 1e-6) & (boxes[:, 2] <= 8 + 1e-6)).all()
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, :2] + boxes[:, 2:] <= 8 + 1e-6).all()
 
 
 @torch.no_grad()

@@ -100,6 +100,10 @@ class BaseTraining:
     vae_rescales: tuple[float, float] = (0.5, 2.0)
     """Range of the term's latent rescaling factor, drawn log-uniformly (shrinking by ½ as likely as
     growing by 2)."""
+    vae_zooms: tuple[float, float] | None = None
+    """Range of up-sampling factors of the zoom term (:func:`zoom_loss`, every other step instead of the
+    rescale term; ``None``: never): a box of the crop's latents up-sampled to :data:`ZOOM_CELLS` cells,
+    as the local branch up-samples a small face (1/7 of a 256-px image: 7x)."""
     unet_steps: int = 4000
     unet_batch: int = 32
     unet_lr: float = 1e-3
@@ -108,10 +112,10 @@ class BaseTraining:
     seed: int = 0
 
 
-VAE_RESCALE_FINE_TUNE = BaseTraining(vae_steps=500, vae_lr=3e-4, vae_rescale_weight=2.0)
-"""A :func:`fine_tune_vae` of a trained toy VAE to decode rescaled latents (11 min on one thread of a
-busy 2-core CPU): on 256-px painted scenes it took the shipped VAE's ½ and 2× decodes from 5.0 and 3.9 dB
-below its round trip to 2.6 and 1.4 dB, for 0.6 dB of the round trip."""
+VAE_RESCALE_FINE_TUNE = BaseTraining(vae_steps=500, vae_lr=3e-4, vae_rescale_weight=2.0, vae_zooms=(2.0, 8.0))
+"""A :func:`fine_tune_vae` of a trained toy VAE to decode rescaled latents: ½ to 2x of whole crops, and
+boxes up-sampled 2x to 8x as the local branch up-samples faces of 1/2 to 1/8 at ``L`` = 32 (the 2x-only
+fine-tune kept a 1/4 face up-sampled 4x but not a 1/7 face up-sampled 7x: ``docs/toy-reproduction.md``)."""
 
 
 def images_tensor(images: np.ndarray) -> Tensor:
@@ -155,12 +159,36 @@ def resize_images(pixels: Tensor, size: int) -> Tensor:
     return F.interpolate(pixels, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
+ZOOM_CELLS = 16
+"""Side, in latent cells, that :func:`zoom_loss` up-samples its boxes to (a 128-px decode)."""
+
+
+def random_zoom_boxes(count: int, side: int, zooms: tuple[float, float], generator: torch.Generator) -> Tensor:
+    """``(count, 3)`` square boxes ``(x0, y0, size)`` in cells of a ``side``-cell grid, each of side
+    ``ZOOM_CELLS / factor`` for a factor drawn log-uniformly in ``zooms`` (at most the grid), placed uniformly."""
+    low, high = (math.log(z) for z in zooms)
+    factors = torch.exp(low + (high - low) * torch.rand(count, generator=generator))
+    sizes = (ZOOM_CELLS / factors).clamp(max=side)
+    corners = torch.rand(count, 2, generator=generator) * (side - sizes[:, None])
+    return torch.cat([corners, sizes[:, None]], 1)
+
+
 def rescale_loss(vae: AutoencoderKL, latents: Tensor, pixels: Tensor, weights: Tensor, cells: int) -> Tensor:
     """:func:`reconstruction_loss` of ``latents (N, c, h, h)`` resized to ``cells×cells`` and decoded,
     against ``pixels (N, 3, 8h, 8h)`` and ``weights (N, 1, 8h, 8h)`` resized by the same factor."""
     size = cells * VAE_SCALE
     decoded = vae.decode(resize_latents(latents, cells)).sample
     return reconstruction_loss(decoded, resize_images(pixels, size), resize_images(weights, size))
+
+
+def zoom_loss(vae: AutoencoderKL, latents: Tensor, pixels: Tensor, weights: Tensor, boxes: Tensor, cells: int) -> Tensor:
+    """:func:`reconstruction_loss` of the ``boxes (N, 3)`` (in latent cells) of ``latents (N, c, h, h)``
+    up-sampled to ``cells×cells`` as the local branch up-samples a face (Eq. 5) and decoded, against the
+    same boxes of ``pixels`` and ``weights`` up-sampled to ``8·cells`` pixels."""
+    side, size = latents.shape[-1], cells * VAE_SCALE
+    decoded = vae.decode(crop(latents, boxes, (side, side), cells)).sample
+    pixel_boxes, image = boxes * VAE_SCALE, (side * VAE_SCALE, side * VAE_SCALE)
+    return reconstruction_loss(decoded, crop(pixels, pixel_boxes, image, size), crop(weights, pixel_boxes, image, size))
 
 
 def train_vae(
@@ -213,7 +241,11 @@ def fine_tune_vae(
         latents = posterior.mean + posterior.std * noise
         reconstruction = vae.decode(latents).sample
         loss = reconstruction_loss(reconstruction, pixels, weights) + config.kl_weight * posterior.kl().mean()
-        if config.vae_rescale_weight:
+        if config.vae_rescale_weight and config.vae_zooms and step % 2:
+            boxes = random_zoom_boxes(len(latents), latents.shape[-1], config.vae_zooms, generator)
+            term = zoom_loss(vae, latents, pixels, weights, boxes.to(device), ZOOM_CELLS)
+            loss = loss + config.vae_rescale_weight * term
+        elif config.vae_rescale_weight:
             scale = math.exp(smallest + (largest - smallest) * torch.rand((), generator=generator).item())
             rescaled = max(1, round(latents.shape[-1] * scale))
             loss = loss + config.vae_rescale_weight * rescale_loss(vae, latents, pixels, weights, rescaled)
