@@ -51,6 +51,7 @@ def test_the_vae_gate_is_face_keepings_round_trip_and_keeps_each_painted_person_
 def test_the_upsample_gate_finds_and_recognises_the_up_sampled_faces(vae, metric):
     gate = upsample_gate(vae, metric, min_ratio=0.5, people=PEOPLE, paint="regions")
     assert gate.upsampled.missed == 0 and gate.upsampled.count == PEOPLE and gate.upsampled.mean > 0
+    assert gate.pixels_upsampled.missed == 0 and gate.pixels_upsampled.mean > 0.1  # the ceiling: no VAE
     assert gate.round_trip == vae_gate(vae, metric, min_margin=0.0, people=PEOPLE, paint="regions").round_trip
     assert gate.ratio == pytest.approx(gate.upsampled.mean / gate.round_trip.mean) and gate.passed == (gate.ratio >= 0.5)
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL
 from diffusers.image_processor import VaeImageProcessor
+from PIL import Image
 from torch import Tensor
 
 from realisid.evaluation.identity_backend import IdentityBackend
@@ -79,6 +80,8 @@ class UpsampleGate:
     """Of the up-sampled face crops, decoded."""
     round_trip: Margin
     """Of the round trips of the same scenes."""
+    pixels_upsampled: Margin
+    """Of the same windows of the scenes up-sampled in pixels (bicubic): what a perfect VAE would give."""
     ratio: float
     """``upsampled.mean / round_trip.mean`` (NaN unless the round trip's margin is positive)."""
     passed: bool
@@ -154,10 +157,10 @@ def upsample_gate(
     (a face filling the whole image is no face to its detector).
     """
     pairs = _face_pairs(vae, metric, relative_size, image_size, people, paint, local_size)
-    round_trip, upsampled = map(Margin.from_pairs, pairs)
+    round_trip, upsampled, pixels = map(Margin.from_pairs, pairs)
     positive = round_trip.mean > 0
     ratio = upsampled.mean / round_trip.mean if positive else float("nan")
-    return UpsampleGate(upsampled, round_trip, ratio, passed=bool(positive and ratio >= min_ratio))
+    return UpsampleGate(upsampled, round_trip, pixels, ratio, passed=bool(positive and ratio >= min_ratio))
 
 
 def _face_pairs(
@@ -170,19 +173,25 @@ def _face_pairs(
     local_size: int | None = None,
 ) -> list[list[tuple[float, float] | None]]:
     """Each face's similarities to its person and the next (:func:`similarities`) after the round trip
-    of the check's scene, and with ``local_size`` after :func:`upsample_gate`'s crop."""
+    of the check's scene, and with ``local_size`` after :func:`upsample_gate`'s crop and for the same
+    window up-sampled in pixels."""
     renderings, references = held_out_people(metric, people, paint)
-    boxes = torch.tensor([centred_box(relative_size, image_size).expanded(2)])
-    pairs: list[list[tuple[float, float] | None]] = [[], []] if local_size else [[]]
+    window = centred_box(relative_size, image_size).expanded(2)
+    boxes = torch.tensor([window])
+    pairs: list[list[tuple[float, float] | None]] = [[], [], []] if local_size else [[]]
     for k, rendering in enumerate(renderings):
         image = check_scene(rendering.identity, relative_size, image_size, seed=0)
         means, _ = encode_images(vae, np.asarray(image)[None])
         latents = [means]
         if local_size:
             latents.append(crop(means, boxes.to(means.device), (image_size, image_size), 2 * local_size))
-        for scores, z in zip(pairs, latents):
-            decoded = VaeImageProcessor().postprocess(vae.decode(z).sample.float().cpu())[0]
-            scores.append(similarities(metric, decoded, (references[k], references[(k + 1) % people])))
+        decoded = [VaeImageProcessor().postprocess(vae.decode(z).sample.float().cpu())[0] for z in latents]
+        if local_size:
+            corners = (window.x0, window.y0, window.x0 + window.size, window.y0 + window.size)
+            side = 2 * local_size * VAE_SCALE
+            decoded.append(image.resize((side, side), Image.BICUBIC, box=corners))
+        for scores, picture in zip(pairs, decoded):
+            scores.append(similarities(metric, picture, (references[k], references[(k + 1) % people])))
     return pairs
 
 
