@@ -33,7 +33,7 @@ def test_a_stack_built_on_meta_samples_with_real_scheduler_tables():
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    os.environ.get("REALISID_SLOW") != "1", reason="the real configuration (~10 min, ~16 GB): REALISID_SLOW=1"
+    os.environ.get("REALISID_SLOW") != "1", reason="the real configuration (7 min, 15 GiB on 2 cores): REALISID_SLOW=1"
 )
 def test_real_configuration_samples_and_trains_on_the_cpu_within_20_gb():
     done = run_real_size("--config", "real", timeout=3600)
