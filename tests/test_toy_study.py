@@ -13,7 +13,8 @@ from safetensors import safe_open
 
 from realisid_toy.lab.study import ARMS, Study, StudyConfig, arm_stage
 
-ARMS_FOR_THE_VERDICT = ARMS[:3]  # realisid, instantid, no-crop
+# realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
+ARMS_FOR_THE_VERDICT = (*ARMS[:3], ARMS[-1])
 
 
 @pytest.fixture(scope="module")

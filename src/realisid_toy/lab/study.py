@@ -216,6 +216,7 @@ class Study(StagedRun):
         captions = json.loads((self.out / "data" / part / "captions.json").read_text())
         config = BaseTraining(unet_steps=steps, unet_batch=self.config.unet_batch)
         stage = "base" if part == "scenes" else "base_portraits"
+        shutil.rmtree(self.out / stage / "precomputed", ignore_errors=True)
         train_base_model(
             images, captions, self.out / "vae" / "model", self.out / stage / "model", config, self.log, self.device,
             init, unet=TOY_UNET_ATTENTION_AT_EVERY_LEVEL, image_encoder=self.out / "id_encoder" / "model",
@@ -273,7 +274,8 @@ class Study(StagedRun):
         kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
         torch.manual_seed(seed)
         kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(folder / "init")
-        shared, own = self.out / "data" / part / "precomputed", folder / "run" / "precomputed"
+        # the frozen outputs depend on the base's text encoders: kept beside it, gone when it is retrained
+        shared, own = self.out / "base" / "precomputed" / part, folder / "run" / "precomputed"
         if shared.is_dir() and not own.exists():
             shutil.copytree(shared, own, copy_function=os.link)
         overrides = {
