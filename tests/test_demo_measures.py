@@ -14,7 +14,6 @@ from realisid.persons import Person
 from realisid.sampling import SamplingOptions
 from realisid_toy.lab.demo_measures import (
     SIDE_TOLERANCE,
-    Margins,
     face_side,
     head_pose,
     landmark_pose,
@@ -23,6 +22,7 @@ from realisid_toy.lab.demo_measures import (
 )
 from realisid_toy.lab.face_keeping import reference_embedding, similarities
 from realisid_toy.lab.shards import rendering_conditions
+from realisid_toy.lab.verdict import Margin
 from realisid_toy.shipped import toy_metric, toy_pipeline
 from realisid_toy.world.render import render_scene
 from realisid_toy.world.scenes import Scene
@@ -91,12 +91,12 @@ def test_reading_errors_on_random_scenes_stay_well_inside_the_flag_at_a_quarter(
 
 
 def test_margins_score_a_missed_face_zero_with_a_standard_error():
-    margins = Margins.of([(0.5, 0.1), (0.3, 0.2), None])
+    margins = Margin.from_pairs([(0.5, 0.1), (0.3, 0.2), None])
     assert (margins.missed, margins.count) == (1, 3)
     assert margins.mean == pytest.approx(0.5 / 3)
     assert margins.se == pytest.approx(np.std([0.4, 0.1, 0.0], ddof=1) / math.sqrt(3))
     assert str(margins) == "+0.167 ± 0.120 (1/3 missed)"
-    assert str(Margins.of([(0.5, 0.1), (0.3, 0.2)])) == "+0.250 ± 0.150"
+    assert str(Margin.from_pairs([(0.5, 0.1), (0.3, 0.2)])) == "+0.250 ± 0.150"
 
 
 def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
@@ -113,5 +113,5 @@ def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
              generator=torch.Generator().manual_seed(seed)).images[0]
         for seed in (3, 4)
     ]
-    alone = Margins.of([similarities(metric, image, references) for image in singles])
+    alone = Margin.from_pairs([similarities(metric, image, references) for image in singles])
     assert margins["ID"].mean == pytest.approx(alone.mean, abs=0.02)

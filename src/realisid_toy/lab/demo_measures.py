@@ -32,7 +32,7 @@ from ..world.render import render_scene
 from ..world.sampling import random_box
 from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, sample_pose
 from .face_keeping import similarities
-from .verdict import picture_margins
+from .verdict import Margin
 
 SIDE_TOLERANCE = 0.25
 """A drawn face whose side is off its box's by more than this fraction is flagged."""
@@ -41,29 +41,6 @@ _FIT_POINTS = np.array([i for i in MODELLED if i < 468])
 _INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317))
 """Upper and lower inner-lip points: the middle of the mouth and either side of it."""
 _FOREHEAD, _CHIN = 10, 152
-
-
-@dataclass(frozen=True)
-class Margins:
-    """Paired margins of one person's pictures over seeds (to the person − to an unrelated person)."""
-
-    mean: float
-    se: float
-    """Standard error of ``mean`` over the pictures."""
-    missed: int
-    """Pictures in which the metric found no face (each scored 0)."""
-    count: int
-
-    @classmethod
-    def of(cls, pairs: list[tuple[float, float] | None]) -> Margins:
-        """From each picture's (to the person, to the other) similarities (``None``: no face found)."""
-        margins = picture_margins(pairs)
-        se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
-        return cls(float(margins.mean()), float(se), sum(p is None for p in pairs), len(pairs))
-
-    def __str__(self) -> str:
-        missed = f" ({self.missed}/{self.count} missed)" if self.missed else ""
-        return f"{self.mean:+.3f} ± {self.se:.3f}{missed}"
 
 
 @torch.no_grad()
@@ -76,7 +53,7 @@ def seed_margins(
     seeds: Sequence[int],
     sampling: SamplingOptions,
     size: int,
-) -> dict[str, Margins]:
+) -> dict[str, Margin]:
     """``person`` drawn by ``pipe`` once per sampling seed (one batch), with the ID (``sampling``,
     key ``"ID"``) and with ``id_scale`` 0 (``"no ID"``: the same landmarks and box, nobody in
     particular), scored against ``references``: (the person's embedding, an unrelated person's)."""
@@ -86,7 +63,7 @@ def seed_margins(
             prompt, [person], height=size, width=size, sampling=options, num_images_per_prompt=len(seeds),
             generator=[torch.Generator().manual_seed(seed) for seed in seeds],
         ).images
-        margins[name] = Margins.of([similarities(metric, image, references) for image in images])
+        margins[name] = Margin.from_pairs([similarities(metric, image, references) for image in images])
     return margins
 
 

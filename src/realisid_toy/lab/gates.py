@@ -32,7 +32,7 @@ from realisid.training.probe import Errors
 from ..world.traits import Paint
 from .base_model import encode_images, images_tensor, resize_images, resize_latents
 from .face_keeping import caption_drawing_pairs, centred_box, check_scene, held_out_people, similarities
-from .verdict import picture_margins
+from .verdict import Margin
 
 
 @dataclass(frozen=True)
@@ -47,25 +47,6 @@ class RescaleGate:
     doubled: float
     """Latents up-sampled 2× the same way, decoded, against the image up-sampled 2×."""
     passed: bool
-
-
-@dataclass(frozen=True)
-class Margin:
-    """Mean paired identity margin over faces, a face the metric does not find scoring 0."""
-
-    mean: float
-    se: float
-    """Standard error of ``mean``."""
-    missed: int
-    """Faces the metric did not find."""
-    count: int
-
-    @classmethod
-    def from_pairs(cls, pairs: list[tuple[float, float] | None]) -> Margin:
-        """From each face's (to the person, to the next person) similarities, ``None`` where none was found."""
-        margins = picture_margins(pairs)
-        se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
-        return cls(float(margins.mean()), float(se), sum(p is None for p in pairs), len(pairs))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,28 @@ def picture_margins(pairs: list[tuple[float, float] | None]) -> np.ndarray:
     return np.array([0.0 if p is None else p[0] - p[1] for p in pairs])
 
 
+@dataclass(frozen=True)
+class Margin:
+    """Mean paired margin over pictures (a face the metric does not find scoring 0), with its standard error."""
+
+    mean: float
+    se: float
+    missed: int
+    """Pictures in which the metric found no face."""
+    count: int
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[float, float] | None]) -> Margin:
+        """From each picture's (to the person, to the other) similarities, ``None`` where no face was found."""
+        margins = picture_margins(pairs)
+        se = margins.std(ddof=1) / np.sqrt(len(margins)) if len(margins) > 1 else np.nan
+        return cls(float(margins.mean()), float(se), sum(p is None for p in pairs), len(pairs))
+
+    def __str__(self) -> str:
+        missed = f" ({self.missed}/{self.count} missed)" if self.missed else ""
+        return f"{self.mean:+.3f} ± {self.se:.3f}{missed}"
+
+
 def interval(margins: np.ndarray, draws: int = 4000, seed: int = 0) -> tuple[float, float]:
     """95 % two-level bootstrap interval of the mean of ``margins (S, P)``: seeds, then pictures."""
     rng = np.random.default_rng(seed)
