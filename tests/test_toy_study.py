@@ -49,10 +49,15 @@ def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):
     out, _ = study
     shutil.rmtree(out / "data")  # not committed
     (out / arm_stage(ARMS[2], 1) / "stage.json").unlink()  # an arm cut off before it ended
+    vae_record = out / "vae" / "stage.json"
+    assert json.loads(vae_record.read_text())["phases"] == [2, 2]
+    vae_record.write_text(json.dumps({"phases": [2]}))  # cut off after its first phase
     lines = []
     Study(out, StudyConfig.smoke(), log=lines.append, arms=ARMS_FOR_THE_VERDICT).run()
     started = [line.split("]")[0][1:] for line in lines if line.endswith("] ...")]
-    assert started == ["data", arm_stage(ARMS[2], 1)]
+    assert started == ["data", "vae", arm_stage(ARMS[2], 1)]
+    assert sum(line.startswith("vae step 0:") for line in lines) == 1  # only the second phase ran again
+    assert json.loads(vae_record.read_text())["phases"] == [2, 2]
 
 
 def test_unknown_stages_are_refused_in_one_line():

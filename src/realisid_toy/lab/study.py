@@ -31,7 +31,7 @@ from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdap
 from realisid.sampling import SamplingOptions
 
 from ..world.identity_net import TrainingConfig
-from .base_model import VAE_RESCALE_FINE_TUNE, BaseTraining
+from .base_model import VAE_FINE_TUNES, BaseTraining
 from .id_encoder import EncoderPretraining
 from .stages import StagedRun
 
@@ -84,8 +84,8 @@ class StudyConfig:
     id_encoder: EncoderPretraining = field(default_factory=EncoderPretraining)
     portrait_steps: int = 3000
     scene_steps: int = 1500
-    vae: BaseTraining = VAE_RESCALE_FINE_TUNE
-    """The fine-tune of the shipped toy VAE (its ``vae_*`` fields)."""
+    vae: tuple[BaseTraining, ...] = VAE_FINE_TUNES
+    """The fine-tunes of the shipped toy VAE (their ``vae_*`` fields), each from where the last ended."""
     unet_batch: int = 32
     probe_steps: int = 300
     adapter_steps: int = 2000
@@ -104,7 +104,7 @@ class StudyConfig:
     def smoke(cls) -> StudyConfig:
         return cls(
             scenes=32, portraits=32, metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
-            segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=BaseTraining(vae_steps=2, vae_batch=4),
+            segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=(BaseTraining(vae_steps=2, vae_batch=4),) * 2,
             portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=2, adapter_batch=2,
             people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
@@ -129,6 +129,8 @@ class Study(StagedRun):
     def done(self, name: str) -> bool:
         if name == "data":
             return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
+        if name == "vae":
+            return len(self._vae_phases()) == len(self.config.vae)
         return (self.out / name / "stage.json").is_file()
 
     def stage(self, name: str) -> None:
@@ -163,14 +165,24 @@ class Study(StagedRun):
         self._record("metric", {"verification": json.loads(str(result))})
 
     def vae(self) -> None:
-        """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images."""
+        """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images,
+        one phase after another (warm restarts); each finished phase is kept, so a longer recipe goes on from it."""
         from ..shipped import WEIGHTS
         from .base_model import fine_tune_vae
 
         images, masks = self._arrays("scenes")
-        vae = fine_tune_vae(WEIGHTS / "base" / "vae", images, self.config.vae, self.log, masks, self.device)
-        vae.half().save_pretrained(self.out / "vae" / "model")
-        self._record("vae", {"steps": self.config.vae.vae_steps, "images": len(images)})
+        phases = self._vae_phases()
+        for phase in self.config.vae[len(phases) :]:
+            start = self.out / "vae" / "model" if phases else WEIGHTS / "base" / "vae"
+            vae = fine_tune_vae(start, images, phase, self.log, masks, self.device)
+            vae.half().save_pretrained(self.out / "vae" / "model")
+            phases.append(phase.vae_steps)
+            self._record("vae", {"phases": phases, "images": len(images)})
+
+    def _vae_phases(self) -> list[int]:
+        """Steps of each VAE phase finished so far."""
+        record = self.out / "vae" / "stage.json"
+        return json.loads(record.read_text())["phases"] if record.is_file() else []
 
     def id_encoder(self) -> None:
         """A CLIP-style toy ID encoder, contrastive on face crops and captions of people no arm sees."""
@@ -188,7 +200,7 @@ class Study(StagedRun):
         vae, metric, people = self._vae(), self._metric(), self.config.gate_people
         held_out = np.stack([np.asarray(r.image) for r in held_out_scenes(people)])
         self._gates("world_gates", {
-            "rescaled decodes within 3 dB of the round trip": rescale_gate(vae, held_out, max_drop_db=3.0),
+            "up-sampled decodes within 3 dB of the round trip": rescale_gate(vae, held_out, max_drop_db=3.0),
             "1: VAE round trip at 1/7": vae_gate(vae, metric, 0.1, 1 / 7, IMAGE_SIZE, people, "tiles"),
             "2: up-sampled crop at 1/7": upsample_gate(vae, metric, 0.5, 1 / 7, IMAGE_SIZE, LOCAL_SIZE, people, "tiles"),
         })
