@@ -139,7 +139,8 @@ def saved(tmp_path) -> tuple[Accelerator, torch.nn.Module, Path]:
     for step in (1, 2):
         with torch.no_grad():
             model.weight.fill_(step)
-        save_checkpoint(accelerator, root, step, 10 * step, lambda path: path.mkdir(), keep=3)
+        losses = [1.0 / n for n in range(1, step + 1)]
+        save_checkpoint(accelerator, root, step, 10 * step, lambda path: path.mkdir(), keep=3, losses=losses)
     with torch.no_grad():
         model.weight.zero_()
     return accelerator, model, root
@@ -156,6 +157,7 @@ DAMAGES = {
     "bad-trainer-state": (lambda c: (c / "trainer_state.json").write_text("{step"), "trainer_state.json"),
     "step-not-a-number": (lambda c: edit_json(c / "trainer_state.json", step="two"), "must be whole numbers"),
     "missing-data-state": (lambda c: (c / "data-0.json").unlink(), "data-0.json"),
+    "losses-not-numbers": (lambda c: edit_json(c / "data-0.json", losses="low"), "losses must be a list"),
 }
 
 
@@ -165,8 +167,8 @@ def test_damaged_latest_checkpoint_falls_back_to_the_one_before(damage, saved, c
     latest = list_checkpoints(root)[-1]
     harm, words = DAMAGES[damage]
     harm(latest)
-    found, step, position = restore_checkpoint(accelerator, root, "latest")
-    assert (found.name, step, position) == ("step-00000001", 1, 10)
+    restored = restore_checkpoint(accelerator, root, "latest")
+    assert restored == (root / "step-00000001", 1, 10, [1.0])
     assert (model.weight == 1).all()
     assert any("cannot resume from" in r.message and words in r.message for r in caplog.records)
     with pytest.raises(CheckpointError, match=words) as raised:  # named explicitly: no fallback
@@ -198,7 +200,7 @@ def test_disk_full_keeps_the_previous_checkpoint(saved, monkeypatch):
         "[Errno 28] No space left on device"
     )
     assert sorted(p.name for p in root.iterdir()) == ["step-00000001", "step-00000002"]
-    assert restore_checkpoint(accelerator, root, "latest")[1:] == (2, 20)
+    assert restore_checkpoint(accelerator, root, "latest")[1:] == (2, 20, [1.0, 0.5])
 
 
 def test_a_full_disk_under_torch_save_is_reported_too(saved, monkeypatch):

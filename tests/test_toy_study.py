@@ -67,3 +67,27 @@ def test_unknown_stages_are_refused_in_one_line():
     )
     assert result.returncode == 2
     assert "unknown stages bogus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypatch, capsys):
+    import realisid.training.loop as loop
+
+    out, _ = study
+    folder = out / arm_stage(ARMS[0], 1)
+    (folder / "stage.json").unlink()
+    saved = loop.save_checkpoint
+
+    def killed_after_saving(*args, **kwargs):
+        saved(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", killed_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run()
+    assert (folder / "run" / "checkpoints" / "step-00000001").is_dir()
+    monkeypatch.setattr(loop, "save_checkpoint", saved)
+    capsys.readouterr()
+    Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run()
+    assert f"resumed from {folder / 'run' / 'checkpoints' / 'step-00000001'} at step 1" in capsys.readouterr().out
+    assert len(json.loads((folder / "losses.json").read_text())) == 2  # the step before the cut came back
+    assert not (folder / "run").exists() and (folder / "stage.json").is_file()

@@ -163,7 +163,7 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path):
     assert latest.name == "step-00000003"
     assert json.loads((latest / "trainer_state.json").read_text())["step"] == 3
     assert (latest / "model.safetensors").is_file() and json.loads((latest / "data-0.json").read_text()) == {
-        "position": 30
+        "position": 30, "losses": []
     }
     save_checkpoint(accelerator, root, 4, 40, save_adapter, keep=2)  # the next save clears the debris
     assert sorted(p.name for p in root.iterdir()) == ["step-00000003", "step-00000004"]

@@ -214,7 +214,7 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(shards, tmp_path)
     train(tiny_config(shards, tmp_path / "killed", max_steps=3))
     (tmp_path / "killed" / "checkpoints" / ".tmp-step-00000004").mkdir()  # debris of a crash mid-save
     resumed = train(tiny_config(shards, tmp_path / "killed", max_steps=5, resume="latest"))
-    assert resumed.losses == straight.losses[2:]
+    assert resumed.losses == straight.losses  # the steps before the kill come back with the checkpoint
     a, b = _weights(straight.adapter_dir), _weights(resumed.adapter_dir)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -1,5 +1,5 @@
 """What the ``realisid`` executable lets through to the terminal: no third-party start-up notices,
-no model-loading bars; warnings, tracebacks and progress bars of long work stay.
+no model-loading bars or empty cast notices; warnings, tracebacks and progress bars of long work stay.
 
 MediaPipe's C++ graphs (TFLite, absl) print start-up notices straight to file descriptor 2, where
 Python's logging, ``GLOG_minloglevel`` and ``TF_CPP_MIN_LOG_LEVEL`` do not reach them (absl logs
@@ -59,9 +59,16 @@ def _copy_lines(read: int, terminal: int) -> None:
         return
 
 
+EMPTY_FLOAT32_NOTICE = "should be kept in float32: []"
+"""diffusers 0.42 warns on every dtype cast of a model, naming the modules to keep in float32 even when
+there are none."""
+
+
 def quiet_model_loading() -> None:
-    """Turns off diffusers' and transformers' loading bars (one per component and weight file);
-    download bars (huggingface_hub) and the denoising bar stay."""
+    """Turns off diffusers' and transformers' loading bars (one per component and weight file) and
+    :data:`EMPTY_FLOAT32_NOTICE`; download bars (huggingface_hub) and the denoising bar stay."""
+    import logging
+
     import huggingface_hub.utils as hub
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -71,3 +78,6 @@ def quiet_model_loading() -> None:
     transformers_logging.disable_progress_bar()  # turns off huggingface_hub's download bars as well
     if downloads_shown:
         hub.enable_progress_bars()
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(
+        lambda record: EMPTY_FLOAT32_NOTICE not in record.getMessage()
+    )

@@ -5,7 +5,7 @@ Layout under ``OUTPUT_DIR/checkpoints/``::
     step-00001000/
       adapter/               IdentityAdapter.save_pretrained (loads into RealisIDPipeline)
       trainer_state.json     {"step": 1000}
-      data-0.json ...        each process's position in the data stream
+      data-0.json ...        each process's position in the data stream and its loss at each step so far
       model.safetensors, optimizer.bin, random_states_*.pkl   accelerate.save_state
 
 A checkpoint is written to ``.tmp-step-N`` and renamed to ``step-N`` only once complete, so a crash
@@ -20,9 +20,10 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -35,6 +36,17 @@ logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^step-(\d{8})$")
 TMP_PREFIX = ".tmp-"
+
+
+class Restored(NamedTuple):
+    """What a restored checkpoint gives a run back besides the accelerate state."""
+
+    folder: Path
+    step: int
+    position: int
+    """This process's position in the data stream."""
+    losses: list[float]
+    """This process's loss at each step up to ``step``."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -63,6 +75,7 @@ def save_checkpoint(
     data_position: int,
     save_adapter: Callable[[Path], None],
     keep: int,
+    losses: Sequence[float] = (),
 ) -> Path:
     """Writes checkpoint ``step`` atomically; every process calls it (and ``save_adapter``, which
     gathers sharded weights and writes only on the main process). Returns the final folder."""
@@ -74,7 +87,8 @@ def save_checkpoint(
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
-        _write_json(tmp / f"data-{accelerator.process_index}.json", {"position": data_position})
+        data = {"position": data_position, "losses": list(losses)}
+        _write_json(tmp / f"data-{accelerator.process_index}.json", data)
         save_adapter(tmp / "adapter")
         if accelerator.is_main_process:
             state = {"step": step, "num_processes": accelerator.num_processes}
@@ -104,14 +118,13 @@ def writing(accelerator: Accelerator, tmp: Path, what: str) -> Iterator[None]:
         raise CheckpointError(f"cannot write {what}: {_first_line(error)}") from None
 
 
-def restore_checkpoint(accelerator: Accelerator, root: Path, spec: str) -> tuple[Path, int, int] | None:
+def restore_checkpoint(accelerator: Accelerator, root: Path, spec: str) -> Restored | None:
     """Restores the checkpoint ``spec`` names: a folder, or ``latest``, the newest complete one under
-    ``root``; returns ``(folder, step, this process's data position)``, ``None`` when ``latest`` finds
-    none. With ``latest`` a damaged checkpoint is reported and the one before it restored; none
-    restorable is a :class:`CheckpointError`."""
+    ``root``; ``None`` when ``latest`` finds none. With ``latest`` a damaged checkpoint is reported and
+    the one before it restored; none restorable is a :class:`CheckpointError`."""
     if spec != "latest":
         path = checkpoint_folder(spec)
-        return path, *load_checkpoint(accelerator, path)
+        return Restored(path, *load_checkpoint(accelerator, path))
     errors = []
     for path in reversed(list_checkpoints(root)):
         try:
@@ -120,7 +133,7 @@ def restore_checkpoint(accelerator: Accelerator, root: Path, spec: str) -> tuple
             restored, error = None, raised
         damaged = accelerator.gather(torch.tensor([error is not None], device=accelerator.device))
         if not damaged.any():
-            return path, *restored
+            return Restored(path, *restored)
         errors.append(error or CheckpointError(f"{path} is damaged on another process"))
         logger.warning("cannot resume from %s, trying the checkpoint before it: %s", path, errors[-1])
     if errors:
@@ -128,8 +141,8 @@ def restore_checkpoint(accelerator: Accelerator, root: Path, spec: str) -> tuple
     return None
 
 
-def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[int, int]:
-    """Restores the accelerate state; returns ``(step, this process's data position)``. A damaged or
+def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[int, int, list[float]]:
+    """Restores the accelerate state; returns ``(step, data position, losses)`` of this process. A damaged or
     missing file, RNG state included (the resume would not be exact), is a :class:`CheckpointError`."""
     state = _read_json(path / "trainer_state.json")
     if state.get("num_processes") != accelerator.num_processes:
@@ -137,17 +150,19 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> tuple[int, int]:
             f"{path} was written by {state.get('num_processes')} processes; resume it with the same number "
             f"(this run has {accelerator.num_processes})"
         )
-    position = _read_json(path / f"data-{accelerator.process_index}.json").get("position")
-    step = state.get("step")
+    data = _read_json(path / f"data-{accelerator.process_index}.json")
+    step, position, losses = state.get("step"), data.get("position"), data.get("losses", [])
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (step, position)):
         raise CheckpointError(f"{path}: step {step!r} and data position {position!r} must be whole numbers")
+    if not (isinstance(losses, list) and all(isinstance(x, float | int) for x in losses)):
+        raise CheckpointError(f"{path}: losses must be a list of numbers")
     random_states = path / f"{RNG_STATE_NAME}_{accelerator.process_index}.pkl"
     try:  # accelerate skips an unreadable RNG state with an INFO line; a damaged file fails in many ways
         load_pickle(random_states)
         accelerator.load_state(str(path))
     except Exception as error:  # noqa: BLE001
         raise CheckpointError(f"{path} is damaged: {type(error).__name__}: {_first_line(error)}") from None
-    return step, position
+    return step, position, [float(x) for x in losses]
 
 
 def _read_json(path: Path) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -43,7 +43,7 @@ class TrainResult:
     stack: Stack
     step: int
     losses: list[float]
-    """This process's loss at each optimizer step of this run."""
+    """This process's loss at each optimizer step, a resumed run's earlier ones included."""
     skipped: dict[str, int]
     main_process: bool
 
@@ -66,6 +66,8 @@ class TrainingRun:
     step: int = 0
     position: int = 0
     """Where this process's data stream starts: raw samples read before the resumed checkpoint."""
+    losses: list[float] = field(default_factory=list)
+    """This process's loss at each step so far (restored with a checkpoint)."""
 
     @property
     def process(self) -> int:
@@ -114,8 +116,8 @@ def train(config: TrainConfig, stack: Stack | None = None) -> TrainResult:
     _resume(run)
     _precompute(run)
     batches = _batches(run)
-    losses = _train_steps(run, batches)
-    return _export(run, batches, losses)
+    _train_steps(run, batches)
+    return _export(run, batches)
 
 
 def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
@@ -194,7 +196,7 @@ def _resume(run: TrainingRun) -> None:
     if restored is None:
         logger.warning("no checkpoint in %s: starting a new run", run.checkpoints)
         return
-    found, run.step, run.position = restored
+    found, run.step, run.position, run.losses = restored
     run.accelerator.print(f"resumed from {found} at step {run.step}")
 
 
@@ -220,12 +222,11 @@ def _batches(run: TrainingRun) -> Batches:
     return Batches(stream, run.per_process, run.adapter.config.landmark_size, run.position, config.resolution)
 
 
-def _train_steps(run: TrainingRun, batches: Batches) -> list[float]:
-    """Trains from ``run.step`` to ``config.max_steps``; returns this process's loss at each step."""
+def _train_steps(run: TrainingRun, batches: Batches) -> None:
+    """Trains from ``run.step`` to ``config.max_steps``, adding each step's loss to ``run.losses``."""
     config, accelerator = run.config, run.accelerator
     if accelerator.is_main_process:
         accelerator.init_trackers("realisid", config=_hparams(config))
-    losses: list[float] = []
     micro_step = run.step * config.gradient_accumulation_steps
     bar = tqdm(
         initial=run.step, total=config.max_steps, disable=not accelerator.is_local_main_process, desc="train"
@@ -235,11 +236,10 @@ def _train_steps(run: TrainingRun, batches: Batches) -> list[float]:
         micro_step += 1
         if accelerator.sync_gradients:
             run.step += 1
-            losses.append(terms[0].item())
+            run.losses.append(terms[0].item())
             bar.update()
             _after_step(run, batches, terms, bar)
     bar.close()
-    return losses
 
 
 def _micro_step(run: TrainingRun, batch: Batch, micro_step: int) -> tuple[torch.Tensor, ...]:
@@ -271,12 +271,13 @@ def _after_step(run: TrainingRun, batches: Batches, terms: tuple[torch.Tensor, .
         bar.set_postfix(loss=f"{means[0]:.4f}")
     if step % config.checkpoint_every == 0:
         keep = config.keep_checkpoints
-        save_checkpoint(accelerator, run.checkpoints, step, batches.position, run.save_adapter, keep)
+        position = batches.position
+        save_checkpoint(accelerator, run.checkpoints, step, position, run.save_adapter, keep, run.losses)
     if config.validation_every and step % config.validation_every == 0 and accelerator.is_main_process:
         validate(run.pipe, accelerator, config, run.shards[0], step)
 
 
-def _export(run: TrainingRun, batches: Batches, losses: list[float]) -> TrainResult:
+def _export(run: TrainingRun, batches: Batches) -> TrainResult:
     """Writes the final adapter to ``OUTPUT_DIR/adapter/``, replacing an older one, and ends the run."""
     out, accelerator = run.config.output, run.accelerator
     final = out / "adapter"
@@ -291,7 +292,7 @@ def _export(run: TrainingRun, batches: Batches, losses: list[float]) -> TrainRes
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(
-        final, run.adapter, run.stack, run.step, losses, dict(batches.skipped), accelerator.is_main_process
+        final, run.adapter, run.stack, run.step, run.losses, dict(batches.skipped), accelerator.is_main_process
     )
 
 

@@ -278,8 +278,9 @@ class Study(StagedRun):
         return dataclasses.replace(CHECK_SAMPLING, num_inference_steps=self.config.inference_steps, **arm.sampling)
 
     def _train(self, arm: Arm, seed: int, steps: int, folder: Path) -> Path:
-        """``realisid train`` of ``arm`` from a fresh adapter seeded by ``seed`` into ``folder/run``;
-        keeps only the final adapter (fp16) and the losses. Returns ``folder``."""
+        """``realisid train`` of ``arm`` from a fresh adapter seeded by ``seed`` into ``folder/run``, resumed
+        from its last checkpoint when cut off; keeps only the final adapter (fp16) and the losses.
+        Returns ``folder``."""
         from realisid.training import load_config, train
 
         part = "scenes-large" if arm.large_only else "scenes"
@@ -301,7 +302,7 @@ class Study(StagedRun):
         (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
         if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
             os.environ["ACCELERATE_USE_CPU"] = "true"
-        result = train(load_config(overrides=overrides))
+        result = train(load_config(overrides={**overrides, "resume": "latest"}))
         if not shared.exists():
             shutil.copytree(own, shared, copy_function=os.link)
         kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")
