@@ -70,7 +70,7 @@ def test_unknown_stages_are_refused_in_one_line():
 
 
 def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypatch, capsys):
-    import realisid.training.loop as loop
+    from realisid.training import loop
 
     out, _ = study
     folder = out / arm_stage(ARMS[0], 1)
