@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 
 from realisid_toy.lab.study import ARMS, Study, StudyConfig, arm_stage
+from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
 ARMS_FOR_THE_VERDICT = (*ARMS[:3], ARMS[-1])
@@ -43,6 +44,28 @@ def test_an_arm_keeps_only_its_fp16_weights_losses_and_margins(study):
     with safe_open(folder / "adapter" / "projection.safetensors", "pt") as weights:
         names = weights.keys()
         assert {weights.get_tensor(name).dtype for name in names} == {torch.float16}
+
+
+def test_ship_exports_the_best_measured_realisid_seed_as_toy_weights(study):
+    out, _ = study
+    record = json.loads((out / "ship" / "stage.json").read_text())
+    assert record["seeds compared"] == [0, 1]
+    best = max(record["ID at 1/4"], key=record["ID at 1/4"].get)
+    assert record["shipped"] == arm_stage(ARMS[0], int(best))
+    assert toy_world(out / "weights") == ToyWorld("tiles", 256, f"realisid toy-study, {record['shipped']}")
+    pipe = toy_pipeline(out / "weights")
+    assert pipe.unet.dtype == torch.float32
+    weights = "projection.safetensors"
+    with safe_open(out / "weights" / "realisid" / weights, "pt") as shipped, \
+            safe_open(out / record["shipped"] / "adapter" / weights, "pt") as trained:
+        names = trained.keys()
+        assert all(torch.equal(shipped.get_tensor(name), trained.get_tensor(name)) for name in names)
+    # Shipped before every seed was measured, the stage runs again at the end.
+    study_of = Study(out, StudyConfig.smoke(), arms=ARMS_FOR_THE_VERDICT)
+    (out / "ship" / "stage.json").write_text(json.dumps({**record, "seeds compared": [0]}))
+    assert not study_of.done("ship")
+    (out / "ship" / "stage.json").write_text(json.dumps(record))
+    assert study_of.done("ship")
 
 
 def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):

@@ -53,11 +53,10 @@ RANDOM_WEIGHTS_NOTICE = (
     "ADAPTER` for real images."
 )
 TOY_WEIGHTS_NOTICE = (
-    "**Toy weights.** A toy SDXL (128 px) trained from scratch on rendered people, and RealisID trained "
-    "on it: pick a reference from the example people (never seen in training) and place them by their "
-    "box. These small CPU-trained models draw the scene, place the person and take their skin tone, but "
-    "draw no face features yet, so neither identity nor pose and expression is kept "
-    "(docs/notes/painted-worlds.md). "
+    "**Toy weights.** A toy SDXL trained from scratch on rendered people, and RealisID trained on it: "
+    "pick a reference from the example people (never seen in training) and place them by their box. "
+    "`realisid demo` prints how much of the person, and of a driving face's pose, these small models "
+    "keep at each face size (docs/toy-reproduction.md says how they were trained and measured). "
     "Start `realisid app --base SDXL --adapter ADAPTER` for real images."
 )
 

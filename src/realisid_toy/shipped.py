@@ -1,22 +1,52 @@
 """The trained toy weights that ship with the package (``realisid_toy/weights/``).
 
-Written by the ``ship`` stage of :mod:`realisid_toy.lab.recipe` (``realisid toy-reproduce``):
-``base/`` (the toy SDXL folder with ``image_encoder/``) and ``realisid/`` (the adapter) in fp16,
-``metric/`` (the identity metric) as trained. Loaded in fp32 by :func:`toy_pipeline`.
+Written by the ``ship`` stage of the small-face study (``realisid toy-study --ship-to package``) or of
+the painted-world recipe (``realisid toy-reproduce --ship-to package``): ``base/`` (the toy SDXL
+folder with ``image_encoder/``) and ``realisid/`` (the adapter) in fp16, ``metric/`` (the identity
+metric) as trained, and ``world.json`` (:class:`ToyWorld`). Loaded in fp32 by :func:`toy_pipeline`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from realisid.errors import RealisIDError
 
+from .world.traits import Paint
+
 WEIGHTS = Path(__file__).with_name("weights")
+WORLD_RECORD = "world.json"
 
 
-def export_weights(run: str | Path, dest: str | Path = WEIGHTS) -> Path:
-    """Copies a recipe run's base model and adapter (as fp16) and its metric into ``dest``."""
+@dataclass(frozen=True)
+class ToyWorld:
+    """What a set of toy weights draws: people wearing ``paint`` in ``size``-px images; ``source`` names
+    the run that trained them."""
+
+    paint: Paint
+    size: int
+    source: str
+
+
+def toy_world(weights: str | Path = WEIGHTS) -> ToyWorld:
+    """The world of the toy weights in ``weights`` (an error naming the command that writes them)."""
+    record = Path(weights) / WORLD_RECORD
+    if not record.is_file():
+        raise RealisIDError(
+            f"no toy weights in {weights}: run `realisid toy-study --ship-to package` (it writes them there)"
+        )
+    return ToyWorld(**json.loads(record.read_text()))
+
+
+def export_weights(
+    base: str | Path, adapter: str | Path, metric: str | Path, world: ToyWorld, dest: str | Path = WEIGHTS
+) -> Path:
+    """Copies a trained base folder (with ``image_encoder/``) and a RealisID adapter as fp16, an identity
+    metric and ``world`` into ``dest``, replacing what was there only once all of it is written."""
     import torch
     from diffusers import StableDiffusionXLPipeline
     from transformers import CLIPVisionModelWithProjection
@@ -24,15 +54,18 @@ def export_weights(run: str | Path, dest: str | Path = WEIGHTS) -> Path:
     from realisid.models import RealisIDAdapter
     from realisid.presets import IMAGE_ENCODER_FOLDER
 
-    run, dest = Path(run), Path(dest)
-    for part in ("base", "realisid", "metric"):
-        shutil.rmtree(dest / part, ignore_errors=True)
-    pipe = StableDiffusionXLPipeline.from_pretrained(run / "base").to(torch.float16)
-    pipe.save_pretrained(dest / "base", safe_serialization=True)
-    encoder = CLIPVisionModelWithProjection.from_pretrained(run / "base" / IMAGE_ENCODER_FOLDER)
-    encoder.to(torch.float16).save_pretrained(dest / "base" / IMAGE_ENCODER_FOLDER, safe_serialization=True)
-    RealisIDAdapter.from_pretrained(run / "adapter" / "run" / "adapter").half().save_pretrained(dest / "realisid")
-    shutil.copytree(run / "metric", dest / "metric")
+    base, dest = Path(base), Path(dest)
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch.float16)
+    pipe.save_pretrained(tmp / "base", safe_serialization=True)
+    encoder = CLIPVisionModelWithProjection.from_pretrained(base / IMAGE_ENCODER_FOLDER, dtype=torch.float16)
+    encoder.save_pretrained(tmp / "base" / IMAGE_ENCODER_FOLDER, safe_serialization=True)
+    RealisIDAdapter.from_pretrained(adapter).half().save_pretrained(tmp / "realisid")
+    shutil.copytree(metric, tmp / "metric", ignore=shutil.ignore_patterns("stage.json"))
+    (tmp / WORLD_RECORD).write_text(json.dumps(dataclasses.asdict(world), indent=2) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
     return dest
 
 
@@ -40,12 +73,8 @@ def toy_pipeline(weights: str | Path = WEIGHTS, adapter: str | Path | None = Non
     """RealisID on the shipped toy weights (fp32 on the CPU), or ``adapter`` on the shipped toy base."""
     from .lab.evaluation import load_toy_pipeline
 
-    weights = Path(weights)
-    if not (weights / "realisid" / "config.json").is_file():
-        raise RealisIDError(
-            f"no toy weights in {weights}: run `realisid toy-reproduce --out DIR --ship-to package` (it writes them there)"
-        )
-    return load_toy_pipeline(weights / "base", adapter or weights / "realisid")
+    toy_world(weights)
+    return load_toy_pipeline(Path(weights) / "base", adapter or Path(weights) / "realisid")
 
 
 def toy_metric(weights: str | Path = WEIGHTS):

@@ -59,8 +59,9 @@ def app_models(args: argparse.Namespace):
 
 
 def example_people(folder: Path, count: int = 6, size: int = 256) -> list[Path]:
-    """Renderings of held-out toy-world people (frontal, neutral) saved in ``folder`` as references;
-    identities from ``REFERENCE_SEED + 100`` on, apart from those the evaluation and demo use."""
+    """Renderings of held-out people of the shipped toy world (frontal, neutral) saved in ``folder`` as
+    references; identities from ``REFERENCE_SEED + 100`` on, apart from those the evaluation and demo use."""
     from realisid_toy.lab.evaluation import REFERENCE_SEED, write_references
+    from realisid_toy.shipped import toy_world
 
-    return write_references(folder, count, first=REFERENCE_SEED + 100, size=size)
+    return write_references(folder, count, first=REFERENCE_SEED + 100, size=size, paint=toy_world().paint)

@@ -11,8 +11,8 @@ from ..errors import RealisIDError
 from ..sampling import SamplingOptions
 
 MODELS_RULE = (
-    "Models: with no --base, the toy weights that ship with realisid (a toy SDXL at 128 px and RealisID "
-    "trained on rendered people; --adapter swaps in another adapter trained on that base); --tiny, the "
+    "Models: with no --base, the toy weights that ship with realisid (a toy SDXL and RealisID trained from "
+    "scratch on rendered people; --adapter swaps in another adapter trained on that base); --tiny, the "
     "offline tiny stack with random weights (shapes only: its images are noise); --base SDXL --adapter "
     "ADAPTER, real weights."
 )
@@ -76,8 +76,17 @@ class Models:
     side: int
 
 
-SIDES = {"toy": 128, "tiny": 256, "sdxl": 1024}
-"""The image side each kind of models draws by default (the toy SDXL was trained at 128 px)."""
+SIDES = {"tiny": 256, "sdxl": 1024}
+"""The image side the tiny stack and SDXL draw by default (the toy weights: the side they were trained at)."""
+
+
+def native_side(kind: Literal["toy", "tiny", "sdxl"]) -> int:
+    """The image side ``kind`` of models draws by default."""
+    if kind == "toy":
+        from realisid_toy.shipped import toy_world
+
+        return toy_world().size
+    return SIDES[kind]
 
 
 def model_kind(args: argparse.Namespace) -> Literal["toy", "tiny", "sdxl"]:
@@ -108,4 +117,4 @@ def load_models(args: argparse.Namespace) -> Models:
 
         pipe = toy_pipeline(adapter=args.adapter).to(dtype=dtype)
     pipe.set_progress_bar_config(disable=None)  # the denoising bar, on a terminal
-    return Models(pipe.to(args.device), kind, SIDES[kind])
+    return Models(pipe.to(args.device), kind, native_side(kind))

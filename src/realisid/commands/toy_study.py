@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .toy_arguments import ship_target
+
 STUDY = Path("experiments", "small-faces")
 
 
@@ -26,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stages", type=stage_list, default=None,
                         help="comma-separated stages to run (default: every stage not done yet, in order)")
     parser.add_argument("--smoke", action="store_true", help="every stage with tiny sizes (checks the study runs)")
+    parser.add_argument("--ship-to", type=ship_target, default=None, metavar="FOLDER|package",
+                        help="where the ship stage writes the best RealisID seed's weights (default: "
+                             "OUT/weights); 'package': into the toy package, replacing the weights that "
+                             "`realisid demo` runs")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
@@ -51,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = StudyConfig.smoke() if args.smoke else StudyConfig()
-    timings = run_study(args.out, config, args.stages, args.device)
+    timings = run_study(args.out, config, args.stages, args.device, args.ship_to)
     print(f"{len(timings)} stages done, {sum(timings.values()) / 3600:.1f} h in all; results in {args.out}")
     return 0

@@ -213,9 +213,11 @@ class Recipe(StagedRun):
 
     def ship(self) -> None:
         """The base model and adapter as fp16 safetensors, and the metric, into ``ship_to``."""
-        from ..shipped import export_weights
+        from ..shipped import ToyWorld, export_weights
 
-        export_weights(self.out, self.ship_to)
+        world = ToyWorld(self.config.paint, self.config.image_size, "realisid toy-reproduce")
+        adapter = self.out / "adapter" / "run" / "adapter"
+        export_weights(self.out / "base", adapter, self.out / "metric", world, self.ship_to)
         self.log(f"weights written to {self.ship_to}")
 
     STAGES = STAGES

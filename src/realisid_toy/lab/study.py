@@ -118,9 +118,13 @@ class Study(StagedRun):
     """The study's stages over ``out``; a stage is done when its ``stage.json`` exists (and, for the
     renderings, when they do)."""
 
-    def __init__(self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", arms=ARMS):
+    def __init__(
+        self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", arms=ARMS,
+        ship_to: str | Path | None = None,
+    ):
         super().__init__(out, log, device)
         self.config, self.arms = config, arms
+        self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
         self.STAGES = (
             "data", "metric", "vae", "id_encoder", "world_gates", "base_portraits", "base", "base_gate", "probe_gate",
             *(arm_stage(arm, seed) for arm in arms for seed in config.seeds), "evaluate", "ship",
@@ -131,6 +135,8 @@ class Study(StagedRun):
             return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
         if name == "vae":
             return len(self._vae_phases()) == len(self.config.vae)
+        if name == "ship":
+            return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
         return (self.out / name / "stage.json").is_file()
 
     def stage(self, name: str) -> None:
@@ -344,10 +350,23 @@ class Study(StagedRun):
         self._record("evaluate", report)
 
     def ship(self) -> None:
-        """Names the RealisID seed the package ships (largest margin at 1/4)."""
+        """The RealisID seed with the largest margin at 1/4 of those measured, with the base and the metric,
+        into ``ship_to``; done once every seed was compared (run early, it ships the best so far)."""
+        from ..shipped import ToyWorld, export_weights
+
         arm = self.arms[0]
-        best = max(self.config.seeds, key=lambda seed: self._measured(arm, (seed,)).estimate("ID", 1 / 4).mean)
-        self._record("ship", {"adapter": str(self.out / arm_stage(arm, best) / "adapter")})
+        seeds = [s for s in self.config.seeds if (self.out / arm_stage(arm, s) / "margins.npz").is_file()]
+        if not seeds:
+            raise RealisIDError(f"no {arm.name} arm is measured yet in {self.out}: nothing to ship")
+        at_quarter = {seed: self._measured(arm, (seed,)).estimate("ID", 1 / 4).mean for seed in seeds}
+        stage = arm_stage(arm, max(seeds, key=at_quarter.get))
+        world = ToyWorld("tiles", IMAGE_SIZE, f"realisid toy-study, {stage}")
+        export_weights(self._base(), self.out / stage / "adapter", self.out / "metric", world, self.ship_to)
+        self._record("ship", {"shipped": stage, "seeds compared": seeds, "ID at 1/4": at_quarter})
+
+    def _shipped(self) -> dict:
+        record = self.out / "ship" / "stage.json"
+        return json.loads(record.read_text()) if record.is_file() else {}
 
     def _measured(self, arm: Arm, seeds: tuple[int, ...] | None = None):
         from .verdict import Measured
@@ -405,9 +424,13 @@ def arm_stage(arm: Arm, seed: int) -> str:
     return f"arm-{arm.name}-s{seed}"
 
 
-def run_study(out: Path, config: StudyConfig, stages: tuple[str, ...] | None = None, device: str | None = None):
-    """Runs the study's ``stages`` (default all) not done yet on ``device`` (default: cuda when there is one)."""
+def run_study(
+    out: Path, config: StudyConfig, stages: tuple[str, ...] | None = None, device: str | None = None,
+    ship_to: Path | None = None,
+):
+    """Runs the study's ``stages`` (default all) not done yet on ``device`` (default: cuda when there is
+    one); the ``ship`` stage writes into ``ship_to`` (default ``out/weights``)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    return Study(out, config, device=device).run(stages)
+    return Study(out, config, device=device, ship_to=ship_to).run(stages)
