@@ -1,5 +1,6 @@
 """How well the toy demo's readings work on renderings of known box and pose: the metric's face side,
-and MediaPipe's head turn and mouth opening (``realisid_toy.lab.demo_measures``), per face size.
+and MediaPipe's head turn and mouth opening (``realisid_toy.lab.demo_measures``), per face size, in the
+world of the shipped toy weights (its face paint and image side).
 
     python benchmarks/demo_measures.py [--count 36]
 """
@@ -11,7 +12,7 @@ import argparse
 import torch
 
 from realisid_toy.lab.demo_measures import reading_errors
-from realisid_toy.shipped import toy_metric
+from realisid_toy.shipped import toy_metric, toy_world
 
 
 def main() -> None:
@@ -19,13 +20,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=36, help="renderings per face size")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    metric = toy_metric()
+    metric, world = toy_metric(), toy_world()
     print("| face size | read | face side error | yaw error | mouth error (exact range) |")
     print("|---|---|---|---|---|")
     for label, relative_size in (("1/4", 1 / 4), ("1/7", 1 / 7)):
-        e = reading_errors(metric, relative_size, args.count)
+        e = reading_errors(metric, relative_size, args.count, world.size, paint=world.paint)
         low, high = e.mouth_range
-        print(f"| {label} of 128 px | {e.count - e.missed}/{e.count} | {100 * e.side:.1f} % | {e.yaw:.1f}° "
+        print(f"| {label} of {world.size} px | {e.count - e.missed}/{e.count} | {100 * e.side:.1f} % | {e.yaw:.1f}° "
               f"| {e.mouth:.3f} ({low:.3f}–{high:.3f}) |")
 
 

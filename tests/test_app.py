@@ -40,6 +40,7 @@ from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_
 from realisid.layout import BOX_COLORS
 from realisid.persons import Person
 from realisid.pipeline import tiny_pipeline
+from realisid_toy.shipped import toy_world
 
 from .conftest import perturb_zero_convs
 
@@ -292,7 +293,8 @@ def test_uploaded_photos_keep_their_transparency_for_load_photo(pipe, tmp_path):
 
 def test_app_serves_the_toy_weights_unless_a_model_is_named():
     pipe, sampling, notice, page = app_models(build_parser().parse_args(["app"]))
-    assert notice == TOY_WEIGHTS_NOTICE and (sampling.width, sampling.height) == (128, 128)
+    side = toy_world().size
+    assert notice == TOY_WEIGHTS_NOTICE and (sampling.width, sampling.height) == (side, side)
     assert pipe.unet.config.in_channels == 16 and pipe.adapter is not None
     assert len(page["examples"]) == 6 and "sweater" in page["prompt"]
     pipe, sampling, notice, page = app_models(

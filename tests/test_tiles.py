@@ -115,7 +115,7 @@ def test_tiled_paint_is_a_cli_choice_exclusive_of_painted_regions(capsys):
     parser = build_parser()
     assert parser.parse_args(["toy-reproduce", "--out", "x", "--face-tiles"]).paint == "tiles"
     assert parser.parse_args(["toy-check", "face-keeping", "--face-paint"]).paint == "regions"
-    assert parser.parse_args(["toy-check", "face-keeping"]).paint == "none"
+    assert parser.parse_args(["toy-check", "face-keeping"]).paint is None  # the world's, once it runs
     with pytest.raises(SystemExit) as exit_:
         parser.parse_args(["toy-reproduce", "--out", "x", "--face-paint", "--face-tiles"])
     assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

@@ -36,11 +36,11 @@ def image_size(text: str) -> int:
     return int(text)
 
 
-def add_paint_arguments(parser: argparse.ArgumentParser, note: str = "") -> None:
-    """``--face-paint`` or ``--face-tiles`` (one at most) into ``args.paint``: ``none``, ``regions`` or
-    ``tiles`` (:data:`realisid_toy.world.traits.Paint`); ``note`` ends both helps."""
+def add_paint_arguments(parser: argparse.ArgumentParser, note: str = "", default: str | None = "none"):
+    """``--face-paint`` or ``--face-tiles`` (one at most) into ``args.paint``: ``regions`` or ``tiles``
+    (:data:`realisid_toy.world.traits.Paint`), else ``default``; ``note`` ends both helps."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--face-paint", dest="paint", action="store_const", const="regions", default="none",
+    group.add_argument("--face-paint", dest="paint", action="store_const", const="regions", default=default,
                        help="a world where every person wears face paint: identities that differ in large "
                             f"blocks of colour{note}")
     group.add_argument("--face-tiles", dest="paint", action="store_const", const="tiles",

@@ -6,7 +6,8 @@ adapter-keeping  does an adapter's ID draw the person, against the same adapter 
 face-placement   does an adapter put the face at the box it is asked for?
 
 Each prints a Markdown table (identity margins: to the person minus to the next person) and can
-save a sheet of the pictures (--sheet).
+save a sheet of the pictures (--sheet). The base, metric, face paint and picture side default to
+those of --world, the shipped toy weights unless named.
 """
 
 from __future__ import annotations
@@ -48,20 +49,34 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
     from realisid_toy.shipped import WEIGHTS
 
     parser = checks.add_parser(name, help=help, description=help)
-    parser.add_argument("base", type=Path, nargs="?", default=WEIGHTS / "base",
-                        help="toy SDXL folder (default: the shipped one)")
-    parser.add_argument("--metric", type=Path, default=WEIGHTS, help="folder holding metric/ (default: shipped)")
+    parser.add_argument("base", type=Path, nargs="?", help="toy SDXL folder (default: the world's base/)")
+    parser.add_argument("--world", type=Path, default=WEIGHTS,
+                        help="toy weights with a world.json, whose base, metric, face paint and picture side "
+                             "are the defaults (default: the shipped ones)")
+    parser.add_argument("--metric", type=Path, help="folder holding metric/ (default: the world's)")
     if sizes:
         parser.add_argument("--sizes", type=relative_sizes, default=(1 / 4, 1 / 7), help="relative face sizes")
-        parser.add_argument("--image-size", type=image_size, default=128, metavar="PX",
-                            help="side of the pictures, a multiple of 32 (default 128)")
+        parser.add_argument("--image-size", type=image_size, metavar="PX",
+                            help="side of the pictures, a multiple of 32 (default: the world's)")
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=Path, help="save the pictures here (PNG)")
-    add_paint_arguments(parser, " (the people of that world)")
+    add_paint_arguments(parser, " (default: the world's)", default=None)
     parser.set_defaults(run=run)
     return parser
+
+
+def resolve_world(args: argparse.Namespace) -> None:
+    """Fills the base, metric, face paint and picture side left unset from ``--world``."""
+    from realisid_toy.shipped import toy_world
+
+    world = toy_world(args.world)
+    args.base = args.base or args.world / "base"
+    args.metric = args.metric or args.world
+    args.paint = args.paint or world.paint
+    if "image_size" in args:
+        args.image_size = args.image_size or world.size
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_check = {"face-keeping": _face_keeping, "caption-drawing": _caption_drawing,
                  "adapter-keeping": _adapter_keeping, "face-placement": _face_placement}[args.check]
+    resolve_world(args)
     table, sheet = run_check(args, toy_metric(args.metric))
     print(table)
     if args.sheet is not None:

@@ -30,7 +30,7 @@ from ..world.head import build_head
 from ..world.mesh import MODELLED
 from ..world.render import render_scene
 from ..world.sampling import random_box
-from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, sample_pose
+from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Paint, sample_pose
 from .face_keeping import similarities
 from .verdict import Margin
 
@@ -132,17 +132,19 @@ class ReadingErrors:
 
 
 def reading_errors(
-    metric: IdentityBackend, relative_size: float, count: int = 36, size: int = 128, seed: int = 0
+    metric: IdentityBackend, relative_size: float, count: int = 36, size: int = 128, seed: int = 0,
+    paint: Paint = "none",
 ) -> ReadingErrors:
-    """:func:`face_side` and :func:`head_pose` on ``count`` renderings of held-out people (yaw within
-    ±30°, pitch and roll within ±15°, every other mouth open, any smile) with faces ``relative_size``
-    of the ``size``-px image at random places, against the boxes and poses rendered."""
+    """:func:`face_side` and :func:`head_pose` on ``count`` renderings of held-out people wearing ``paint``
+    (yaw within ±30°, pitch and roll within ±15°, every other mouth open, any smile) with faces
+    ``relative_size`` of the ``size``-px image at random places, against the boxes and poses rendered."""
     rng = np.random.default_rng([seed, round(relative_size * 1000)])
     errors, exact_mouths = [], []
     for k in range(count):
         box, pose = random_box(rng, size, (relative_size, relative_size)), sample_pose(rng, max_yaw=30.0)
         expression = Expression(smile=rng.uniform(0, 1), mouth_open=rng.uniform(0, 1) if k % 2 else 0.0)
-        rendering = render_scene(Identity.sample(4_000_000 + k), box, pose, expression, scene=k, size=size)
+        identity = Identity.sample(4_000_000 + k, paint)
+        rendering = render_scene(identity, box, pose, expression, scene=k, size=size)
         found, read = face_side(metric, rendering.image, box), head_pose(metric, rendering.image)
         if found is not None and read is not None:
             exact = landmark_pose(rendering.landmarks).mouth
