@@ -112,6 +112,8 @@ def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys)
     reading = r"(no face mesh found|yaw [+-]\d+°, mouth -?\d\.\d{3})"
     for shot in ("1/4 posed shot", "1/4 unposed shot"):
         assert re.search(rf"^  {shot}: +{reading}$", out, re.MULTILINE)
+    for shot in ("1/4 posed shot", "1/4 unposed shot"):
+        assert re.search(rf"^  {shot}: +-?\d\.\d\d · -?\d\.\d\d  -> (the driving pose|frontal)$", out, re.MULTILINE)
     assert re.search(r"^demo wall time: \d+ s$", out, re.MULTILINE)
 
 

@@ -17,6 +17,7 @@ from realisid_toy.lab.demo_measures import (
     face_side,
     head_pose,
     landmark_pose,
+    pose_likeness,
     reading_errors,
     seed_margins,
 )
@@ -26,7 +27,7 @@ from realisid_toy.lab.verdict import Margin
 from realisid_toy.shipped import toy_metric, toy_pipeline
 from realisid_toy.world.render import render_scene
 from realisid_toy.world.scenes import Scene
-from realisid_toy.world.traits import Expression, Identity, Pose
+from realisid_toy.world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
 from tests._toy_support import PLAIN_WORLD
 
 SCENE = Scene("wall", "blue", "red", "sweater", 0)
@@ -82,6 +83,22 @@ def test_a_face_the_mesh_cannot_recognise_gives_no_reading(metric):
     blurred = rendering.image.filter(ImageFilter.GaussianBlur(3))
     assert metric.find_face(blurred) is not None and head_pose(metric, blurred) is None
     assert head_pose(metric, Image.new("RGB", (128, 128), (90, 120, 200))) is None
+
+
+@pytest.mark.parametrize("paint", ["none", "tiles"])
+def test_pose_likeness_names_the_pose_a_blurred_rendering_was_drawn_in(paint):
+    """The mesh-free reading: a face drawn turned and smiling correlates more with the person rendered so
+    than frontal and neutral, and the other way round, in another scene and softened as a model draws."""
+    driven = (Pose(yaw=25.0), Expression(smile=1.0, mouth_open=0.6))
+    for seed in range(2_000_020, 2_000_023):
+        identity = Identity.sample(seed, paint)
+        for relative_size in (1 / 4, 1 / 7):
+            box = Box.from_relative(0.5, 0.3, relative_size, 256, 256)
+            for drawn_in, expected in (((FRONTAL, NEUTRAL), 0), (driven, 1)):
+                image = render_scene(identity, box, *drawn_in, scene=SCENE, size=256).image
+                likeness = pose_likeness(image.filter(ImageFilter.GaussianBlur(2)), box, identity,
+                                         [(FRONTAL, NEUTRAL), driven])
+                assert int(np.argmax(likeness)) == expected and max(likeness) > 0.4
 
 
 def test_reading_errors_on_random_scenes_stay_well_inside_the_flag_at_a_quarter(metric):

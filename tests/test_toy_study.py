@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 
 from realisid_toy.lab.study import ARMS, Study, StudyConfig, arm_stage
@@ -40,7 +41,10 @@ def test_every_stage_ends_with_its_record_and_the_verdict(study):
 def test_an_arm_keeps_only_its_fp16_weights_losses_and_margins(study):
     out, _ = study
     folder = out / arm_stage(ARMS[0], 0)
-    assert sorted(p.name for p in folder.iterdir()) == ["adapter", "losses.json", "margins.npz", "stage.json", "train.yaml"]
+    kept = ["adapter", "losses.json", "margins.npz", "pictures.jpg", "stage.json", "train.yaml"]
+    assert sorted(p.name for p in folder.iterdir()) == kept
+    # smoke: 2 people, each a reference then at 3 sizes with and without the ID, 256 px
+    assert Image.open(folder / "pictures.jpg").size == (7 * 256, 2 * 256)
     with safe_open(folder / "adapter" / "projection.safetensors", "pt") as weights:
         names = weights.keys()
         assert {weights.get_tensor(name).dtype for name in names} == {torch.float16}

@@ -55,9 +55,10 @@ Printed below: each shot's face side as the metric's face finder sees it against
 (flagged when off by more than 25 %); the identity margin (to the reference minus to the unrelated
 person; a missed face scores 0) over --seeds sampling seeds at 1/4 and 1/7, with the ID and with
 id_scale 0 (the same adapter, nobody in particular): only a margin above the no-ID one is the ID's;
-and the head turn and mouth opening that MediaPipe's face mesh reads in the driving face, the posed
-shot and the unposed one. benchmarks/demo_measures.py measures how far these readings are off on
-renderings of known box and pose.
+the head turn and mouth opening that MediaPipe's face mesh reads in the driving face, the posed
+shot and the unposed one (benchmarks/demo_measures.py measures how far these readings are off on
+renderings of known box and pose; the mesh does not read faces under paint tiles); and whether each
+1/4 shot's face correlates more with the reference rendered frontal or in the driving pose.
 """
 
 TOY_PHOTOS_NOTE = """\
@@ -172,6 +173,7 @@ def run_toy(args: argparse.Namespace) -> int:
           "layouts and README.txt beside it\n")
     print_margins(pipe, metric, people, references, range(args.seeds), sampling, size)
     print_poses(metric, driving, images)
+    print_pose_likeness(reference.identity, driving, images, people["1-4"].box)
     print(f"\ndemo wall time: {time.perf_counter() - started:.0f} s")
     return 0
 
@@ -221,6 +223,22 @@ def print_poses(metric, driving, images: dict) -> None:
         if poses[name] is not None and unposed is not None:
             print(f"  {name} minus the unposed shot: yaw {poses[name].yaw - unposed.yaw:+.0f}°, "
                   f"mouth {poses[name].mouth - unposed.mouth:+.3f}")
+
+
+def print_pose_likeness(identity, driving, images: dict, box) -> None:
+    """Whether the 1/4 shots are closer to the reference rendered frontal or in the driving face's pose and
+    expression (a reading that needs no face mesh: MediaPipe's does not read faces under paint tiles)."""
+    from realisid_toy.lab.demo_measures import pose_likeness
+    from realisid_toy.world.traits import FRONTAL, NEUTRAL
+
+    print("\npose likeness (correlation of the drawn face with the reference rendered at its box frontal and "
+          "neutral · in the\ndriving face's pose and expression; the larger names the pose the shot is "
+          "closer to):")
+    for name, label in (("1/4 posed shot", "1-4-posed"), ("1/4 unposed shot", "1-4")):
+        frontal, driven = pose_likeness(images[label], box, identity, [(FRONTAL, NEUTRAL),
+                                                                       (driving.pose, driving.expression)])
+        closer = "the driving pose" if driven > frontal else "frontal"
+        print(f"  {name + ':':<18}{frontal:.2f} · {driven:.2f}  -> {closer}")
 
 
 def contact_sheet(tiles: list, scale: int = 2, caption: int = 18):

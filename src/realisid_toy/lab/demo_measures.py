@@ -4,8 +4,10 @@
   the ID and without it (``id_scale`` 0), scored as the toy lab scores its checks.
 * :func:`face_side`: the side of the face the metric's face finder sees, against the box asked for.
 * :func:`head_pose`: head turn (yaw) and mouth opening from MediaPipe's face mesh on the face crop
-  up-sampled to 256 px; a face the mesh does not recognise (a toy model's featureless head) gives
-  no reading, not a guess.
+  up-sampled to 256 px; a face the mesh does not recognise (a toy model's featureless head, a face
+  under paint tiles) gives no reading, not a guess.
+* :func:`pose_likeness`: which of two poses a drawn face is closer to, by its correlation with the
+  person rendered in each: a reading that needs no face mesh, for faces the mesh cannot read.
 
 :func:`reading_errors` measures the last two on renderings of known box and pose.
 """
@@ -30,7 +32,8 @@ from ..world.head import build_head
 from ..world.mesh import MODELLED
 from ..world.render import render_scene
 from ..world.sampling import random_box
-from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Paint, sample_pose
+from ..world.scenes import Scene
+from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Paint, Pose, sample_pose
 from .face_keeping import similarities
 from .verdict import Margin
 
@@ -112,6 +115,29 @@ def head_pose(metric: IdentityBackend, image: Image.Image) -> HeadPose | None:
     face = metric.find_face(image)
     landmarks = None if face is None else default_landmarker()(image, face.box)
     return None if landmarks is None else landmark_pose(landmarks)
+
+
+def pose_likeness(
+    image: Image.Image, box: Box, identity: Identity, poses: Sequence[tuple[Pose, Expression]]
+) -> list[float]:
+    """The correlation of the face at ``box`` in ``image`` with ``identity`` rendered at that box in each
+    of ``poses`` (grey levels, zero mean over the renderings' face masks, on a plain wall); the
+    largest names the pose the drawn face is closest to."""
+    scene = Scene("wall", "white", "grey", "sweater", 0)
+    renderings = [render_scene(identity, box, pose, expression, scene, image.width) for pose, expression in poses]
+    mask = np.maximum.reduce([r.face_mask for r in renderings]) > 0.5
+    drawn = _face_pixels(image, mask)
+    return [_correlation(drawn, _face_pixels(r.image, mask)) for r in renderings]
+
+
+def _face_pixels(image: Image.Image, mask: np.ndarray) -> np.ndarray:
+    """Grey levels of ``image`` inside ``mask``, zero mean."""
+    values = np.asarray(image.convert("L"), dtype=float)[mask]
+    return values - values.mean()
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ LOCAL_SIZE = 32
 """``L``: the local branch up-samples every face crop to the whole latent's side, as 128 does for SDXL."""
 SIZES = (1 / 4, 1 / 5, 1 / 7)
 """Face sizes (box side over image side) the arms are measured at."""
+SHEET_PEOPLE = 4
+"""People (rows) in each arm's ``pictures.jpg``, at its first sampling seed."""
 
 
 @dataclass(frozen=True)
@@ -263,18 +265,20 @@ class Study(StagedRun):
 
     # ------------------------------------------------------------------------------------ arms
     def _arm(self, arm: Arm, seed: int) -> None:
-        """One arm at one training seed: ``realisid train``, its fp16 weights, its pictures' margins."""
-        from .face_keeping import adapter_pairs
+        """One arm at one training seed: ``realisid train``, its fp16 weights, its pictures' margins and
+        ``pictures.jpg`` (the first people's references, then at each size with and without the ID)."""
+        from .face_keeping import adapter_pairs, save_sheet
         from .verdict import Measured
 
         name = arm_stage(arm, seed)
         run = self._train(arm, seed, self.config.adapter_steps, self.out / name)
-        pairs, _ = adapter_pairs(
+        pairs, sheet = adapter_pairs(
             self._base(), run / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
             self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
         )
         measured = Measured.from_pairs(pairs)
         np.savez_compressed(self.out / name / "margins.npz", **measured.arrays())
+        save_sheet(sheet[:SHEET_PEOPLE], self.out / name / "pictures.jpg")
         self._record(name, {"steps": self.config.adapter_steps, **measured.summary()})
 
     def sampling(self, arm: Arm) -> SamplingOptions:
