@@ -124,7 +124,7 @@ def pose_likeness(
     of ``poses`` (grey levels, zero mean over the renderings' face masks, on a plain wall); the
     largest names the pose the drawn face is closest to."""
     scene = Scene("wall", "white", "grey", "sweater", 0)
-    renderings = [render_scene(identity, box, pose, expression, scene, image.width) for pose, expression in poses]
+    renderings = [render_scene(identity, box, *pose, scene, image.width) for pose in poses]
     mask = np.maximum.reduce([r.face_mask for r in renderings]) > 0.5
     drawn = _face_pixels(image, mask)
     return [_correlation(drawn, _face_pixels(r.image, mask)) for r in renderings]
