@@ -28,7 +28,6 @@ from realisid_toy.shipped import toy_metric, toy_pipeline
 from realisid_toy.world.render import render_scene
 from realisid_toy.world.scenes import Scene
 from realisid_toy.world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
-from tests._toy_support import PLAIN_WORLD
 
 SCENE = Scene("wall", "blue", "red", "sweater", 0)
 PEOPLE = [Identity.sample(seed) for seed in range(2_000_020, 2_000_023)]
@@ -36,7 +35,7 @@ PEOPLE = [Identity.sample(seed) for seed in range(2_000_020, 2_000_023)]
 
 @pytest.fixture(scope="module")
 def metric():
-    return toy_metric(PLAIN_WORLD)
+    return toy_metric()
 
 
 def draw(identity: Identity, relative_size: float, yaw: float = 0.0, mouth_open: float = 0.0):
@@ -118,7 +117,7 @@ def test_margins_score_a_missed_face_zero_with_a_standard_error():
 
 
 def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
-    pipe = toy_pipeline(PLAIN_WORLD)
+    pipe = toy_pipeline()
     rendering, box = draw(PEOPLE[0], 1 / 4)
     person = Person(rendering_conditions(rendering), box=box)
     stranger, _ = draw(PEOPLE[1], 1 / 2)

@@ -1,4 +1,4 @@
-"""The img2img check of a toy base model (``realisid toy-check``), on the plain world's weights."""
+"""The img2img check of a toy base model (``realisid toy-check``), on the shipped weights."""
 
 from __future__ import annotations
 
@@ -21,17 +21,15 @@ from realisid_toy.lab.face_keeping import (
     markdown_table,
     save_sheet,
 )
-from realisid_toy.shipped import toy_metric
-from tests._toy_support import PLAIN_WORLD
+from realisid_toy.shipped import WEIGHTS, toy_metric
 
 TWO_STEPS = SamplingOptions(num_inference_steps=2)
-PLAIN = ["--world", str(PLAIN_WORLD)]
 
 
 @pytest.fixture(scope="module")
 def kept():
     return face_keeping(
-        PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), (1 / 4, 1 / 2), (0.0, 0.5), people=3, seeds=(0,), steps=2
+        WEIGHTS / "base", toy_metric(), (1 / 4, 1 / 2), (0.0, 0.5), people=3, seeds=(0,), steps=2
     )
 
 
@@ -50,8 +48,8 @@ def test_the_shipped_vae_keeps_each_person_and_the_table_has_every_size_and_stre
 
 def test_twice_the_pixels_keep_more_of_a_small_face_through_the_vae():
     sizes, strengths, options = (1 / 7,), (0.0,), {"people": 4, "seeds": (0,)}
-    small, _ = face_keeping(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), sizes, strengths, **options)
-    large, sheet = face_keeping(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), sizes, strengths, image_size=256, **options)
+    small, _ = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, **options)
+    large, sheet = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, image_size=256, **options)
     assert sheet[0][0].size == sheet[0][1].size == (256, 256)
     # A 1/7 face covers 2.3 latent cells across at 128 pixels, 4.6 at 256: the round trip keeps more.
     assert large[1 / 7, 0.0].own > small[1 / 7, 0.0].own
@@ -82,22 +80,22 @@ def test_the_face_box_is_centred_and_inside_the_image():
 )
 def test_bad_sizes_and_strengths_are_named(sizes, strengths):
     with pytest.raises(RealisIDError, match="strengths|sizes"):
-        face_keeping(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), sizes, strengths)
+        face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths)
 
 
 def test_a_strength_with_no_denoising_step_is_refused():
     with pytest.raises(RealisIDError, match="no denoising step"):
-        face_keeping(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), strengths=(0.0, 0.3), steps=2)
+        face_keeping(WEIGHTS / "base", toy_metric(), strengths=(0.0, 0.3), steps=2)
 
 
 @pytest.mark.parametrize("check", [face_keeping, caption_drawing])
 def test_one_person_is_refused(check):
     with pytest.raises(RealisIDError, match="at least 2 people"):
-        check(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), people=1)
+        check(WEIGHTS / "base", toy_metric(), people=1)
 
 
 def test_caption_drawing_scores_both_captions_for_every_person():
-    drawn, sheet = caption_drawing(PLAIN_WORLD / "base", toy_metric(PLAIN_WORLD), people=3, seeds=(0, 1), steps=2)
+    drawn, sheet = caption_drawing(WEIGHTS / "base", toy_metric(), people=3, seeds=(0, 1), steps=2)
     assert list(drawn) == ["full caption", "scene caption"]
     assert all(k.count == 6 for k in drawn.values())
     # References, then one sample per person for each caption; the scene caption is everyone's.
@@ -109,7 +107,7 @@ def test_caption_drawing_scores_both_captions_for_every_person():
 
 
 def test_command_prints_the_caption_table(capsys):
-    assert main(["toy-check", "caption-drawing", *PLAIN, "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
+    assert main(["toy-check", "caption-drawing", "--people", "2", "--seeds", "1", "--steps", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| caption |") and lines[3].startswith("| scene caption | ")
 
@@ -121,15 +119,14 @@ def test_command_refuses_an_image_size_the_models_cannot_draw(capsys):
 
 
 def test_command_prints_the_table(capsys):
-    check = ["toy-check", "face-keeping", *PLAIN, "--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]
-    assert main(check) == 0
+    assert main(["toy-check", "face-keeping", "--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| face size | VAE round trip |" and lines[2].startswith("| 1/4 | ")
 
 
 def test_adapter_keeping_scores_each_size_with_and_without_the_id():
     kept, sheet = adapter_keeping(
-        PLAIN_WORLD / "base", PLAIN_WORLD / "realisid", toy_metric(PLAIN_WORLD), (1 / 2, 1 / 7), people=2, seeds=(0,), sampling=TWO_STEPS
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), sampling=TWO_STEPS
     )
     assert set(kept) == {(0.5, "ID"), (0.5, "no ID"), (1 / 7, "ID"), (1 / 7, "no ID")}
     assert all(k.count == 2 for k in kept.values())
@@ -143,7 +140,7 @@ def test_adapter_keeping_scores_each_size_with_and_without_the_id():
 
 
 def test_adapter_keeping_switches_a_branch_off():
-    args = (PLAIN_WORLD / "base", PLAIN_WORLD / "realisid", toy_metric(PLAIN_WORLD), (1 / 4,))
+    args = (WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 4,))
     options = {"people": 2, "seeds": (0,)}
     _, both = adapter_keeping(*args, sampling=TWO_STEPS, **options)
     _, local = adapter_keeping(*args, sampling=TWO_STEPS.replace(global_scale=0.0), **options)
@@ -156,7 +153,7 @@ def test_adapter_keeping_switches_a_branch_off():
 
 def test_adapter_keeping_draws_at_the_image_size_and_the_sheet_shows_every_picture_whole(tmp_path):
     _, sheet = adapter_keeping(
-        PLAIN_WORLD / "base", PLAIN_WORLD / "realisid", toy_metric(PLAIN_WORLD), (1 / 7,), people=2, seeds=(0,), sampling=TWO_STEPS,
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 7,), people=2, seeds=(0,), sampling=TWO_STEPS,
         image_size=256
     )
     assert [image.size for image in sheet[0]] == [(128, 128), (256, 256), (256, 256)]  # reference, ID, no ID
@@ -170,12 +167,12 @@ def test_adapter_keeping_draws_at_the_image_size_and_the_sheet_shows_every_pictu
 
 def test_adapter_keeping_refuses_a_bad_size():
     with pytest.raises(RealisIDError, match="sizes"):
-        adapter_keeping(PLAIN_WORLD / "base", PLAIN_WORLD / "realisid", toy_metric(PLAIN_WORLD), (0.0,))
+        adapter_keeping(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (0.0,))
 
 
 def test_command_prints_the_adapter_table_and_needs_an_adapter(capsys):
-    adapter = str(PLAIN_WORLD / "realisid")
-    check = ["toy-check", "adapter-keeping", *PLAIN, "--sizes", "1/4", "--people", "2", "--seeds", "1", "--steps", "2"]
+    adapter = str(WEIGHTS / "realisid")
+    check = ["toy-check", "adapter-keeping", "--sizes", "1/4", "--people", "2", "--seeds", "1", "--steps", "2"]
     assert main([*check, "--adapter", adapter]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("| with the ID | no ID (id_scale 0) |") and lines[2].startswith("| 1/4 | ")

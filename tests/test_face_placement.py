@@ -10,8 +10,7 @@ from realisid.cli import main
 from realisid.errors import RealisIDError
 from realisid.sampling import SamplingOptions
 from realisid_toy.lab.face_placement import face_placement, markdown_table, placement_boxes
-from realisid_toy.shipped import toy_metric
-from tests._toy_support import PLAIN_WORLD
+from realisid_toy.shipped import WEIGHTS, toy_metric
 
 
 def test_box_iou():
@@ -36,7 +35,7 @@ def test_a_box_moved_out_of_the_image_is_refused():
 
 
 def test_the_renderer_places_faces_where_asked_and_the_sheet_marks_the_boxes():
-    placed, sheet = face_placement(PLAIN_WORLD / "base", PLAIN_WORLD / "realisid", toy_metric(PLAIN_WORLD), people=2, seeds=(0,),
+    placed, sheet = face_placement(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), people=2, seeds=(0,),
                                    sampling=SamplingOptions(num_inference_steps=2))
     assert list(placed) == ["renderer", "adapter"] and all(p.count == 2 for p in placed.values())
     ceiling = placed["renderer"]  # the finder sees the rendered face at the asked box, not at its mirror
@@ -50,8 +49,8 @@ def test_the_renderer_places_faces_where_asked_and_the_sheet_marks_the_boxes():
 
 
 def test_command_prints_the_table_and_one_line_errors(capsys):
-    base, adapter = str(PLAIN_WORLD / "base"), str(PLAIN_WORLD / "realisid")
-    check = ["toy-check", "face-placement", base, adapter, "--world", str(PLAIN_WORLD)]
+    base, adapter = str(WEIGHTS / "base"), str(WEIGHTS / "realisid")
+    check = ["toy-check", "face-placement", base, adapter]
     assert main([*check, "--people", "1", "--seeds", "1", "--steps", "2"]) == 0
     assert capsys.readouterr().out.splitlines()[2].startswith("| renderer | ")
     assert main([*check, "--size", "0.9"]) == 2

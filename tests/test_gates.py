@@ -13,21 +13,20 @@ from realisid.models.geometry import crop
 from realisid.training.probe import Errors
 from realisid_toy.lab.face_keeping import centred_box, face_keeping
 from realisid_toy.lab.gates import Margin, probe_gate, rescale_gate, upsample_gate, vae_gate
-from realisid_toy.shipped import toy_metric
+from realisid_toy.shipped import WEIGHTS, toy_metric
 from realisid_toy.world import sample_rendering
-from tests._toy_support import PLAIN_WORLD
 
 PEOPLE = 3
 
 
 @pytest.fixture(scope="module")
 def vae():
-    return AutoencoderKL.from_pretrained(PLAIN_WORLD / "base" / "vae", torch_dtype=torch.float32).eval()
+    return AutoencoderKL.from_pretrained(WEIGHTS / "base" / "vae", torch_dtype=torch.float32).eval()
 
 
 @pytest.fixture(scope="module")
 def metric():
-    return toy_metric(PLAIN_WORLD)
+    return toy_metric()
 
 
 def test_the_rescale_gate_scores_the_round_trip_above_the_rescaled_decodes(vae):
@@ -41,7 +40,7 @@ def test_the_rescale_gate_scores_the_round_trip_above_the_rescaled_decodes(vae):
 
 def test_the_vae_gate_is_face_keepings_round_trip_and_keeps_each_painted_person_at_a_seventh(vae, metric):
     gate = vae_gate(vae, metric, min_margin=0.05, people=PEOPLE, paint="regions")
-    kept, _ = face_keeping(PLAIN_WORLD / "base", metric, (1 / 7,), (0.0,), PEOPLE, (0,), paint="regions", image_size=256)
+    kept, _ = face_keeping(WEIGHTS / "base", metric, (1 / 7,), (0.0,), PEOPLE, (0,), paint="regions", image_size=256)
     round_trip = kept[1 / 7, 0.0]
     assert gate.round_trip.missed == round_trip.missed == 0 and gate.round_trip.count == PEOPLE
     assert gate.round_trip.mean == pytest.approx(round_trip.margin, abs=1e-5)

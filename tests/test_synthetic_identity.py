@@ -23,7 +23,6 @@ from realisid_toy.world.identity_net import (
     train_identity_net,
     verification_accuracy,
 )
-from tests._toy_support import PLAIN_WORLD
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,7 @@ def test_backend_scores_a_rendered_face_and_finds_none_in_a_blank_image(backend)
 
 @pytest.mark.parametrize("color", [(0, 0, 0), (255, 255, 255), (128, 128, 128), (200, 30, 30)])
 def test_the_shipped_metric_finds_no_face_in_a_blank_image(color):
-    assert toy_metric(PLAIN_WORLD).find_face(Image.new("RGB", (128, 128), color)) is None
+    assert toy_metric().find_face(Image.new("RGB", (128, 128), color)) is None
 
 
 def testsoftened_crops_lose_detail_and_keep_colour():

@@ -29,7 +29,7 @@ from realisid.training.probe import PROBES, condition_errors
 from realisid.training.samples import PrepareSettings
 from realisid.training.step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 from realisid.training.timesteps import sample_timesteps
-from tests._toy_support import PLAIN_WORLD
+from realisid_toy.shipped import WEIGHTS
 
 from ._training_support import photo_folder
 
@@ -176,7 +176,7 @@ def test_the_instantid_style_baseline_trains_by_the_same_loop(shards, tmp_path):
 
 def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path):
     """SDXL's folder names Euler; the run's validation images sample as the paper does (DDIM), same schedule."""
-    base = shutil.copytree(PLAIN_WORLD / "base", tmp_path / "base")
+    base = shutil.copytree(WEIGHTS / "base", tmp_path / "base")
     path = base / "scheduler" / "scheduler_config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "_class_name": "EulerDiscreteScheduler"}))
     stack = frozen_stack(TrainConfig(base=str(base)))  # the base folder carries its image_encoder/
@@ -187,8 +187,8 @@ def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path)
 def test_an_adapter_stored_in_fp16_trains_in_fp32(shards, tmp_path):
     """The shipped toy weights are fp16 on disk: the adapter trains in the run's precision (fp32 here),
     not in the dtype it was stored in."""
-    config = tiny_config(shards, tmp_path / "run", tiny=False, base=str(PLAIN_WORLD / "base"),
-                         init_adapter=str(PLAIN_WORLD / "realisid"), max_steps=1, checkpoint_every=1)
+    config = tiny_config(shards, tmp_path / "run", tiny=False, base=str(WEIGHTS / "base"),
+                         init_adapter=str(WEIGHTS / "realisid"), max_steps=1, checkpoint_every=1)
     result = train(config)
     assert all(torch.isfinite(torch.tensor(loss)) for loss in result.losses)
     trained = load_file(result.adapter_dir / "projection.safetensors")

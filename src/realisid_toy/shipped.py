@@ -37,7 +37,7 @@ def toy_world(weights: str | Path = WEIGHTS) -> ToyWorld:
     record = Path(weights) / WORLD_RECORD
     if not record.is_file():
         raise RealisIDError(
-            f"no toy weights in {weights}: run `realisid toy-study --ship-to package` (it writes them there)"
+            f"no toy weights in {weights}: `realisid toy-study --ship-to package` writes them there"
         )
     return ToyWorld(**json.loads(record.read_text()))
 
