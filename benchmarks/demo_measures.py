@@ -26,8 +26,8 @@ def main() -> None:
     for label, relative_size in (("1/4", 1 / 4), ("1/7", 1 / 7)):
         e = reading_errors(metric, relative_size, args.count, world.size, paint=world.paint)
         low, high = e.mouth_range
-        print(f"| {label} of {world.size} px | {e.count - e.missed}/{e.count} | {100 * e.side:.1f} % | {e.yaw:.1f}° "
-              f"| {e.mouth:.3f} ({low:.3f}–{high:.3f}) |")
+        print(f"| {label} of {world.size} px | {e.count - e.missed}/{e.count} | {100 * e.side:.1f} % "
+              f"| {e.yaw:.1f}° | {e.mouth:.3f} ({low:.3f}–{high:.3f}) |")
 
 
 if __name__ == "__main__":

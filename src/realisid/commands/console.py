@@ -78,6 +78,9 @@ def quiet_model_loading() -> None:
     transformers_logging.disable_progress_bar()  # turns off huggingface_hub's download bars as well
     if downloads_shown:
         hub.enable_progress_bars()
-    logging.getLogger("diffusers.models.modeling_utils").addFilter(
-        lambda record: EMPTY_FLOAT32_NOTICE not in record.getMessage()
-    )
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(_not_the_empty_float32_notice)
+
+
+def _not_the_empty_float32_notice(record) -> bool:
+    """A logging filter (one object, so adding it again is a no-op)."""
+    return EMPTY_FLOAT32_NOTICE not in record.getMessage()
