@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -10,9 +11,10 @@ import sys
 import pytest
 import torch
 from PIL import Image
+import yaml
 from safetensors import safe_open
 
-from realisid_toy.lab.study import ARMS, Study, StudyConfig, arm_stage
+from realisid_toy.lab.study import ARMS, PHASE_SEEDS, Study, StudyConfig, arm_stage
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
@@ -41,7 +43,7 @@ def test_every_stage_ends_with_its_record_and_the_verdict(study):
 def test_an_arm_keeps_only_its_fp16_weights_losses_and_margins(study):
     out, _ = study
     folder = out / arm_stage(ARMS[0], 0)
-    kept = ["adapter", "losses.json", "margins.npz", "pictures.jpg", "stage.json", "train.yaml"]
+    kept = ["adapter", "losses.json", "margins.npz", "phases.json", "pictures.jpg", "stage.json", "train.yaml"]
     assert sorted(p.name for p in folder.iterdir()) == kept
     # smoke: 2 people, each a reference then at 3 sizes with and without the ID, 256 px
     assert Image.open(folder / "pictures.jpg").size == (7 * 256, 2 * 256)
@@ -96,11 +98,57 @@ def test_unknown_stages_are_refused_in_one_line():
     assert "unknown stages bogus" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_arm_trains_in_phases_each_from_the_last_and_looked_at(study):
+    out, _ = study
+    folder = out / arm_stage(ARMS[0], 0)
+    phases = json.loads((folder / "phases.json").read_text())
+    assert [phase["steps"] for phase in phases] == [1, 2]  # smoke: 2 phases of 1 step
+    assert all(set(phase) == {"steps", "ID at 1/4", "no ID at 1/4", "ID − no ID at 1/4"} for phase in phases)
+    assert json.loads((folder / "stage.json").read_text())["steps"] == 2
+    assert len(json.loads((folder / "losses.json").read_text())) == 2
+    assert yaml.safe_load((folder / "train.yaml").read_text())["init_adapter"] == str(folder / "adapter")
+
+
+def test_more_phases_go_on_from_the_last_adapter_and_measure_again(study):
+    out, _ = study
+    folder = out / arm_stage(ARMS[1], 0)
+    before = (folder / "adapter" / "projection.safetensors").read_bytes()
+    losses = json.loads((folder / "losses.json").read_text())
+    config = dataclasses.replace(StudyConfig.smoke(), adapter_phases=3)
+    study_of = Study(out, config, log=lambda line: None, arms=ARMS_FOR_THE_VERDICT)
+    assert not study_of.done(arm_stage(ARMS[1], 0))
+    study_of.run((arm_stage(ARMS[1], 0),))
+    assert [phase["steps"] for phase in study_of.phases(arm_stage(ARMS[1], 0))] == [1, 2, 3]
+    assert json.loads((folder / "losses.json").read_text())[:2] == losses
+    assert (folder / "adapter" / "projection.safetensors").read_bytes() != before
+    assert json.loads((folder / "stage.json").read_text())["steps"] == 3
+    assert yaml.safe_load((folder / "train.yaml").read_text())["seed"] == 2 * PHASE_SEEDS
+
+
+def test_a_phase_cut_off_during_its_look_is_looked_at_not_trained_again(study, capsys):
+    out, _ = study
+    name = arm_stage(ARMS[2], 0)
+    folder = out / name
+    phases = json.loads((folder / "phases.json").read_text())
+    (folder / "phases.json").write_text(json.dumps([*phases[:-1], {"steps": phases[-1]["steps"]}]))
+    (folder / "stage.json").unlink()
+    losses = (folder / "losses.json").read_text()
+    capsys.readouterr()
+    Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run((name,))
+    printed = capsys.readouterr()
+    assert "starting a new run" not in printed.out and "train:" not in printed.err
+    assert (folder / "losses.json").read_text() == losses
+    assert json.loads((folder / "phases.json").read_text()) == phases  # the same look: the same pictures
+    assert (folder / "stage.json").is_file()
+
+
 def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypatch, capsys):
     from realisid.training import loop
 
     out, _ = study
     folder = out / arm_stage(ARMS[0], 1)
+    phases = json.loads((folder / "phases.json").read_text())
+    (folder / "phases.json").write_text(json.dumps(phases[:1]))  # its second phase is trained again
     (folder / "stage.json").unlink()
     saved = loop.save_checkpoint
 
@@ -116,5 +164,5 @@ def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypa
     capsys.readouterr()
     Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run()
     assert f"resumed from {folder / 'run' / 'checkpoints' / 'step-00000001'} at step 1" in capsys.readouterr().out
-    assert len(json.loads((folder / "losses.json").read_text())) == 2  # the step before the cut came back
+    assert len(json.loads((folder / "losses.json").read_text())) == 2  # phase 1's step, and phase 2's after the cut
     assert not (folder / "run").exists() and (folder / "stage.json").is_file()

@@ -43,6 +43,10 @@ SIZES = (1 / 4, 1 / 5, 1 / 7)
 """Face sizes (box side over image side) the arms are measured at."""
 SHEET_PEOPLE = 4
 """People (rows) in each arm's ``pictures.jpg``, at its first sampling seed."""
+PHASES = "phases.json"
+"""An arm's finished training phases and their looks (the learning curve)."""
+PHASE_SEEDS = 1000
+"""Phase ``k`` of an arm at training seed ``s`` trains with seed ``s + k·PHASE_SEEDS``."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class StudyConfig:
     unet_batch: int = 32
     probe_steps: int = 300
     adapter_steps: int = 2000
+    """Steps of each of an arm's training phases."""
+    adapter_phases: int = 3
+    """Phases an arm trains, each from where the last ended and looked at (:meth:`Study.look`)."""
     adapter_batch: int = 16
     adapter_lr: float = 1e-3
     seeds: tuple[int, ...] = (0, 1)
@@ -107,7 +114,8 @@ class StudyConfig:
         return cls(
             scenes=32, portraits=32, metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
             segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=(BaseTraining(vae_steps=2, vae_batch=4),) * 2,
-            portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=2, adapter_batch=2,
+            portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=1, adapter_phases=2,
+            adapter_batch=2,
             people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
 
@@ -139,6 +147,8 @@ class Study(StagedRun):
             return len(self._vae_phases()) == len(self.config.vae)
         if name == "ship":
             return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
+        if name.startswith("arm-") and len(self.phases(name)) < self.config.adapter_phases:
+            return False
         return (self.out / name / "stage.json").is_file()
 
     def stage(self, name: str) -> None:
@@ -265,21 +275,53 @@ class Study(StagedRun):
 
     # ------------------------------------------------------------------------------------ arms
     def _arm(self, arm: Arm, seed: int) -> None:
-        """One arm at one training seed: ``realisid train``, its fp16 weights, its pictures' margins and
-        ``pictures.jpg`` (the first people's references, then at each size with and without the ID)."""
+        """One arm at one training seed: ``realisid train`` in :attr:`StudyConfig.adapter_phases` phases, each
+        looked at (``phases.json``); then its fp16 weights, its pictures' margins and ``pictures.jpg`` (the
+        first people's references, then at each size with and without the ID)."""
         from .face_keeping import adapter_pairs, save_sheet
         from .verdict import Measured
 
         name = arm_stage(arm, seed)
-        run = self._train(arm, seed, self.config.adapter_steps, self.out / name)
+        folder, phases = self.out / name, self.phases(name)
+        for stale in ("stage.json", "margins.npz", "pictures.jpg"):  # the measurement of an earlier last phase
+            (folder / stale).unlink(missing_ok=True)
+        for phase in range(len(phases), self.config.adapter_phases + 1):
+            if phases and len(phases[-1]) == 1:  # trained, not looked at yet (or cut off during its look)
+                phases[-1].update(self.look(arm, folder / "adapter"))
+                self._save_phases(name, phases)
+            if phase < self.config.adapter_phases:
+                self._train(arm, seed, self.config.adapter_steps, folder, phase)
+                self._save_phases(name, [*phases, {"steps": (phase + 1) * self.config.adapter_steps}])
+                phases = self.phases(name)
         pairs, sheet = adapter_pairs(
-            self._base(), run / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
+            self._base(), folder / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
             self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
         )
         measured = Measured.from_pairs(pairs)
-        np.savez_compressed(self.out / name / "margins.npz", **measured.arrays())
-        save_sheet(sheet[:SHEET_PEOPLE], self.out / name / "pictures.jpg")
-        self._record(name, {"steps": self.config.adapter_steps, **measured.summary()})
+        np.savez_compressed(folder / "margins.npz", **measured.arrays())
+        save_sheet(sheet[:SHEET_PEOPLE], folder / "pictures.jpg")
+        self._record(name, {"steps": phases[-1]["steps"], **measured.summary()})
+
+    def phases(self, name: str) -> list[dict]:
+        """The training phases arm stage ``name`` has finished, each with its :meth:`look`."""
+        record = self.out / name / PHASES
+        return json.loads(record.read_text()) if record.is_file() else []
+
+    def _save_phases(self, name: str, phases: list[dict]) -> None:
+        (self.out / name / PHASES).write_text(json.dumps(phases, indent=2) + "\n")
+        self.log(f"[{name}] phase {len(phases)}: {json.dumps(phases[-1])}")
+
+    def look(self, arm: Arm, adapter: Path) -> dict[str, str]:
+        """The learning curve's point: ID, no ID and ID − no ID at 1/4, the cell's people at its first
+        sampling seed (half the arm's 1/4 pictures)."""
+        from .face_keeping import adapter_pairs
+        from .verdict import Measured
+
+        pairs, _ = adapter_pairs(
+            self._base(), adapter, self._metric(), (1 / 4,), self.config.people, self.config.picture_seeds[:1],
+            self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
+        )
+        return look_numbers(Measured.from_pairs(pairs))
 
     def sampling(self, arm: Arm) -> SamplingOptions:
         """The checks' sampling options in :attr:`StudyConfig.inference_steps`, with the arm's changes."""
@@ -287,26 +329,29 @@ class Study(StagedRun):
 
         return dataclasses.replace(CHECK_SAMPLING, num_inference_steps=self.config.inference_steps, **arm.sampling)
 
-    def _train(self, arm: Arm, seed: int, steps: int, folder: Path) -> Path:
-        """``realisid train`` of ``arm`` from a fresh adapter seeded by ``seed`` into ``folder/run``, resumed
-        from its last checkpoint when cut off; keeps only the final adapter (fp16) and the losses.
-        Returns ``folder``."""
+    def _train(self, arm: Arm, seed: int, steps: int, folder: Path, phase: int = 0) -> Path:
+        """``realisid train`` of ``arm`` into ``folder/run``: phase 0 from a fresh adapter seeded by ``seed``, a
+        later one from ``folder/adapter`` (data order and dropout seeded anew); resumed from its last
+        checkpoint when cut off. Keeps only the final adapter (fp16) and the losses of every phase. Returns ``folder``."""
         from realisid.training import load_config, train
 
         part = "scenes-large" if arm.large_only else "scenes"
         kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
-        torch.manual_seed(seed)
-        kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(folder / "init")
+        init = folder / "adapter"
+        if phase == 0:
+            torch.manual_seed(seed)
+            init = folder / "init"
+            kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(init)
         # the frozen outputs depend on the base's text encoders: kept beside it, gone when it is retrained
         shared, own = self.out / "base" / "precomputed" / part, folder / "run" / "precomputed"
         if shared.is_dir() and not own.exists():
             shutil.copytree(shared, own, copy_function=os.link)
         overrides = {
             "data": str(self.out / "data" / part / "shards"), "output_dir": str(folder / "run"),
-            "base": str(self._base()), "init_adapter": str(folder / "init"),
+            "base": str(self._base()), "init_adapter": str(init),
             "branches": ["global"] if arm.kind == "instantid" else ["local", "global"],
             "resolution": IMAGE_SIZE, "batch_size": self.config.adapter_batch, "learning_rate": self.config.adapter_lr,
-            "timestep_sampling": "cubic", "max_steps": steps, "seed": seed, "precompute": True,
+            "timestep_sampling": "cubic", "max_steps": steps, "seed": seed + PHASE_SEEDS * phase, "precompute": True,
             "checkpoint_every": max(1, steps // 4), "keep_checkpoints": 1, "log_every": 50,
         }
         (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
@@ -316,9 +361,10 @@ class Study(StagedRun):
         if not shared.exists():
             shutil.copytree(own, shared, copy_function=os.link)
         kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")
-        (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
+        earlier = json.loads((folder / "losses.json").read_text())[: phase * steps] if phase else []
+        (folder / "losses.json").write_text(json.dumps(earlier + result.losses) + "\n")
         shutil.rmtree(folder / "run")
-        shutil.rmtree(folder / "init")
+        shutil.rmtree(folder / "init", ignore_errors=True)
         return folder
 
     def adapter_config(self, arm: Arm) -> RealisIDConfig:
@@ -421,6 +467,18 @@ def held_out_scenes(count: int) -> list:
 
     return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint="tiles")
             for seed in range(REFERENCE_SEED, REFERENCE_SEED + count)]
+
+
+def look_numbers(measured) -> dict[str, str]:
+    """A phase's look from its 1/4 pictures (a :class:`~.verdict.Measured` of one seed)."""
+    from .verdict import above_floor
+
+    quarter = 1 / 4
+    return {
+        "ID at 1/4": f"{measured.estimate('ID', quarter)} (missed {measured.missed['ID', quarter]})",
+        "no ID at 1/4": f"{measured.estimate('no ID', quarter)} (missed {measured.missed['no ID', quarter]})",
+        "ID − no ID at 1/4": str(above_floor(measured, quarter)),
+    }
 
 
 def arm_stage(arm: Arm, seed: int) -> str:
