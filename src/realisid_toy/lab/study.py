@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,12 +287,15 @@ class Study(StagedRun):
         for stale in ("stage.json", "margins.npz", "pictures.jpg"):  # the measurement of an earlier last phase
             (folder / stale).unlink(missing_ok=True)
         for phase in range(len(phases), self.config.adapter_phases + 1):
-            if phases and len(phases[-1]) == 1:  # trained, not looked at yet (or cut off during its look)
-                phases[-1].update(self.look(arm, folder / "adapter"))
+            if phases and "ID at 1/4" not in phases[-1]:  # trained, not looked at yet (or cut off during its look)
+                started = time.monotonic()
+                phases[-1].update(self.look(arm, folder / "adapter"), look_seconds=round(time.monotonic() - started, 1))
                 self._save_phases(name, phases)
             if phase < self.config.adapter_phases:
+                started = time.monotonic()
                 self._train(arm, seed, self.config.adapter_steps, folder, phase)
-                self._save_phases(name, [*phases, {"steps": (phase + 1) * self.config.adapter_steps}])
+                trained = {"steps": (phase + 1) * self.config.adapter_steps, "seconds": round(time.monotonic() - started, 1)}
+                self._save_phases(name, [*phases, trained])
                 phases = self.phases(name)
         pairs, sheet = adapter_pairs(
             self._base(), folder / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
