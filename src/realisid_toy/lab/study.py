@@ -46,6 +46,8 @@ SHEET_PEOPLE = 4
 """People (rows) in each arm's ``pictures.jpg``, at its first sampling seed."""
 PHASES = "phases.json"
 """An arm's finished training phases and their looks (the learning curve)."""
+LOOKED = "ID − no ID at 1/4"
+"""The key a phase's look adds to its record."""
 PHASE_SEEDS = 1000
 """Phase ``k`` of an arm at training seed ``s`` trains with seed ``s + k·PHASE_SEEDS``."""
 
@@ -286,17 +288,15 @@ class Study(StagedRun):
         folder, phases = self.out / name, self.phases(name)
         for stale in ("stage.json", "margins.npz", "pictures.jpg"):  # the measurement of an earlier last phase
             (folder / stale).unlink(missing_ok=True)
-        for phase in range(len(phases), self.config.adapter_phases + 1):
-            if phases and "ID at 1/4" not in phases[-1]:  # trained, not looked at yet (or cut off during its look)
-                started = time.monotonic()
-                phases[-1].update(self.look(arm, folder / "adapter"), look_seconds=round(time.monotonic() - started, 1))
-                self._save_phases(name, phases)
-            if phase < self.config.adapter_phases:
-                started = time.monotonic()
-                self._train(arm, seed, self.config.adapter_steps, folder, phase)
-                trained = {"steps": (phase + 1) * self.config.adapter_steps, "seconds": round(time.monotonic() - started, 1)}
-                self._save_phases(name, [*phases, trained])
-                phases = self.phases(name)
+        if phases and LOOKED not in phases[-1]:  # cut off during its look
+            self._look_at_last(arm, name, phases)
+        for phase in range(len(phases), self.config.adapter_phases):
+            started = time.monotonic()
+            self._train(arm, seed, self.config.adapter_steps, folder, phase)
+            steps = (phase + 1) * self.config.adapter_steps
+            phases.append({"steps": steps, "seconds": round(time.monotonic() - started, 1)})
+            self._save_phases(name, phases)  # trained: a cut during its look does not train it again
+            self._look_at_last(arm, name, phases)
         pairs, sheet = adapter_pairs(
             self._base(), folder / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
             self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
@@ -314,6 +314,12 @@ class Study(StagedRun):
     def _save_phases(self, name: str, phases: list[dict]) -> None:
         (self.out / name / PHASES).write_text(json.dumps(phases, indent=2) + "\n")
         self.log(f"[{name}] phase {len(phases)}: {json.dumps(phases[-1])}")
+
+    def _look_at_last(self, arm: Arm, name: str, phases: list[dict]) -> None:
+        started = time.monotonic()
+        phases[-1].update(self.look(arm, self.out / name / "adapter"))
+        phases[-1]["look_seconds"] = round(time.monotonic() - started, 1)
+        self._save_phases(name, phases)
 
     def look(self, arm: Arm, adapter: Path) -> dict[str, str]:
         """The learning curve's point: ID, no ID and ID − no ID at 1/4, the cell's people at its first
@@ -481,7 +487,7 @@ def look_numbers(measured) -> dict[str, str]:
     return {
         "ID at 1/4": f"{measured.estimate('ID', quarter)} (missed {measured.missed['ID', quarter]})",
         "no ID at 1/4": f"{measured.estimate('no ID', quarter)} (missed {measured.missed['no ID', quarter]})",
-        "ID − no ID at 1/4": str(above_floor(measured, quarter)),
+        LOOKED: str(above_floor(measured, quarter)),
     }
 
 
