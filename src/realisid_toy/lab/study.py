@@ -138,9 +138,10 @@ class Study(StagedRun):
         super().__init__(out, log, device)
         self.config, self.arms = config, arms
         self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
+        self.arm_stages = {arm_stage(arm, seed): (arm, seed) for arm in arms for seed in config.seeds}
         self.STAGES = (
             "data", "metric", "vae", "id_encoder", "world_gates", "base_portraits", "base", "base_gate", "probe_gate",
-            *(arm_stage(arm, seed) for arm in arms for seed in config.seeds), "evaluate", "ship",
+            *self.arm_stages, "evaluate", "ship",
         )
 
     def done(self, name: str) -> bool:
@@ -150,15 +151,13 @@ class Study(StagedRun):
             return len(self._vae_phases()) == len(self.config.vae)
         if name == "ship":
             return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
-        if name.startswith("arm-") and len(self.phases(name)) < self.config.adapter_phases:
+        if name in self.arm_stages and len(self.phases(name)) < self.config.adapter_phases:
             return False
         return (self.out / name / "stage.json").is_file()
 
     def stage(self, name: str) -> None:
-        for arm in self.arms:
-            for seed in self.config.seeds:
-                if name == arm_stage(arm, seed):
-                    return self._arm(arm, seed)
+        if name in self.arm_stages:
+            return self._arm(*self.arm_stages[name])
         return super().stage(name)
 
     def _record(self, name: str, numbers: dict) -> dict:
@@ -325,13 +324,19 @@ class Study(StagedRun):
         """The learning curve's point: ID, no ID and ID − no ID at 1/4, the cell's people at its first
         sampling seed (half the arm's 1/4 pictures)."""
         from .face_keeping import adapter_pairs
-        from .verdict import Measured
+        from .verdict import Measured, above_floor
 
+        quarter = 1 / 4
         pairs, _ = adapter_pairs(
-            self._base(), adapter, self._metric(), (1 / 4,), self.config.people, self.config.picture_seeds[:1],
+            self._base(), adapter, self._metric(), (quarter,), self.config.people, self.config.picture_seeds[:1],
             self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
         )
-        return look_numbers(Measured.from_pairs(pairs))
+        measured = Measured.from_pairs(pairs)
+        return {
+            **{f"{c} at 1/4": f"{measured.estimate(c, quarter)} (missed {measured.missed[c, quarter]})"
+               for c in ("ID", "no ID")},
+            LOOKED: str(above_floor(measured, quarter)),
+        }
 
     def sampling(self, arm: Arm) -> SamplingOptions:
         """The checks' sampling options in :attr:`StudyConfig.inference_steps`, with the arm's changes."""
@@ -477,18 +482,6 @@ def held_out_scenes(count: int) -> list:
 
     return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint="tiles")
             for seed in range(REFERENCE_SEED, REFERENCE_SEED + count)]
-
-
-def look_numbers(measured) -> dict[str, str]:
-    """A phase's look from its 1/4 pictures (a :class:`~.verdict.Measured` of one seed)."""
-    from .verdict import above_floor
-
-    quarter = 1 / 4
-    return {
-        "ID at 1/4": f"{measured.estimate('ID', quarter)} (missed {measured.missed['ID', quarter]})",
-        "no ID at 1/4": f"{measured.estimate('no ID', quarter)} (missed {measured.missed['no ID', quarter]})",
-        LOOKED: str(above_floor(measured, quarter)),
-    }
 
 
 def arm_stage(arm: Arm, seed: int) -> str:
