@@ -63,6 +63,9 @@ class TrainConfig:
     mixed_precision: str = "no"
     """``no``, ``fp16`` or ``bf16``: the frozen models run in it, the trained weights stay fp32."""
     gradient_checkpointing: bool = False
+    channels_last: bool = True
+    """The U-Net and the branches in channels-last memory format: convolutions run faster on oneDNN
+    (CPU) and tensor cores (``benchmarks/train_speed.py``)."""
     precompute: bool = False
     """Encode VAE posteriors, text and CLIP features once, into ``OUTPUT_DIR/precomputed/``, and train on those."""
     shuffle_buffer: int = 256

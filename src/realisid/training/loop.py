@@ -131,9 +131,12 @@ def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
     stack = stack or frozen_stack(config)
     adapter = initial_adapter(config, stack)
     _freeze(stack, accelerator.device, _DTYPES[config.mixed_precision])
-    if config.gradient_checkpointing:
-        for net in (stack.unet, *(branch.net for branch in adapter.branches.values())):
+    nets = (stack.unet, *(branch.net for branch in adapter.branches.values()))
+    for net in nets:
+        if config.gradient_checkpointing:
             net.enable_gradient_checkpointing()
+        if config.channels_last:
+            net.to(memory_format=torch.channels_last)
     adapter.train()
     model = AdapterTrainingModule(adapter, config.branches)
     model, optimizer = accelerator.prepare(model, _optimizer(config, model))
