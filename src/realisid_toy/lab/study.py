@@ -138,7 +138,8 @@ class Study(StagedRun):
         super().__init__(out, log, device)
         self.config, self.arms = config, arms
         self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
-        self.arm_stages = {arm_stage(arm, seed): (arm, seed) for arm in arms for seed in config.seeds}
+        # every arm at the first seed before any at the second: each comparison's first reading comes early
+        self.arm_stages = {arm_stage(arm, seed): (arm, seed) for seed in config.seeds for arm in arms}
         self.STAGES = (
             "data", "metric", "vae", "id_encoder", "world_gates", "base_portraits", "base", "base_gate", "probe_gate",
             *self.arm_stages, "evaluate", "ship",
