@@ -169,3 +169,25 @@ def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypa
     assert f"resumed from {folder / 'run' / 'checkpoints' / 'step-00000001'} at step 1" in capsys.readouterr().out
     assert len(json.loads((folder / "losses.json").read_text())) == 2  # phase 1's step, and phase 2's after the cut
     assert not (folder / "run").exists() and (folder / "stage.json").is_file()
+
+
+def test_a_longer_base_goes_on_from_the_last_phase_and_drops_the_stages_made_from_it(study, tmp_path, monkeypatch):
+    from realisid_toy.lab import base_model
+
+    out = tmp_path / "study"
+    shutil.copytree(study[0], out)
+    unet = out / "base" / "model" / "unet" / "diffusion_pytorch_model.safetensors"
+    before = unet.read_bytes()
+    inits, train = [], base_model.train_base_model
+    monkeypatch.setattr(base_model, "train_base_model", lambda *a, **k: inits.append(a[7]) or train(*a, **k))
+    lines = []
+    study_of = Study(out, dataclasses.replace(StudyConfig.smoke(), scene_steps=(2, 2)), log=lines.append,
+                     arms=ARMS_FOR_THE_VERDICT)
+    assert not study_of.done("base")
+    study_of.run(("base",))
+    assert inits == [out / "base" / "model"] and unet.read_bytes() != before
+    assert json.loads((out / "base" / "stage.json").read_text())["phases"] == [2, 2]
+    later = study_of.STAGES[study_of.STAGES.index("base") + 1 :]
+    assert not any((out / name).exists() for name in later)
+    assert sum("made from the earlier base" in line for line in lines) == sum((study[0] / n).exists() for n in later)
+    assert all(study_of.done(name) for name in ("vae", "base_portraits", "base"))

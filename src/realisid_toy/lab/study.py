@@ -92,7 +92,8 @@ class StudyConfig:
     segmenter_images: int = 1500
     id_encoder: EncoderPretraining = field(default_factory=EncoderPretraining)
     portrait_steps: int = 3000
-    scene_steps: int = 1500
+    scene_steps: tuple[int, ...] = (1500,)
+    """Phases of the base's fine-tune on the scenes, each from where the last ended (warm restarts)."""
     vae: tuple[BaseTraining, ...] = VAE_FINE_TUNES
     """The fine-tunes of the shipped toy VAE (their ``vae_*`` fields), each from where the last ended."""
     unet_batch: int = 32
@@ -118,7 +119,7 @@ class StudyConfig:
         return cls(
             scenes=32, portraits=32, metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
             segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=(BaseTraining(vae_steps=2, vae_batch=4),) * 2,
-            portrait_steps=2, scene_steps=2, unet_batch=4, probe_steps=2, adapter_steps=1, adapter_phases=2,
+            portrait_steps=2, scene_steps=(2,), unet_batch=4, probe_steps=2, adapter_steps=1, adapter_phases=2,
             adapter_batch=2,
             people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
@@ -150,7 +151,9 @@ class Study(StagedRun):
         if name == "data":
             return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
         if name == "vae":
-            return len(self._vae_phases()) == len(self.config.vae)
+            return len(self._phases_of("vae")) == len(self.config.vae)
+        if name == "base":
+            return len(self._phases_of("base")) == len(self.config.scene_steps)
         if name == "ship":
             return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
         if name in self.arm_stages and len(self.phases(name)) < self.config.adapter_phases:
@@ -193,7 +196,7 @@ class Study(StagedRun):
         from .base_model import fine_tune_vae
 
         images, masks = self._arrays("scenes")
-        phases = self._vae_phases()
+        phases = self._phases_of("vae")
         for phase in self.config.vae[len(phases) :]:
             start = self.out / "vae" / "model" if phases else WEIGHTS / "base" / "vae"
             vae = fine_tune_vae(start, images, phase, self.log, masks, self.device)
@@ -201,9 +204,9 @@ class Study(StagedRun):
             phases.append(phase.vae_steps)
             self._record("vae", {"phases": phases, "images": len(images)})
 
-    def _vae_phases(self) -> list[int]:
-        """Steps of each VAE phase finished so far."""
-        record = self.out / "vae" / "stage.json"
+    def _phases_of(self, name: str) -> list[int]:
+        """Steps of each phase of stage ``name`` (``vae``, ``base``) finished so far."""
+        record = self.out / name / "stage.json"
         return json.loads(record.read_text())["phases"] if record.is_file() else []
 
     def id_encoder(self) -> None:
@@ -237,18 +240,33 @@ class Study(StagedRun):
     # ------------------------------------------------------------------------------------ base
     def base_portraits(self) -> None:
         """The toy U-Net (cross-attention at every level) and text encoders from scratch on the portraits."""
-        self._train_base("portraits", self.config.portrait_steps, init=None)
+        numbers = self._train_base("portraits", self.config.portrait_steps, init=None)
+        self._record("base_portraits", {"steps": self.config.portrait_steps, **numbers})
 
     def base(self) -> None:
-        """The portrait base fine-tuned on the 256-px scenes, with the pre-trained ID encoder beside it."""
-        self._train_base("scenes", self.config.scene_steps, init=self.out / "base_portraits" / "model")
+        """The portrait base fine-tuned on the 256-px scenes, with the pre-trained ID encoder beside it, in
+        :attr:`StudyConfig.scene_steps` phases; a new phase makes every later stage stale, so they go."""
+        phases = self._phases_of("base")
+        for steps in self.config.scene_steps[len(phases) :]:
+            self._drop_stages_after("base")
+            init = self.out / "base" / "model" if phases else self.out / "base_portraits" / "model"
+            numbers = self._train_base("scenes", steps, init, seed=len(phases))
+            phases.append(steps)
+            self._record("base", {"phases": phases, **numbers})
 
-    def _train_base(self, part: str, steps: int, init: Path | None) -> None:
+    def _drop_stages_after(self, name: str) -> None:
+        """Removes the folders of the stages after ``name``, made from what ``name`` now replaces."""
+        for later in self.STAGES[self.STAGES.index(name) + 1 :]:
+            if (self.out / later).exists():
+                shutil.rmtree(self.out / later)
+                self.log(f"[{name}] removed {self.out / later}: made from the earlier {name} (git keeps its commits)")
+
+    def _train_base(self, part: str, steps: int, init: Path | None, seed: int = 0) -> dict:
         from .base_model import TOY_UNET_ATTENTION_AT_EVERY_LEVEL, BaseTraining, train_base_model
 
         images, _ = self._arrays(part)
         captions = json.loads((self.out / "data" / part / "captions.json").read_text())
-        config = BaseTraining(unet_steps=steps, unet_batch=self.config.unet_batch)
+        config = BaseTraining(unet_steps=steps, unet_batch=self.config.unet_batch, seed=seed)
         stage = "base" if part == "scenes" else "base_portraits"
         shutil.rmtree(self.out / stage / "precomputed", ignore_errors=True)
         train_base_model(
@@ -256,7 +274,7 @@ class Study(StagedRun):
             init, unet=TOY_UNET_ATTENTION_AT_EVERY_LEVEL, image_encoder=self.out / "id_encoder" / "model",
             save_dtype=torch.float16,
         )
-        self._record(stage, {"steps": steps, "batch": config.unet_batch, "images": len(images)})
+        return {"batch": config.unet_batch, "images": len(images)}
 
     def base_gate(self) -> None:
         """Gate 3: the base draws the person its caption names (the full caption's margin above the scene caption's)."""
