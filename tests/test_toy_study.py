@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
-from realisid_toy.lab.study import ARMS, PHASE_SEEDS, Study, StudyConfig, arm_stage
+from realisid_toy.lab.study import ARMS, PHASE_SEEDS, GateFailed, Study, StudyConfig, arm_stage
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
@@ -191,3 +191,17 @@ def test_a_longer_base_goes_on_from_the_last_phase_and_drops_the_stages_made_fro
     assert not any((out / name).exists() for name in later)
     assert sum("made from the earlier base" in line for line in lines) == sum((study[0] / n).exists() for n in later)
     assert all(study_of.done(name) for name in ("vae", "base_portraits", "base"))
+
+
+def test_gate_3_asks_for_the_configured_gain(study, tmp_path):
+    out = tmp_path / "study"
+    shutil.copytree(study[0], out)
+    for gain, passes in ((-3.0, True), (3.0, False)):  # a margin lies in [-2, 2]
+        config = dataclasses.replace(StudyConfig.smoke(), caption_gain=gain, enforce_gates=True)
+        study_of = Study(out, config, log=lambda line: None, arms=ARMS_FOR_THE_VERDICT)
+        if passes:
+            study_of.stage("base_gate")
+        else:
+            with pytest.raises(GateFailed, match="gate 3: the base draws"):
+                study_of.stage("base_gate")
+        assert (out / "base_gate" / "stage.json").is_file() == passes

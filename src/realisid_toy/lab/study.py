@@ -96,6 +96,8 @@ class StudyConfig:
     """Phases of the base's fine-tune on the scenes, each from where the last ended (warm restarts)."""
     vae: tuple[BaseTraining, ...] = VAE_FINE_TUNES
     """The fine-tunes of the shipped toy VAE (their ``vae_*`` fields), each from where the last ended."""
+    caption_gain: float = 0.05
+    """Gate 3: the margin the full caption must add over the scene caption's floor."""
     unet_batch: int = 32
     probe_steps: int = 300
     adapter_steps: int = 2000
@@ -280,7 +282,10 @@ class Study(StagedRun):
         """Gate 3: the base draws the person its caption names (the full caption's margin above the scene caption's)."""
         from .gates import caption_gate
 
-        gate = caption_gate(self._base(), self._metric(), 0.05, self.config.gate_people, IMAGE_SIZE, "tiles", self.device)
+        gate = caption_gate(
+            self._base(), self._metric(), self.config.caption_gain, self.config.gate_people, IMAGE_SIZE, "tiles",
+            self.device,
+        )
         self._gates("base_gate", {"3: the base draws the person its caption names": gate})
 
     def probe_gate(self) -> None:
