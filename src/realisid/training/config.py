@@ -65,7 +65,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     channels_last: bool = True
     """The U-Net and the branches in channels-last memory format: convolutions run faster on oneDNN
-    (CPU) and tensor cores (``benchmarks/train_speed.py``)."""
+    (CPU) and tensor cores (``benchmarks/train_speed.py``). Off under DeepSpeed and FSDP."""
     precompute: bool = False
     """Encode VAE posteriors, text and CLIP features once, into ``OUTPUT_DIR/precomputed/``, and train on those."""
     shuffle_buffer: int = 256

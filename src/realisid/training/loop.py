@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration
+from accelerate.utils import DistributedType, ProjectConfiguration
 from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
@@ -131,11 +131,12 @@ def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
     stack = stack or frozen_stack(config)
     adapter = initial_adapter(config, stack)
     _freeze(stack, accelerator.device, _DTYPES[config.mixed_precision])
-    nets = (stack.unet, *(branch.net for branch in adapter.branches.values()))
-    for net in nets:
+    # DeepSpeed and FSDP keep the trained weights in flat buffers, which take only contiguous ones
+    flat = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    for net in (stack.unet, *(branch.net for branch in adapter.branches.values())):
         if config.gradient_checkpointing:
             net.enable_gradient_checkpointing()
-        if config.channels_last:
+        if config.channels_last and not flat:
             net.to(memory_format=torch.channels_last)
     adapter.train()
     model = AdapterTrainingModule(adapter, config.branches)
