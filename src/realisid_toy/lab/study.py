@@ -153,9 +153,9 @@ class Study(StagedRun):
         if name == "data":
             return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
         if name == "vae":
-            return len(self._phases_of("vae")) == len(self.config.vae)
+            return len(self._phase_steps("vae")) == len(self.config.vae)
         if name == "base":
-            return len(self._phases_of("base")) == len(self.config.scene_steps)
+            return len(self._phase_steps("base")) == len(self.config.scene_steps)
         if name == "ship":
             return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
         if name in self.arm_stages and len(self.phases(name)) < self.config.adapter_phases:
@@ -198,7 +198,7 @@ class Study(StagedRun):
         from .base_model import fine_tune_vae
 
         images, masks = self._arrays("scenes")
-        phases = self._phases_of("vae")
+        phases = self._phase_steps("vae")
         for phase in self.config.vae[len(phases) :]:
             start = self.out / "vae" / "model" if phases else WEIGHTS / "base" / "vae"
             vae = fine_tune_vae(start, images, phase, self.log, masks, self.device)
@@ -206,8 +206,8 @@ class Study(StagedRun):
             phases.append(phase.vae_steps)
             self._record("vae", {"phases": phases, "images": len(images)})
 
-    def _phases_of(self, name: str) -> list[int]:
-        """Steps of each phase of stage ``name`` (``vae``, ``base``) finished so far."""
+    def _phase_steps(self, name: str) -> list[int]:
+        """Steps of each finished phase of stage ``name`` (``vae``, ``base``); an arm's are in :meth:`phases`."""
         record = self.out / name / "stage.json"
         return json.loads(record.read_text())["phases"] if record.is_file() else []
 
@@ -248,7 +248,7 @@ class Study(StagedRun):
     def base(self) -> None:
         """The portrait base fine-tuned on the 256-px scenes, with the pre-trained ID encoder beside it, in
         :attr:`StudyConfig.scene_steps` phases; a new phase makes every later stage stale, so they go."""
-        phases = self._phases_of("base")
+        phases = self._phase_steps("base")
         for steps in self.config.scene_steps[len(phases) :]:
             self._drop_stages_after("base")
             init = self.out / "base" / "model" if phases else self.out / "base_portraits" / "model"
