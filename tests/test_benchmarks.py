@@ -107,6 +107,21 @@ def real_size(request):
     return importlib.import_module("real_size")
 
 
+@pytest.mark.parametrize(
+    ("args", "spliced"),
+    [((), "docs/performance.md"), (("--dry-run",), None), (("--splice", "other.md"), "other.md")],
+)
+def test_gpu_script_splices_the_page_only_with_measured_numbers(args, spliced):
+    """``gpu.sh`` adds ``--splice docs/performance.md`` unless it is a dry run or names its own page."""
+    echoed = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh"), *args],
+        capture_output=True, text=True, env={**os.environ, "PYTHON": "echo"}, check=True,
+    ).stdout.split()
+    assert echoed[0] == "benchmarks/gpu.py"
+    pages = [echoed[i + 1] for i, arg in enumerate(echoed) if arg == "--splice"]
+    assert pages == ([spliced] if spliced else [])
+
+
 def test_real_size_benchmark_checks_every_phase_on_the_tiny_stack(stack):
     done = run_real_size("--config", "tiny", timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
