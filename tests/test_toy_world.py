@@ -18,6 +18,7 @@ from realisid.persons import Person
 from realisid.pipeline import RealisIDPipeline
 from realisid.training.dataset import Batches, ShardStream, list_shards
 from realisid.training.samples import PrepareSettings
+from realisid_toy.lab import base_model
 from realisid_toy.lab.base_model import (
     TOY_UNET,
     TOY_UNET_ATTENTION_AT_EVERY_LEVEL,
@@ -31,7 +32,9 @@ from realisid_toy.lab.base_model import (
     rescale_loss,
     resize_images,
     resize_latents,
+    sdxl_pipeline,
     toy_stack,
+    train_unet,
     train_vae,
     zoom_loss,
 )
@@ -285,3 +288,32 @@ def test_the_toy_unet_for_256_pixels_has_32_latent_cells_and_cross_attends_at_ev
     unet = toy_stack(0, TOY_UNET_ATTENTION_AT_EVERY_LEVEL).unet
     assert unet.config.sample_size == 32 and all(hasattr(block, "attentions") for block in unet.down_blocks)
     assert all(hasattr(block, "attentions") for block in unet.up_blocks)
+
+
+def test_a_base_run_cut_off_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(base_model, "CHECKPOINT_EVERY", 2)
+    images = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    config, checkpoint = BaseTraining(unet_steps=5, unet_batch=2), tmp_path / "run" / "checkpoint.pt"
+
+    def trained(log, saved_to=None):
+        pipe = sdxl_pipeline(toy_stack(0))
+        train_unet(pipe, images, ["a person"] * 4, config, log, checkpoint=saved_to)
+        return pipe.unet.state_dict()
+
+    def cut_off_at_the_first_save(line):
+        if "checkpoint saved" in line:
+            raise KeyboardInterrupt
+
+    whole = trained(lambda line: None)
+    with pytest.raises(KeyboardInterrupt):
+        trained(cut_off_at_the_first_save, checkpoint)
+    lines = []
+    resumed = trained(lines.append, checkpoint)
+    assert f"unet step 2: resumed from {checkpoint}" in lines
+    assert all(torch.allclose(resumed[name], whole[name], atol=1e-6) for name in whole)
+    lines.clear()
+    trained(lines.append, checkpoint)  # the last save was at step 4 by this configuration, so it resumes there ...
+    assert lines[0] == f"unet step 4: resumed from {checkpoint}"
+    config = dataclasses.replace(config, seed=1)  # ... and not by another
+    trained(lines.append, checkpoint)
+    assert f"{checkpoint} was saved by another configuration: starting from step 0" in lines

@@ -26,6 +26,7 @@ image encoder was never taught identity, like CLIP in the paper. The result is w
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,10 +284,13 @@ def train_unet(
     config: BaseTraining,
     log=print,
     device: str | torch.device = "cpu",
+    checkpoint: str | Path | None = None,
 ) -> None:
     """Trains ``pipe``'s U-Net and two text encoders together on ``device``, on the VAE latents of
     ``images`` with their ``captions``, towards the target of its scheduler's ``prediction_type``;
-    leaves the exponential moving average of the weights in the modules (moved back to the CPU)."""
+    leaves the exponential moving average of the weights in the modules (moved back to the CPU).
+    With ``checkpoint`` (a file), the run is saved there every :data:`CHECKPOINT_EVERY` steps and a run cut
+    off resumes from it, ending as an uninterrupted one would."""
     pipe.to(device)
     vae, unet = pipe.vae, pipe.unet.to(memory_format=torch.channels_last)  # faster convolutions
     trained = nn.ModuleList([unet, pipe.text_encoder, pipe.text_encoder_2])
@@ -298,8 +302,10 @@ def train_unet(
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.unet_lr, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, config.unet_steps))
     ema = EMAModel(trained.parameters(), decay=config.ema_decay)
+    state = {"modules": trained, "optimizer": optimizer, "schedule": schedule, "ema": ema}
+    start = _resume(checkpoint, config, state, generator, log) if checkpoint else 0
     trained.train().requires_grad_(True)
-    for step in range(config.unet_steps):
+    for step in range(start, config.unet_steps):
         index = torch.randint(0, len(images), (config.unet_batch,), generator=generator)
         sample = torch.randn(means[index].shape, generator=generator).to(device)
         latents = (means[index] + stds[index] * sample) * vae.config.scaling_factor
@@ -326,10 +332,44 @@ def train_unet(
         ema.step(trained.parameters())
         if step % 100 == 0 or step == config.unet_steps - 1:
             log(f"unet step {step}: loss {loss.item():.4f}")
+        if checkpoint and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < config.unet_steps:
+            _save_checkpoint(checkpoint, step + 1, config, state, generator, log)
     ema.copy_to(trained.parameters())
     trained.eval().requires_grad_(False)
     unet.to(memory_format=torch.contiguous_format)
     pipe.to("cpu")
+
+
+CHECKPOINT_EVERY = 100
+"""Steps between the saves of :func:`train_unet`'s checkpoint (a 1 000-step phase is about an hour on 2 cores)."""
+
+
+def _save_checkpoint(path, step: int, config: BaseTraining, state: dict, generator: torch.Generator, log) -> None:
+    """Everything the run's next steps depend on, written whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = {name: part.state_dict() for name, part in state.items()}
+    saved.update(step=step, config=json.dumps(dataclasses.asdict(config)), generator=generator.get_state())
+    torch.save(saved, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    log(f"unet step {step}: checkpoint saved to {path}")
+
+
+def _resume(path, config: BaseTraining, state: dict, generator: torch.Generator, log) -> int:
+    """The step to start from: 0, or the step of the checkpoint at ``path`` (loaded into ``state`` and
+    ``generator``) when one was saved by a run of the same ``config``."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    saved = torch.load(path, weights_only=True)
+    if saved["config"] != json.dumps(dataclasses.asdict(config)):
+        log(f"{path} was saved by another configuration: starting from step 0")
+        return 0
+    for name, part in state.items():
+        part.load_state_dict(saved[name])
+    generator.set_state(saved["generator"])
+    log(f"unet step {saved['step']}: resumed from {path}")
+    return saved["step"]
 
 
 def sdxl_pipeline(stack: Stack) -> StableDiffusionXLPipeline:
@@ -362,12 +402,13 @@ def train_base_model(
     unet: dict = TOY_UNET,
     image_encoder: str | Path | None = None,
     save_dtype: torch.dtype = torch.float32,
+    checkpoint: str | Path | None = None,
 ) -> Path:
     """U-Net (of config ``unet``) and text encoders from the toy stack's seeded random init, or from the
     base folder ``init`` (a curriculum: portraits first, then scenes), trained on ``device`` on the
     trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` in ``save_dtype``,
     with the ID image encoder folder ``image_encoder`` (default: the untrained, seeded one) in
-    ``output/image_encoder``. Folders saved in fp16 are read back in fp32."""
+    ``output/image_encoder``. Folders saved in fp16 are read back in fp32. ``checkpoint``: see :func:`train_unet`; removed once ``output`` is written."""
     config = config or BaseTraining()
     vae_model = AutoencoderKL.from_pretrained(vae, torch_dtype=torch.float32)
     stack = dataclasses.replace(toy_stack(config.seed, unet), vae=vae_model)
@@ -381,8 +422,10 @@ def train_base_model(
     stack.vae.eval().requires_grad_(False)
     stack.image_encoder.eval().requires_grad_(False)
     pipe = sdxl_pipeline(stack)
-    train_unet(pipe, images, captions, config, log, device)
+    train_unet(pipe, images, captions, config, log, device, checkpoint)
     output = Path(output)
     pipe.to(save_dtype).save_pretrained(output, safe_serialization=True)
     stack.image_encoder.to(save_dtype).save_pretrained(output / IMAGE_ENCODER_FOLDER, safe_serialization=True)
+    if checkpoint:
+        Path(checkpoint).unlink(missing_ok=True)  # the run is saved whole
     return output

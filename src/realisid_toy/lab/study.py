@@ -274,7 +274,7 @@ class Study(StagedRun):
         train_base_model(
             images, captions, self.out / "vae" / "model", self.out / stage / "model", config, self.log, self.device,
             init, unet=TOY_UNET_ATTENTION_AT_EVERY_LEVEL, image_encoder=self.out / "id_encoder" / "model",
-            save_dtype=torch.float16,
+            save_dtype=torch.float16, checkpoint=self.out / stage / "run" / "checkpoint.pt",
         )
         return {"batch": config.unet_batch, "images": len(images)}
 
