@@ -186,3 +186,14 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     return subcommands(parser)[name]
+
+
+def test_the_executable_prints_line_by_line_into_a_log_file(tmp_path):
+    """A long command's progress reaches ``realisid ... > log`` as it is printed, not when the buffer fills."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom realisid import cli\n"
+             "cli.main = lambda console: 0 if sys.stdout.line_buffering else 3\nsys.exit(cli.console())\n")
+    with open(tmp_path / "log", "w") as log:
+        assert subprocess.run([sys.executable, "-c", probe], stdout=log, check=False).returncode == 0

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None, console: bool = False) -> int:
 
 
 def console() -> int:
-    """The ``realisid`` executable."""
+    """The ``realisid`` executable; its lines reach a log file as they are printed, as on a terminal."""
+    sys.stdout.reconfigure(line_buffering=True)
     return main(console=True)
 
 
