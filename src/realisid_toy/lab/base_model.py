@@ -344,7 +344,7 @@ CHECKPOINT_EVERY = 100
 """Steps between the saves of :func:`train_unet`'s checkpoint (a 1 000-step phase is about an hour on 2 cores)."""
 
 
-def _save_checkpoint(path, step: int, config: BaseTraining, state: dict, generator: torch.Generator, log) -> None:
+def _save_checkpoint(path: str | Path, step: int, config: BaseTraining, state: dict, generator: torch.Generator, log) -> None:
     """Everything the run's next steps depend on, written whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +355,7 @@ def _save_checkpoint(path, step: int, config: BaseTraining, state: dict, generat
     log(f"unet step {step}: checkpoint saved to {path}")
 
 
-def _resume(path, config: BaseTraining, state: dict, generator: torch.Generator, log) -> int:
+def _resume(path: str | Path, config: BaseTraining, state: dict, generator: torch.Generator, log) -> int:
     """The step to start from: 0, or the step of the checkpoint at ``path`` (loaded into ``state`` and
     ``generator``) when one was saved by a run of the same ``config``."""
     path = Path(path)
