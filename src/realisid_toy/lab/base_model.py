@@ -344,7 +344,9 @@ CHECKPOINT_EVERY = 100
 """Steps between the saves of :func:`train_unet`'s checkpoint (a 1 000-step phase is about an hour on 2 cores)."""
 
 
-def _save_checkpoint(path: str | Path, step: int, config: BaseTraining, state: dict, generator: torch.Generator, log) -> None:
+def _save_checkpoint(
+    path: str | Path, step: int, config: BaseTraining, state: dict, generator: torch.Generator, log
+) -> None:
     """Everything the run's next steps depend on, written whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
