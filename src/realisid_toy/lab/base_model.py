@@ -341,7 +341,7 @@ def train_unet(
 
 
 CHECKPOINT_EVERY = 100
-"""Steps between the saves of :func:`train_unet`'s checkpoint (a 1 000-step phase is about an hour on 2 cores)."""
+"""Steps between the saves of :func:`train_unet`'s checkpoint (about 4 min of the study's base on 2 cores)."""
 
 
 def _save_checkpoint(
@@ -410,7 +410,8 @@ def train_base_model(
     base folder ``init`` (a curriculum: portraits first, then scenes), trained on ``device`` on the
     trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` in ``save_dtype``,
     with the ID image encoder folder ``image_encoder`` (default: the untrained, seeded one) in
-    ``output/image_encoder``. Folders saved in fp16 are read back in fp32. ``checkpoint``: see :func:`train_unet`; removed once ``output`` is written."""
+    ``output/image_encoder``. Folders saved in fp16 are read back in fp32. ``checkpoint``: see
+    :func:`train_unet`; removed once ``output`` is written."""
     config = config or BaseTraining()
     vae_model = AutoencoderKL.from_pretrained(vae, torch_dtype=torch.float32)
     stack = dataclasses.replace(toy_stack(config.seed, unet), vae=vae_model)
