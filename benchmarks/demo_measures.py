@@ -21,12 +21,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     metric, world = toy_metric(), toy_world()
-    print("| face size | read | face side error | yaw error | mouth error (exact range) |")
-    print("|---|---|---|---|---|")
+    print("| face size | found | face side error | read by the mesh | yaw error | mouth error (exact range) |")
+    print("|---|---|---|---|---|---|")
     for label, relative_size in (("1/4", 1 / 4), ("1/7", 1 / 7)):
         e = reading_errors(metric, relative_size, args.count, world.size, paint=world.paint)
         low, high = e.mouth_range
-        print(f"| {label} of {world.size} px | {e.count - e.missed}/{e.count} | {100 * e.side:.1f} % "
+        print(f"| {label} of {world.size} px | {e.found}/{e.count} | {100 * e.side:.1f} % | {e.read}/{e.count} "
               f"| {e.yaw:.1f}° | {e.mouth:.3f} ({low:.3f}–{high:.3f}) |")
 
 

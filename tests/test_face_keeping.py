@@ -1,4 +1,4 @@
-"""The img2img check of a toy base model (``realisid toy-check``), on the shipped weights."""
+"""The img2img check of a toy base model (``realisid toy-check``), on the shipped weights and their world's people."""
 
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ from realisid_toy.lab.face_keeping import (
     markdown_table,
     save_sheet,
 )
-from realisid_toy.shipped import WEIGHTS, toy_metric
+from realisid_toy.shipped import WEIGHTS, toy_metric, toy_world
 
 TWO_STEPS = SamplingOptions(num_inference_steps=2)
+PAINT = toy_world().paint
 
 
 @pytest.fixture(scope="module")
 def kept():
     return face_keeping(
-        WEIGHTS / "base", toy_metric(), (1 / 4, 1 / 2), (0.0, 0.5), people=3, seeds=(0,), steps=2
+        WEIGHTS / "base", toy_metric(), (1 / 4, 1 / 2), (0.0, 0.5), people=3, seeds=(0,), steps=2, paint=PAINT
     )
 
 
@@ -47,7 +48,7 @@ def test_the_shipped_vae_keeps_each_person_and_the_table_has_every_size_and_stre
 
 
 def test_twice_the_pixels_keep_more_of_a_small_face_through_the_vae():
-    sizes, strengths, options = (1 / 7,), (0.0,), {"people": 4, "seeds": (0,)}
+    sizes, strengths, options = (1 / 7,), (0.0,), {"people": 4, "seeds": (0,), "paint": PAINT}
     small, _ = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, **options)
     large, sheet = face_keeping(WEIGHTS / "base", toy_metric(), sizes, strengths, image_size=256, **options)
     assert sheet[0][0].size == sheet[0][1].size == (256, 256)
@@ -95,7 +96,7 @@ def test_one_person_is_refused(check):
 
 
 def test_caption_drawing_scores_both_captions_for_every_person():
-    drawn, sheet = caption_drawing(WEIGHTS / "base", toy_metric(), people=3, seeds=(0, 1), steps=2)
+    drawn, sheet = caption_drawing(WEIGHTS / "base", toy_metric(), people=3, seeds=(0, 1), steps=2, paint=PAINT)
     assert list(drawn) == ["full caption", "scene caption"]
     assert all(k.count == 6 for k in drawn.values())
     # References, then one sample per person for each caption; the scene caption is everyone's.
@@ -126,7 +127,8 @@ def test_command_prints_the_table(capsys):
 
 def test_adapter_keeping_scores_each_size_with_and_without_the_id():
     kept, sheet = adapter_keeping(
-        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), sampling=TWO_STEPS
+        WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 2, 1 / 7), people=2, seeds=(0,), sampling=TWO_STEPS,
+        paint=PAINT
     )
     assert set(kept) == {(0.5, "ID"), (0.5, "no ID"), (1 / 7, "ID"), (1 / 7, "no ID")}
     assert all(k.count == 2 for k in kept.values())
@@ -141,7 +143,7 @@ def test_adapter_keeping_scores_each_size_with_and_without_the_id():
 
 def test_adapter_keeping_switches_a_branch_off():
     args = (WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 4,))
-    options = {"people": 2, "seeds": (0,)}
+    options = {"people": 2, "seeds": (0,), "paint": PAINT}
     _, both = adapter_keeping(*args, sampling=TWO_STEPS, **options)
     _, local = adapter_keeping(*args, sampling=TWO_STEPS.replace(global_scale=0.0), **options)
     _, neither = adapter_keeping(*args, sampling=TWO_STEPS.replace(local_scale=0.0, global_scale=0.0), **options)
@@ -154,7 +156,7 @@ def test_adapter_keeping_switches_a_branch_off():
 def test_adapter_keeping_draws_at_the_image_size_and_the_sheet_shows_every_picture_whole(tmp_path):
     _, sheet = adapter_keeping(
         WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), (1 / 7,), people=2, seeds=(0,), sampling=TWO_STEPS,
-        image_size=256
+        image_size=256, paint=PAINT
     )
     assert [image.size for image in sheet[0]] == [(128, 128), (256, 256), (256, 256)]  # reference, ID, no ID
     save_sheet(sheet, tmp_path / "sheet.png")

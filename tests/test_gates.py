@@ -33,9 +33,9 @@ def test_the_rescale_gate_scores_the_round_trip_above_the_rescaled_decodes(vae):
     images = np.stack([np.asarray(sample_rendering(2_000_000 + i, size=128, paint="regions").image) for i in range(2)])
     gate = rescale_gate(vae, images, max_drop_db=0.0)
     assert gate.round_trip > 25 and 15 < min(gate.halved, gate.doubled) < gate.round_trip
-    assert not gate.passed  # the shipped VAE was never taught to decode rescaled latents
-    allowed = gate.round_trip - gate.doubled + 0.01
-    assert rescale_gate(vae, images, max_drop_db=allowed).passed  # on the up-sampled decodes only
+    drop = gate.round_trip - gate.doubled  # the gate holds the up-sampled decodes only to its limit
+    assert not rescale_gate(vae, images, max_drop_db=drop - 0.01).passed
+    assert rescale_gate(vae, images, max_drop_db=drop + 0.01).passed
 
 
 def test_the_vae_gate_is_face_keepings_round_trip_and_keeps_each_painted_person_at_a_seventh(vae, metric):

@@ -3,13 +3,13 @@
 * :func:`seed_margins`: the paired identity margin of a person's pictures over sampling seeds, with
   the ID and without it (``id_scale`` 0), scored as the toy lab scores its checks.
 * :func:`face_side`: the side of the face the metric's face finder sees, against the box asked for.
-* :func:`head_pose`: head turn (yaw) and mouth opening from MediaPipe's face mesh on the face crop
-  up-sampled to 256 px; a face the mesh does not recognise (a toy model's featureless head, a face
+* :func:`head_pose`: head turn (yaw) and mouth opening from MediaPipe's face mesh on the found face's
+  crop up-sampled to 256 px (:func:`head_pose_at`: on a given box); a face the mesh does not recognise (a toy model's featureless head, a face
   under paint tiles) gives no reading, not a guess.
 * :func:`pose_likeness`: which of two poses a drawn face is closer to, by its correlation with the
   person rendered in each: a reading that needs no face mesh, for faces the mesh cannot read.
 
-:func:`reading_errors` measures the last two on renderings of known box and pose.
+:func:`reading_errors` measures :func:`face_side` and :func:`head_pose` on renderings of known box and pose.
 """
 
 from __future__ import annotations
@@ -110,10 +110,16 @@ def _frontal_head(people: int = 20) -> np.ndarray:
 
 
 def head_pose(metric: IdentityBackend, image: Image.Image) -> HeadPose | None:
-    """The head pose of the face ``metric`` finds in ``image``, from MediaPipe's face mesh on its box
-    widened twice and up-sampled to 256 px; ``None`` when either finds no face."""
+    """The head pose of the face ``metric`` finds in ``image`` (:func:`head_pose_at` its box); ``None``
+    when either finds no face."""
     face = metric.find_face(image)
-    landmarks = None if face is None else default_landmarker()(image, face.box)
+    return None if face is None else head_pose_at(image, face.box)
+
+
+def head_pose_at(image: Image.Image, box: Box) -> HeadPose | None:
+    """The head pose MediaPipe's face mesh reads on ``box`` widened twice and up-sampled to 256 px;
+    ``None`` when the mesh recognises no face there."""
+    landmarks = default_landmarker()(image, box)
     return None if landmarks is None else landmark_pose(landmarks)
 
 
@@ -145,15 +151,17 @@ class ReadingErrors:
     """How well :func:`face_side` and :func:`head_pose` read renderings of known box and pose."""
 
     side: float
-    """Mean absolute relative error of the found face's side (``0.05``: 5 %)."""
+    """Mean absolute relative error of the found face's side (``0.05``: 5 %), over the faces found."""
     yaw: float
-    """Mean absolute yaw error (degrees) against the pose rendered."""
+    """Mean absolute yaw error (degrees) against the pose rendered, over the faces read."""
     mouth: float
     """Mean absolute mouth error against :func:`landmark_pose` of the renderer's exact landmarks."""
     mouth_range: tuple[float, float]
-    """The exact mouth openings' range, for scale."""
-    missed: int
-    """Renderings in which the metric or the mesh found no face."""
+    """The exact mouth openings of the faces read, their range, for scale."""
+    found: int
+    """Renderings whose face the metric found."""
+    read: int
+    """Renderings whose face the mesh read too (none under paint tiles)."""
     count: int
 
 
@@ -165,20 +173,20 @@ def reading_errors(
     (yaw within ±30°, pitch and roll within ±15°, every other mouth open, any smile) with faces
     ``relative_size`` of the ``size``-px image at random places, against the boxes and poses rendered."""
     rng = np.random.default_rng([seed, round(relative_size * 1000)])
-    errors, exact_mouths = [], []
+    sides, poses, exact_mouths = [], [], []
     for k in range(count):
         box, pose = random_box(rng, size, (relative_size, relative_size)), sample_pose(rng, max_yaw=30.0)
         expression = Expression(smile=rng.uniform(0, 1), mouth_open=rng.uniform(0, 1) if k % 2 else 0.0)
         identity = Identity.sample(4_000_000 + k, paint)
         rendering = render_scene(identity, box, pose, expression, scene=k, size=size)
-        found, read = face_side(metric, rendering.image, box), head_pose(metric, rendering.image)
-        if found is not None and read is not None:
-            exact = landmark_pose(rendering.landmarks).mouth
-            errors.append((abs(found[1]), abs(read.yaw - pose.yaw), abs(read.mouth - exact)))
-            exact_mouths.append(exact)
-    missed = count - len(errors)
-    if not errors:
-        return ReadingErrors(np.nan, np.nan, np.nan, (np.nan, np.nan), missed, count)
-    side_error, yaw_error, mouth_error = np.mean(errors, axis=0).tolist()
-    spread = (min(exact_mouths), max(exact_mouths))
-    return ReadingErrors(side_error, yaw_error, mouth_error, spread, missed, count)
+        found = face_side(metric, rendering.image, box)
+        read = None if found is None else head_pose(metric, rendering.image)
+        if found is not None:
+            sides.append(abs(found[1]))
+        if read is not None:
+            exact_mouths.append(landmark_pose(rendering.landmarks).mouth)
+            poses.append((abs(read.yaw - pose.yaw), abs(read.mouth - exact_mouths[-1])))
+    side = float(np.mean(sides)) if sides else np.nan
+    yaw, mouth = np.mean(poses, axis=0).tolist() if poses else (np.nan, np.nan)
+    spread = (min(exact_mouths), max(exact_mouths)) if exact_mouths else (np.nan, np.nan)
+    return ReadingErrors(side, yaw, mouth, spread, len(sides), len(poses), count)
