@@ -14,6 +14,8 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
+from realisid.cli import main
+from realisid.errors import RealisIDError
 from realisid_toy.lab.study import ARMS, PHASE_SEEDS, GateFailed, Study, StudyConfig, arm_stage
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
@@ -204,4 +206,17 @@ def test_gate_3_asks_for_the_configured_gain(study, tmp_path):
         else:
             with pytest.raises(GateFailed, match="gate 3: the base draws"):
                 study_of.stage("base_gate")
-        assert (out / "base_gate" / "stage.json").is_file() == passes
+        assert (out / "base_gate" / "stage.json").is_file() == passes  # a failed gate is not done,
+        assert (out / "base_gate" / "failed.json").is_file() != passes  # and its numbers are kept
+
+
+def test_the_painted_fallback_renders_people_in_painted_regions_and_its_folder_keeps_that_world(tmp_path):
+    config = StudyConfig().painted()
+    assert (config.paint, config.id_encoder.paint, config.scene_steps) == ("regions", "regions", (1500,))
+    out = tmp_path / "painted"
+    assert main(["toy-study", "--painted", "--smoke", "--stages", "data", "--out", str(out)]) == 0
+    captions = json.loads((out / "data" / "scenes" / "captions.json").read_text())
+    assert any("face paint:" in caption for caption in captions)
+    assert not any("tiled" in caption for caption in captions)
+    with pytest.raises(RealisIDError, match="holds a study of the regions world, not of the tiles one"):
+        Study(out, StudyConfig.smoke(), log=lambda line: None).run(("data",))

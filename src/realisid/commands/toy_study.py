@@ -15,6 +15,7 @@ from pathlib import Path
 from .toy_arguments import ship_target
 
 STUDY = Path("experiments", "small-faces")
+PAINTED = Path("experiments", "painted-world")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=STUDY, help=f"the study's folder (default {STUDY})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"the study's folder (default {STUDY}; with --painted {PAINTED})")
+    parser.add_argument("--painted", action="store_true",
+                        help="the fallback world, whose people wear face paint in four regions instead of tiles "
+                             "(the tiled world failed gate 3; docs/toy-reproduction.md)")
     parser.add_argument("--stages", type=stage_list, default=None,
                         help="comma-separated stages to run (default: every stage not done yet, in order)")
     parser.add_argument("--smoke", action="store_true", help="every stage with tiny sizes (checks the study runs)")
@@ -57,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = StudyConfig.smoke() if args.smoke else StudyConfig()
+    config = config.painted() if args.painted else config
+    args.out = args.out or (PAINTED if args.painted else STUDY)
     timings = run_study(args.out, config, args.stages, args.device, args.ship_to)
     print(f"{len(timings)} stages done, {sum(timings.values()) / 3600:.1f} h in all; results in {args.out}")
     return 0

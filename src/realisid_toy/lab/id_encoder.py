@@ -1,9 +1,9 @@
-"""The toy ID encoder, pre-trained the way CLIP is: face crops of tiled people against captions naming them.
+"""The toy ID encoder, pre-trained the way CLIP is: face crops of painted people against captions naming them.
 
 A real ID encoder (IP-Adapter's CLIP ViT-H) comes pre-trained on images and text; a random one holds
 little of who a face is. :func:`pretrain_id_encoder` trains a small ``CLIPModel`` with CLIP's
 symmetric InfoNCE loss and learned temperature on the crops the pipeline gives the ID encoder
-(:func:`encoder_crop`) of tiled identities from :data:`PRETRAINING_SEED` on (none of them the metric's
+(:func:`encoder_crop`) of identities wearing the world's paint from :data:`PRETRAINING_SEED` on (none of them the metric's
 or the evaluation's), each in several scenes, poses and expressions, against their
 :func:`~realisid_toy.world.scenes.identity_caption`; it saves the vision half as the
 ``CLIPVisionModelWithProjection`` folder that :func:`realisid.loading.load_stack` loads as
@@ -33,7 +33,7 @@ from realisid.presets import TINY_TEXT_ENCODER, TINY_VISION
 from ..world.identity_net import render_faces
 from ..world.render import Rendering
 from ..world.scenes import identity_caption
-from ..world.traits import Identity
+from ..world.traits import Identity, Paint
 from .shards import rendering_conditions
 
 PRETRAINING_SEED = 3_000_000
@@ -63,6 +63,8 @@ class EncoderPretraining:
     soften: float = 0.3
     """Fraction of crops that lose detail, as a small or soft reference face has."""
     seed: int = 0
+    paint: Paint = "tiles"
+    """What the identities wear on the face, as in the world the encoder serves."""
 
     @classmethod
     def smoke(cls) -> EncoderPretraining:
@@ -94,7 +96,7 @@ def _faces(config: EncoderPretraining) -> torch.Tensor:
     for start in range(0, len(seeds), 100):
         faces, _ = render_faces(
             seeds[start : start + 100], config.renderings, config.seed * 1000 + start, CROP_SIZE,
-            config.jitter, config.soften, paint="tiles", crop=encoder_crop,
+            config.jitter, config.soften, paint=config.paint, crop=encoder_crop,
         )
         chunks.append(((faces + 1) * 127.5).round().to(torch.uint8))
     return torch.cat(chunks).unflatten(0, (len(seeds), config.renderings))
@@ -103,7 +105,7 @@ def _faces(config: EncoderPretraining) -> torch.Tensor:
 def _captions(config: EncoderPretraining) -> dict[str, torch.Tensor]:
     """The identities' captions, tokenized and padded to the longest: ``input_ids`` and ``attention_mask``."""
     seeds = range(PRETRAINING_SEED, PRETRAINING_SEED + config.identities)
-    captions = [identity_caption(Identity.sample(seed, "tiles")) for seed in seeds]
+    captions = [identity_caption(Identity.sample(seed, config.paint)) for seed in seeds]
     return dict(clip_tokenizer()(captions, padding=True, truncation=True, return_tensors="pt"))
 
 

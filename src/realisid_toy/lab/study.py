@@ -2,7 +2,7 @@
 
 Run by ``realisid toy-study [--out experiments/small-faces] [--device cuda]``. The world: 256-px
 scenes of people whose identity is a 4×4 grid of face-paint tiles finer than a latent cell (plus
-their shapes and colours), the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
+their shapes and colours; :meth:`StudyConfig.painted`: the issue's fallback, paint in four regions), the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
 cross-attention at its first level too (a documented deviation from SDXL: ID tokens reach a 1/7
 face on 27 cells instead of 6) and an ID encoder pre-trained the way CLIP is. Then gates, the arms
 (RealisID, the InstantID-style baseline, no crop, trained on large faces only, efficient switches;
@@ -32,6 +32,7 @@ from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdap
 from realisid.sampling import SamplingOptions
 
 from ..world.identity_net import TrainingConfig
+from ..world.traits import Paint
 from .base_model import VAE_FINE_TUNES, BaseTraining
 from .id_encoder import EncoderPretraining
 from .stages import StagedRun
@@ -86,6 +87,8 @@ what each efficient switch costs in identity."""
 class StudyConfig:
     """Every size of the study (defaults: the full run; :meth:`smoke` for tests)."""
 
+    paint: Paint = "tiles"
+    """What the world's people wear on the face: ``tiles`` (finer than a latent cell) or ``regions``."""
     scenes: int = 6000
     portraits: int = 6000
     metric: TrainingConfig = field(default_factory=TrainingConfig)
@@ -117,6 +120,12 @@ class StudyConfig:
     inference_steps: int = 20
     enforce_gates: bool = True
     """Stop at a failed gate (the smoke run measures its gates but cannot pass them)."""
+
+    def painted(self) -> StudyConfig:
+        """The issue's fallback once the tiled world failed gate 3: face paint in four regions (blocks a few
+        cells wide, as the earlier painted worlds drew) and only the first of the base's scene phases."""
+        encoder = dataclasses.replace(self.id_encoder, paint="regions")
+        return dataclasses.replace(self, paint="regions", id_encoder=encoder, scene_steps=self.scene_steps[:1])
 
     @classmethod
     def smoke(cls) -> StudyConfig:
@@ -151,6 +160,16 @@ class Study(StagedRun):
             *self.arm_stages, "evaluate", "ship",
         )
 
+    def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
+        """As :meth:`StagedRun.run`, in a folder whose stages were made in this study's world (``world.json``)."""
+        record = self.out / "world.json"
+        made = json.loads(record.read_text())["paint"] if record.is_file() else self.config.paint
+        if made != self.config.paint:
+            raise RealisIDError(f"{self.out} holds a study of the {made} world, not of the {self.config.paint} one")
+        self.out.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"paint": self.config.paint}) + "\n")
+        return super().run(stages)
+
     def done(self, name: str) -> bool:
         if name == "data":
             return all((self.out / "data" / part / "shards" / "manifest.json").is_file() for part in DATA_PARTS)
@@ -181,20 +200,20 @@ class Study(StagedRun):
         from .shards import render_world
 
         for part, (count, size, rel_size, first) in data_parts(self.config).items():
-            render_world(self.out / "data" / part, range(first, first + count), size, rel_size, "tiles", LOCAL_SIZE)
+            render_world(self.out / "data" / part, range(first, first + count), size, rel_size, self.config.paint, LOCAL_SIZE)
 
     def metric(self) -> None:
-        """The identity metric (embedding and face finder) of the tiled world; held-out verification."""
+        """The identity metric (embedding and face finder) of the world; held-out verification."""
         from ..world.backend import train_backend
         from ..world.identity_net import verification_accuracy
 
-        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, "tiles")
-        result = verification_accuracy(backend.embedder, paint="tiles")
+        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, self.config.paint)
+        result = verification_accuracy(backend.embedder, paint=self.config.paint)
         (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
         self._record("metric", {"verification": json.loads(str(result))})
 
     def vae(self) -> None:
-        """The shipped toy VAE fine-tuned on the tiled scenes to decode rescaled latents as rescaled images,
+        """The shipped toy VAE fine-tuned on the scenes to decode rescaled latents as rescaled images,
         one phase after another (warm restarts); each finished phase is kept, so a longer recipe goes on from it."""
         from ..shipped import WEIGHTS
         from .base_model import fine_tune_vae
@@ -226,19 +245,19 @@ class Study(StagedRun):
         up-sampled crop the local branch sees decodes to at least half of that identity."""
         from .gates import rescale_gate, upsample_gate, vae_gate
 
-        vae, metric, people = self._vae(), self._metric(), self.config.gate_people
-        held_out = np.stack([np.asarray(r.image) for r in held_out_scenes(people)])
+        vae, metric, people, paint = self._vae(), self._metric(), self.config.gate_people, self.config.paint
+        held_out = np.stack([np.asarray(r.image) for r in held_out_scenes(people, paint)])
         self._gates("world_gates", {
             "up-sampled decodes within 3 dB of the round trip": rescale_gate(vae, held_out, max_drop_db=3.0),
-            "1: VAE round trip at 1/7": vae_gate(vae, metric, 0.1, 1 / 7, IMAGE_SIZE, people, "tiles"),
-            "2: up-sampled crop at 1/7": upsample_gate(vae, metric, 0.5, 1 / 7, IMAGE_SIZE, LOCAL_SIZE, people, "tiles"),
+            "1: VAE round trip at 1/7": vae_gate(vae, metric, 0.1, 1 / 7, IMAGE_SIZE, people, paint),
+            "2: up-sampled crop at 1/7": upsample_gate(vae, metric, 0.5, 1 / 7, IMAGE_SIZE, LOCAL_SIZE, people, paint),
         })
 
     def _gates(self, name: str, gates: dict) -> None:
         self._record(name, {key: dataclasses.asdict(gate) for key, gate in gates.items()})
         failed = [key for key, gate in gates.items() if not gate.passed]
         if failed and self.config.enforce_gates:
-            (self.out / name / "stage.json").unlink()
+            (self.out / name / "stage.json").replace(self.out / name / "failed.json")  # kept, not done
             raise GateFailed(f"gate {', '.join(failed)} failed ({self.out / name}): rethink the world before the long runs")
 
     # ------------------------------------------------------------------------------------ base
@@ -285,8 +304,8 @@ class Study(StagedRun):
         from .gates import caption_gate
 
         gate = caption_gate(
-            self._base(), self._metric(), self.config.caption_gain, self.config.gate_people, IMAGE_SIZE, "tiles",
-            self.device,
+            self._base(), self._metric(), self.config.caption_gain, self.config.gate_people, IMAGE_SIZE,
+            self.config.paint, self.device,
         )
         self._gates("base_gate", {"3: the base draws the person its caption names": gate})
 
@@ -325,7 +344,7 @@ class Study(StagedRun):
             self._look_at_last(arm, name, phases)
         pairs, sheet = adapter_pairs(
             self._base(), folder / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
-            self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
+            self.sampling(arm), self.device, self.config.paint, IMAGE_SIZE,
         )
         measured = Measured.from_pairs(pairs)
         np.savez_compressed(folder / "margins.npz", **measured.arrays())
@@ -356,7 +375,7 @@ class Study(StagedRun):
         quarter = 1 / 4
         pairs, _ = adapter_pairs(
             self._base(), adapter, self._metric(), (quarter,), self.config.people, self.config.picture_seeds[:1],
-            self.sampling(arm), self.device, "tiles", IMAGE_SIZE,
+            self.sampling(arm), self.device, self.config.paint, IMAGE_SIZE,
         )
         measured = Measured.from_pairs(pairs)
         return {
@@ -434,7 +453,7 @@ class Study(StagedRun):
             per_seed = [
                 blending_pairs(self._base(), self.out / arm_stage(arm, seed) / "adapter", self._metric(),
                                self.config.people, self.config.picture_seeds, self.sampling(arm), self.device,
-                               "tiles", IMAGE_SIZE)
+                               self.config.paint, IMAGE_SIZE)
                 for seed in self.config.seeds
             ]
             blending[arm.name] = blending_estimate(per_seed)
@@ -452,7 +471,7 @@ class Study(StagedRun):
             raise RealisIDError(f"no {arm.name} arm is measured yet in {self.out}: nothing to ship")
         at_quarter = {seed: self._measured(arm, (seed,)).estimate("ID", 1 / 4).mean for seed in seeds}
         stage = arm_stage(arm, max(seeds, key=at_quarter.get))
-        world = ToyWorld("tiles", IMAGE_SIZE, f"realisid toy-study, {stage}")
+        world = ToyWorld(self.config.paint, IMAGE_SIZE, f"realisid toy-study, {stage}")
         export_weights(self._base(), self.out / stage / "adapter", self.out / "metric", world, self.ship_to)
         self._record("ship", {"shipped": stage, "seeds compared": seeds, "ID at 1/4": at_quarter})
 
@@ -502,12 +521,12 @@ def data_parts(config: StudyConfig) -> dict[str, tuple[int, int, tuple[float, fl
     }
 
 
-def held_out_scenes(count: int) -> list:
-    """Scenes of people no stage trains on (the evaluation's seeds), at the study's sizes."""
+def held_out_scenes(count: int, paint: Paint) -> list:
+    """Scenes of people wearing ``paint`` whom no stage trains on (the evaluation's seeds), at the study's sizes."""
     from ..world.sampling import sample_rendering
     from .evaluation import REFERENCE_SEED
 
-    return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint="tiles")
+    return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint=paint)
             for seed in range(REFERENCE_SEED, REFERENCE_SEED + count)]
 
 
