@@ -4,7 +4,8 @@ world (renderings -> identity metric -> VAE fine-tuned for rescaling -> CLIP-sty
 gates -> toy base (portraits, then 256-px scenes) -> gates -> the arms (RealisID, the InstantID-style
 baseline, no crop, trained on large faces only, efficient switches; two training seeds each) ->
 the verdict fixed before the runs, the blending table. Each finished stage leaves OUT/<stage>/stage.json
-and small fp16 weights meant to be committed; run the same command again to go on.
+and small fp16 weights meant to be committed; run the same command again to go on. --painted: the
+same stages in the fallback world of face paint in four regions (the tiled world failed gate 3).
 """
 
 from __future__ import annotations
