@@ -20,20 +20,20 @@ from realisid_toy.lab.study import ARMS, PHASE_SEEDS, GateFailed, Study, StudyCo
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
-ARMS_FOR_THE_VERDICT = (*ARMS[:3], ARMS[-1])
+SMOKE = dataclasses.replace(StudyConfig.smoke(), arms=("realisid", "instantid", "no-crop", "small-L"))
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     lines = []
-    Study(out, StudyConfig.smoke(), log=lines.append, arms=ARMS_FOR_THE_VERDICT).run()
+    Study(out, SMOKE, log=lines.append).run()
     return out, lines
 
 
 def test_every_stage_ends_with_its_record_and_the_verdict(study):
     out, _ = study
-    stages = Study(out, StudyConfig.smoke(), arms=ARMS_FOR_THE_VERDICT).STAGES
+    stages = Study(out, SMOKE).STAGES
     assert all((out / name / "stage.json").is_file() for name in stages if name != "data")
     verdict = json.loads((out / "evaluate" / "verdict.json").read_text())
     assert verdict["outcome"] in {"invalid", "reproduced", "gain, not the crop's", "refuted", "inconclusive"}
@@ -69,7 +69,7 @@ def test_ship_exports_the_best_measured_realisid_seed_as_toy_weights(study):
         names = trained.keys()
         assert all(torch.equal(shipped.get_tensor(name), trained.get_tensor(name)) for name in names)
     # Shipped before every seed was measured, the stage runs again at the end.
-    study_of = Study(out, StudyConfig.smoke(), arms=ARMS_FOR_THE_VERDICT)
+    study_of = Study(out, SMOKE)
     (out / "ship" / "stage.json").write_text(json.dumps({**record, "seeds compared": [0]}))
     assert not study_of.done("ship")
     (out / "ship" / "stage.json").write_text(json.dumps(record))
@@ -84,7 +84,7 @@ def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):
     assert json.loads(vae_record.read_text())["phases"] == [2, 2]
     vae_record.write_text(json.dumps({"phases": [2]}))  # cut off after its first phase
     lines = []
-    Study(out, StudyConfig.smoke(), log=lines.append, arms=ARMS_FOR_THE_VERDICT).run()
+    Study(out, SMOKE, log=lines.append).run()
     started = [line.split("]")[0][1:] for line in lines if line.endswith("] ...")]
     assert started == ["data", "vae", arm_stage(ARMS[2], 1)]
     assert sum(line.startswith("vae step 0:") for line in lines) == 1  # only the second phase ran again
@@ -117,8 +117,8 @@ def test_more_phases_go_on_from_the_last_adapter_and_measure_again(study):
     folder = out / arm_stage(ARMS[1], 0)
     before = (folder / "adapter" / "projection.safetensors").read_bytes()
     losses = json.loads((folder / "losses.json").read_text())
-    config = dataclasses.replace(StudyConfig.smoke(), adapter_phases=3)
-    study_of = Study(out, config, log=lambda line: None, arms=ARMS_FOR_THE_VERDICT)
+    config = dataclasses.replace(SMOKE, adapter_phases=3)
+    study_of = Study(out, config, log=lambda line: None)
     assert not study_of.done(arm_stage(ARMS[1], 0))
     study_of.run((arm_stage(ARMS[1], 0),))
     assert [phase["steps"] for phase in study_of.phases(arm_stage(ARMS[1], 0))] == [1, 2, 3]
@@ -138,7 +138,7 @@ def test_a_phase_cut_off_during_its_look_is_looked_at_not_trained_again(study, c
     (folder / "stage.json").unlink()
     losses = (folder / "losses.json").read_text()
     capsys.readouterr()
-    Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run((name,))
+    Study(out, SMOKE, log=lambda line: None).run((name,))
     printed = capsys.readouterr()
     assert "starting a new run" not in printed.out and "train:" not in printed.err
     assert (folder / "losses.json").read_text() == losses
@@ -163,11 +163,11 @@ def test_an_arm_cut_off_mid_training_resumes_from_its_checkpoint(study, monkeypa
 
     monkeypatch.setattr(loop, "save_checkpoint", killed_after_saving)
     with pytest.raises(KeyboardInterrupt):
-        Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run()
+        Study(out, SMOKE, log=lambda line: None).run()
     assert (folder / "run" / "checkpoints" / "step-00000001").is_dir()
     monkeypatch.setattr(loop, "save_checkpoint", saved)
     capsys.readouterr()
-    Study(out, StudyConfig.smoke(), log=lambda line: None, arms=ARMS_FOR_THE_VERDICT).run()
+    Study(out, SMOKE, log=lambda line: None).run()
     assert f"resumed from {folder / 'run' / 'checkpoints' / 'step-00000001'} at step 1" in capsys.readouterr().out
     assert len(json.loads((folder / "losses.json").read_text())) == 2  # phase 1's step, and phase 2's after the cut
     assert not (folder / "run").exists() and (folder / "stage.json").is_file()
@@ -183,8 +183,7 @@ def test_a_longer_base_goes_on_from_the_last_phase_and_drops_the_stages_made_fro
     inits, train = [], base_model.train_base_model
     monkeypatch.setattr(base_model, "train_base_model", lambda *a, **k: inits.append(a[7]) or train(*a, **k))
     lines = []
-    study_of = Study(out, dataclasses.replace(StudyConfig.smoke(), scene_steps=(2, 2)), log=lines.append,
-                     arms=ARMS_FOR_THE_VERDICT)
+    study_of = Study(out, dataclasses.replace(SMOKE, scene_steps=(2, 2)), log=lines.append)
     assert not study_of.done("base")
     study_of.run(("base",))
     assert inits == [out / "base" / "model"] and unet.read_bytes() != before
@@ -199,8 +198,8 @@ def test_gate_3_asks_for_the_configured_gain(study, tmp_path):
     out = tmp_path / "study"
     shutil.copytree(study[0], out)
     for gain, passes in ((-3.0, True), (3.0, False)):  # a margin lies in [-2, 2]
-        config = dataclasses.replace(StudyConfig.smoke(), caption_gain=gain, enforce_gates=True)
-        study_of = Study(out, config, log=lambda line: None, arms=ARMS_FOR_THE_VERDICT)
+        config = dataclasses.replace(SMOKE, caption_gain=gain, enforce_gates=True)
+        study_of = Study(out, config, log=lambda line: None)
         if passes:
             study_of.stage("base_gate")
         else:

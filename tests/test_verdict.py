@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realisid_toy.lab.verdict import Measured, difference, interval, picture_margins, verdict
+from realisid_toy.lab.verdict import Measured, difference, interval, picture_margins, verdict, write_report
 
 SIZES = (1 / 4, 1 / 5, 1 / 7)
 
@@ -64,3 +64,13 @@ def test_measurements_round_trip_through_their_files(tmp_path):
     np.testing.assert_array_equal(loaded.margins["ID", 1 / 4], np.concatenate([m.margins["ID", 1 / 4] for m in measured]))
     assert loaded.missed["ID", 1 / 7] == 7
     assert set(loaded.summary()) == {f"{c} at {s}" for c in ("ID", "no ID") for s in ("1/4", "1/5", "1/7")}
+
+
+def test_a_study_without_the_no_crop_arm_reports_its_comparisons_and_no_verdict(tmp_path):
+    arms = {"realisid": arm({1 / 4: 0.30}, seed=1), "instantid": arm({1 / 4: 0.10}, seed=2)}
+    decided = write_report(arms, {}, {"realisid": "instantid"}, SIZES, tmp_path)
+    assert decided == {"outcome": "none", "why": "no no-crop arm measured"}
+    results = (tmp_path / "results.md").read_text()
+    quarter = difference(arms["realisid"], arms["instantid"], 1 / 4)
+    assert 0.15 < quarter.mean < 0.25 and f"| realisid − instantid | {quarter} | " in results
+    assert "- outcome: none" in results

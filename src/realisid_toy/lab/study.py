@@ -78,9 +78,11 @@ ARMS = (
     Arm("small-L", config={"local_size": LOCAL_SIZE // 2}),
 )
 """The arms, in the order they are trained (the verdict needs the first three)."""
-COMPARISONS = {"realisid-large": "instantid-large", "efficient": "realisid", "small-L": "realisid"}
-"""Paired differences reported beside the verdict: the scale gap when trained on large faces only, and
-what each efficient switch costs in identity."""
+COMPARISONS = {
+    "realisid": "instantid", "realisid-large": "instantid-large", "efficient": "realisid", "small-L": "realisid"
+}
+"""Paired differences reported beside the verdict: RealisID against the baseline at every size, the scale
+gap when both are trained on large faces only, and what each efficient switch costs in identity."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class StudyConfig:
 
     paint: Paint = "tiles"
     """What the world's people wear on the face: ``tiles`` (finer than a latent cell) or ``regions``."""
+    arms: tuple[str, ...] = tuple(arm.name for arm in ARMS)
+    """The :data:`ARMS` trained, by name, in :data:`ARMS`' order."""
     scenes: int = 6000
     portraits: int = 6000
     metric: TrainingConfig = field(default_factory=TrainingConfig)
@@ -125,7 +129,10 @@ class StudyConfig:
         """The issue's fallback once the tiled world failed gate 3: face paint in four regions (blocks a few
         cells wide, as the earlier painted worlds drew) and only the first of the base's scene phases."""
         encoder = dataclasses.replace(self.id_encoder, paint="regions")
-        return dataclasses.replace(self, paint="regions", id_encoder=encoder, scene_steps=self.scene_steps[:1])
+        arms = ("realisid", "instantid", "efficient", "small-L")  # the demo's, blending's and efficient mode's
+        return dataclasses.replace(
+            self, paint="regions", id_encoder=encoder, scene_steps=self.scene_steps[:1], arms=arms
+        )
 
     @classmethod
     def smoke(cls) -> StudyConfig:
@@ -147,14 +154,17 @@ class Study(StagedRun):
     renderings, when they do)."""
 
     def __init__(
-        self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", arms=ARMS,
-        ship_to: str | Path | None = None,
+        self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", ship_to: str | Path | None = None
     ):
         super().__init__(out, log, device)
-        self.config, self.arms = config, arms
+        names = [arm.name for arm in ARMS]
+        unknown = sorted(set(config.arms) - set(names))
+        if unknown:
+            raise RealisIDError(f"unknown arms {', '.join(unknown)}; the study's arms: {', '.join(names)}")
+        self.config, self.arms = config, tuple(arm for arm in ARMS if arm.name in config.arms)
         self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
         # every arm at the first seed before any at the second: each comparison's first reading comes early
-        self.arm_stages = {arm_stage(arm, seed): (arm, seed) for seed in config.seeds for arm in arms}
+        self.arm_stages = {arm_stage(arm, seed): (arm, seed) for seed in config.seeds for arm in self.arms}
         self.STAGES = (
             "data", "metric", "vae", "id_encoder", "world_gates", "base_portraits", "base", "base_gate", "probe_gate",
             *self.arm_stages, "evaluate", "ship",
@@ -165,7 +175,9 @@ class Study(StagedRun):
         record = self.out / "world.json"
         made = json.loads(record.read_text())["paint"] if record.is_file() else self.config.paint
         if made != self.config.paint:
-            raise RealisIDError(f"{self.out} holds a study of the {made} world, not of the {self.config.paint} one")
+            raise RealisIDError(
+                f"{self.out} holds a study of the {made} world, not of the {self.config.paint} one: choose another folder"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"paint": self.config.paint}) + "\n")
         return super().run(stages)

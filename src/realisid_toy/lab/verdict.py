@@ -153,6 +153,10 @@ def above_floor(arm: Measured, size: float) -> Estimate:
     return Estimate.of(arm.margins["ID", size] - arm.margins["no ID", size])
 
 
+VERDICT_ARMS = ("realisid", "instantid", "no-crop")
+"""The arms :func:`verdict` compares; a study without them (the painted fallback) reports no verdict."""
+
+
 def verdict(arms: dict[str, Measured]) -> dict[str, object]:
     """The outcome by the rules fixed in the module docstring, with the numbers it rests on."""
     floors = {name: above_floor(arms[name], 1 / 4) for name in ("realisid", "instantid")}
@@ -207,7 +211,8 @@ def write_report(arms: dict[str, Measured], blending: dict[str, Estimate], compa
                  sizes: tuple[float, ...], folder: Path) -> dict[str, object]:
     """``folder/results.md`` (the arms' table, the verdict, the other comparisons, the blending table)
     and ``folder/verdict.json``; returns the verdict."""
-    decided = verdict(arms)
+    missing = [name for name in VERDICT_ARMS if name not in arms]
+    decided = verdict(arms) if not missing else {"outcome": "none", "why": f"no {', '.join(missing)} arm measured"}
     blend = "\n".join(["| arm | own person − the other person, at own box (1/4) |", "|---|---|"]
                       + [f"| {name} | {estimate} |" for name, estimate in blending.items()])
     verdict_lines = "\n".join(f"- {key}: {value}" for key, value in decided.items())
