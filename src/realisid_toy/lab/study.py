@@ -2,7 +2,8 @@
 
 Run by ``realisid toy-study [--out experiments/small-faces] [--device cuda]``. The world: 256-px
 scenes of people whose identity is a 4×4 grid of face-paint tiles finer than a latent cell (plus
-their shapes and colours; :meth:`StudyConfig.painted`: the issue's fallback, paint in four regions), the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
+their shapes and colours; :meth:`StudyConfig.painted`: the issue's fallback, paint in four regions),
+the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
 cross-attention at its first level too (a documented deviation from SDXL: ID tokens reach a 1/7
 face on 27 cells instead of 6) and an ID encoder pre-trained the way CLIP is. Then gates, the arms
 (RealisID, the InstantID-style baseline, no crop, trained on large faces only, efficient switches;
