@@ -16,7 +16,17 @@ from safetensors import safe_open
 
 from realisid.cli import main
 from realisid.errors import RealisIDError
-from realisid_toy.lab.study import ARMS, PHASE_SEEDS, GateFailed, Study, StudyConfig, arm_stage
+from realisid_toy.lab.study import (
+    ARMS,
+    PHASE_SEEDS,
+    REACHED,
+    GateFailed,
+    Study,
+    StudyConfig,
+    arm_stage,
+    reaches,
+)
+from realisid_toy.lab.verdict import Estimate
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
@@ -105,8 +115,9 @@ def test_an_arm_trains_in_phases_each_from_the_last_and_looked_at(study):
     folder = out / arm_stage(ARMS[0], 0)
     phases = json.loads((folder / "phases.json").read_text())
     assert [phase["steps"] for phase in phases] == [1, 2]  # smoke: 2 phases of 1 step
-    looked = {"steps", "seconds", "ID at 1/4", "no ID at 1/4", "ID − no ID at 1/4", "look_seconds"}
+    looked = {"steps", "seconds", "ID at 1/4", "no ID at 1/4", "ID − no ID at 1/4", REACHED, "look_seconds"}
     assert all(set(phase) == looked for phase in phases)
+    assert not any(phase[REACHED] for phase in phases)  # the smoke's bar is out of reach
     assert json.loads((folder / "stage.json").read_text())["steps"] == 2
     assert len(json.loads((folder / "losses.json").read_text())) == 2
     assert yaml.safe_load((folder / "train.yaml").read_text())["init_adapter"] == str(folder / "adapter")
@@ -126,6 +137,29 @@ def test_more_phases_go_on_from_the_last_adapter_and_measure_again(study):
     assert (folder / "adapter" / "projection.safetensors").read_bytes() != before
     assert json.loads((folder / "stage.json").read_text())["steps"] == 3
     assert yaml.safe_load((folder / "train.yaml").read_text())["seed"] == 2 * PHASE_SEEDS
+
+
+def test_a_look_reaches_the_bar_with_its_interval_above_zero():
+    assert reaches(Estimate(0.12, 0.01, 0.23, (0.12,)), 0.10)
+    assert not reaches(Estimate(0.096, 0.011, 0.186, (0.096,)), 0.10)  # the tiled arm's fourth look
+    assert not reaches(Estimate(0.12, -0.01, 0.25, (0.12,)), 0.10)
+
+
+def test_every_arm_trains_the_phases_realisid_seed_0_took_to_reach_the_bar(tmp_path):
+    study = Study(tmp_path, dataclasses.replace(SMOKE, adapter_phases=4), log=lambda line: None)
+    assert study.phases_needed() == 4  # before RealisID seed 0 has trained
+    first, other = (tmp_path / arm_stage(arm, 0) for arm in ARMS[:2])
+    for folder in (first, other):
+        folder.mkdir()
+        (folder / "stage.json").write_text("{}")
+    looks = [{"steps": 1, REACHED: False}, {"steps": 2, REACHED: False}]
+    (first / "phases.json").write_text(json.dumps(looks))
+    (other / "phases.json").write_text(json.dumps(looks))
+    assert study.phases_needed() == 4 and not study.done(other.name)  # short of the bar: up to the most
+    (first / "phases.json").write_text(json.dumps([looks[0], {**looks[1], REACHED: True}]))
+    assert study.phases_needed() == 2 and study.done(first.name) and study.done(other.name)
+    (other / "phases.json").write_text(json.dumps(looks[:1]))
+    assert not study.done(other.name)
 
 
 def test_a_phase_cut_off_during_its_look_is_looked_at_not_trained_again(study, capsys):

@@ -57,7 +57,7 @@ person; a missed face scores 0) over --seeds sampling seeds at 1/4 and 1/7, with
 id_scale 0 (the same adapter, nobody in particular): only a margin above the no-ID one is the ID's;
 the head turn and mouth opening that MediaPipe's face mesh reads in the driving face, the posed
 shot and the unposed one (benchmarks/demo_measures.py measures how far these readings are off on
-renderings of known box and pose; the mesh does not read faces under paint tiles); and whether each
+renderings of known box and pose, and how many faces the mesh reads under paint); and whether each
 1/4 shot's face correlates more with the reference rendered frontal or in the driving pose.
 """
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -37,6 +38,7 @@ from ..world.traits import Paint
 from .base_model import VAE_FINE_TUNES, BaseTraining
 from .id_encoder import EncoderPretraining
 from .stages import StagedRun
+from .verdict import Estimate
 
 IMAGE_SIZE = 256
 """Side of the study's scenes: 32×32 latents of the 16-channel 8x toy VAE."""
@@ -50,6 +52,8 @@ PHASES = "phases.json"
 """An arm's finished training phases and their looks (the learning curve)."""
 LOOKED = "ID − no ID at 1/4"
 """The key a phase's look adds to its record."""
+REACHED = "reached the bar"
+"""Whether that look reached :attr:`StudyConfig.phase_bar` with its interval above 0."""
 PHASE_SEEDS = 1000
 """Phase ``k`` of an arm at training seed ``s`` trains with seed ``s + k·PHASE_SEEDS``."""
 
@@ -113,8 +117,10 @@ class StudyConfig:
     adapter_steps: int = 2000
     """Steps of each of an arm's training phases."""
     adapter_phases: int = 4
-    """Phases an arm trains, each from where the last ended and looked at (:meth:`Study.look`): as many as
-    RealisID seed 0 needs to reach the bar of ``docs/toy-reproduction.md``, at most 4."""
+    """The most phases an arm trains, each from where the last ended and looked at (:meth:`Study.look`);
+    every arm trains as many as RealisID seed 0 took to reach :attr:`phase_bar` (:meth:`Study.phases_needed`)."""
+    phase_bar: float = 0.10
+    """The look's ID − no ID at 1/4 that ends RealisID seed 0's phases (twice the verdict's validity line)."""
     adapter_batch: int = 16
     adapter_lr: float = 1e-3
     seeds: tuple[int, ...] = (0, 1)
@@ -141,7 +147,7 @@ class StudyConfig:
             scenes=32, portraits=32, metric=TrainingConfig(identities=20, per_identity=4, epochs=1),
             segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=(BaseTraining(vae_steps=2, vae_batch=4),) * 2,
             portrait_steps=2, scene_steps=(2,), unet_batch=4, probe_steps=2, adapter_steps=1, adapter_phases=2,
-            adapter_batch=2,
+            phase_bar=math.inf, adapter_batch=2,
             people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
         )
 
@@ -192,7 +198,7 @@ class Study(StagedRun):
             return len(self._phase_steps("base")) == len(self.config.scene_steps)
         if name == "ship":
             return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
-        if name in self.arm_stages and len(self.phases(name)) < self.config.adapter_phases:
+        if name in self.arm_stages and len(self.phases(name)) < self.phases_needed():
             return False
         return (self.out / name / "stage.json").is_file()
 
@@ -336,9 +342,9 @@ class Study(StagedRun):
 
     # ------------------------------------------------------------------------------------ arms
     def _arm(self, arm: Arm, seed: int) -> None:
-        """One arm at one training seed: ``realisid train`` in :attr:`StudyConfig.adapter_phases` phases, each
-        looked at (``phases.json``); then its fp16 weights, its pictures' margins and ``pictures.jpg`` (the
-        first people's references, then at each size with and without the ID)."""
+        """One arm at one training seed: ``realisid train`` in :meth:`phases_needed` phases, each looked at
+        (``phases.json``); then its fp16 weights, its pictures' margins and ``pictures.jpg`` (the first
+        people's references, then at each size with and without the ID)."""
         from .face_keeping import adapter_pairs, save_sheet
         from .verdict import Measured
 
@@ -348,8 +354,8 @@ class Study(StagedRun):
             (folder / stale).unlink(missing_ok=True)
         if phases and LOOKED not in phases[-1]:  # cut off during its look
             self._look_at_last(arm, name, phases)
-        for phase in range(len(phases), self.config.adapter_phases):
-            started = time.monotonic()
+        while len(phases) < self.phases_needed():
+            phase, started = len(phases), time.monotonic()
             self._train(arm, seed, self.config.adapter_steps, folder, phase)
             steps = (phase + 1) * self.config.adapter_steps
             phases.append({"steps": steps, "seconds": round(time.monotonic() - started, 1)})
@@ -363,6 +369,13 @@ class Study(StagedRun):
         np.savez_compressed(folder / "margins.npz", **measured.arrays())
         save_sheet(sheet[:SHEET_PEOPLE], folder / "pictures.jpg")
         self._record(name, {"steps": phases[-1]["steps"], **measured.summary()})
+
+    def phases_needed(self) -> int:
+        """The phases every arm trains: as many as RealisID seed 0 took for its look to first reach the bar,
+        :attr:`StudyConfig.adapter_phases` while it has not (so its own phases stop at the bar)."""
+        first = self.phases(arm_stage(self.arms[0], self.config.seeds[0]))
+        reached = [number for number, phase in enumerate(first, 1) if phase.get(REACHED)]
+        return min(reached[:1] + [self.config.adapter_phases])
 
     def phases(self, name: str) -> list[dict]:
         """The training phases arm stage ``name`` has finished, each with its :meth:`look`."""
@@ -391,10 +404,12 @@ class Study(StagedRun):
             self.sampling(arm), self.device, self.config.paint, IMAGE_SIZE,
         )
         measured = Measured.from_pairs(pairs)
+        gain = above_floor(measured, quarter)
         return {
             **{f"{c} at 1/4": f"{measured.estimate(c, quarter)} (missed {measured.missed[c, quarter]})"
                for c in ("ID", "no ID")},
-            LOOKED: str(above_floor(measured, quarter)),
+            LOOKED: str(gain),
+            REACHED: reaches(gain, self.config.phase_bar),
         }
 
     def sampling(self, arm: Arm) -> SamplingOptions:
@@ -541,6 +556,11 @@ def held_out_scenes(count: int, paint: Paint) -> list:
 
     return [sample_rendering(seed, size=IMAGE_SIZE, rel_size=(0.12, 0.5), paint=paint)
             for seed in range(REFERENCE_SEED, REFERENCE_SEED + count)]
+
+
+def reaches(gain: Estimate, bar: float) -> bool:
+    """A look reaches ``bar``: ID − no ID at least ``bar`` with its 95 % interval above 0."""
+    return bool(gain.mean >= bar and gain.low > 0)
 
 
 def arm_stage(arm: Arm, seed: int) -> str:
