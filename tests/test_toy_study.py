@@ -52,6 +52,13 @@ def test_every_stage_ends_with_its_record_and_the_verdict(study):
     assert set(json.loads((out / "timings.json").read_text())) == set(stages)
 
 
+def test_the_study_keeps_every_line_it_logged_with_its_time(study):
+    out, lines = study
+    logged = (out / "log.txt").read_text().splitlines()[: len(lines)]
+    assert [entry.split(" ", 2)[2] for entry in logged] == lines
+    assert any(line.startswith("unet step 0: loss") for line in lines)  # the base's losses among them
+
+
 def test_an_arm_keeps_only_its_fp16_weights_losses_and_margins(study):
     out, _ = study
     folder = out / arm_stage(ARMS[0], 0)

@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+LOG = "log.txt"
+"""Every line a run logged, each with its time, in its output folder."""
+
 
 class StagedRun:
     """Runs the stages of :attr:`STAGES` not done yet, in order, over one output folder.
@@ -18,8 +21,15 @@ class StagedRun:
     STAGES: tuple[str, ...] = ()
 
     def __init__(self, out: str | Path, log: Callable[[str], None] = print, device: str = "cpu"):
-        self.out, self.log, self.device = Path(out), log, device
+        self.out, self._show, self.device = Path(out), log, device
         self.timings_path = self.out / "timings.json"
+
+    def log(self, line: str) -> None:
+        """Shows ``line`` and appends it, timed, to ``OUT/log.txt``: a run's losses outlive its terminal."""
+        self._show(line)
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / LOG, "a") as record:
+            record.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
     def timings(self) -> dict[str, float]:
         return json.loads(self.timings_path.read_text()) if self.timings_path.is_file() else {}
