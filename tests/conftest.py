@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
+# pytest-xdist's workers share the cores: each gets its share of threads, so two 2-thread processes
+# on two cores don't thrash (set before torch starts; subprocesses inherit it).
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_THREADS = max(1, _CORES // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+
 import pytest
 import torch
 
 from realisid.loading import tiny_adapter_config, tiny_stack
 from realisid.models import IdentityAdapter, RealisIDAdapter
+
+torch.set_num_threads(_THREADS)
+
+# The modules holding the suite's longest tests: collected first, so a worker starts each at once
+# instead of finishing the run alone with one of them.
+LONGEST_FIRST = ("test_toy_study.py", "test_toy_recipe.py", "test_training_scale.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
 
 
 @pytest.fixture(scope="session")

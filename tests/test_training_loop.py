@@ -269,6 +269,8 @@ def test_two_processes_train_and_checkpoint(shards, tmp_path):
         "2",
         "--num_machines",
         "1",
+        "--main_process_port",
+        "0",  # a free port: another test may be launching at the same time
         "--mixed_precision",
         "no",
         "--dynamo_backend",

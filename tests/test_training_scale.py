@@ -99,6 +99,8 @@ def test_deepspeed_zero2_with_8bit_adamw_takes_a_step_on_the_cpu(tmp_path):
         str(CONFIGS / "deepspeed_zero2_8gpu.yaml"),
         "--num_processes",
         "1",
+        "--main_process_port",
+        "0",  # a free port: another test may be launching at the same time
         "-m",
         "realisid.cli",
         "train",
