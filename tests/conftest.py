@@ -18,13 +18,14 @@ from realisid.models import IdentityAdapter, RealisIDAdapter
 
 torch.set_num_threads(_THREADS)
 
-# The modules holding the suite's longest tests: collected first, so a worker starts each at once
-# instead of finishing the run alone with one of them.
+# The modules holding the suite's longest tests, longest first: collected first, so workers start
+# them at once instead of one worker finishing the run alone with one of them.
 LONGEST_FIRST = ("test_toy_study.py", "test_toy_recipe.py", "test_training_scale.py")
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")
