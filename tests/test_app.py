@@ -40,6 +40,8 @@ from realisid.faces.samples import ASTRONAUT_FACE, astronaut, background, grace_
 from realisid.layout import BOX_COLORS
 from realisid.persons import Person
 from realisid.pipeline import tiny_pipeline
+from realisid.presets import EFFICIENT_SAMPLING
+from realisid.sampling import SamplingOptions
 from realisid_toy.shipped import toy_world
 
 from .conftest import perturb_zero_convs
@@ -182,6 +184,14 @@ def test_sampling_from_page_controls():
     assert isinstance(chosen.width, int) and isinstance(chosen.text_scale, float)
 
 
+def test_the_controls_carry_every_sampling_option_both_ways():
+    options = SamplingOptions(num_inference_steps=7, text_scale=3.0, id_scale=2.0, id_start=0.1,
+                              local_scale=0.5, global_scale=0.25, **EFFICIENT_SAMPLING)
+    controls = Sampling.from_options(options, width=256, seed=4)
+    assert (controls.steps, controls.id_stop, controls.width, controls.seed) == (7, 0.8, 256, 4)
+    assert controls.options() == options
+
+
 def test_generate_matches_the_pipeline_and_reports_progress(astronaut_face, hopper_face):
     import torch
 
@@ -298,10 +308,12 @@ def test_app_serves_the_toy_weights_unless_a_model_is_named():
     assert pipe.unet.config.in_channels == 16 and pipe.adapter is not None
     assert len(page["examples"]) == 6 and "sweater" in page["prompt"]
     pipe, sampling, notice, page = app_models(
-        build_parser().parse_args(["app", "--tiny", "--steps", "3", "--local-scale", "0", "--global-scale", "0.5"])
+        build_parser().parse_args(
+            ["app", "--tiny", "--steps", "3", "--local-scale", "0", "--global-scale", "0.5", "--id-stop", "0.8"]
+        )
     )
     assert notice == RANDOM_WEIGHTS_NOTICE and (sampling.width, sampling.steps) == (256, 3) and page == {}
-    assert (sampling.local_scale, sampling.global_scale) == (0.0, 0.5)
+    assert (sampling.local_scale, sampling.global_scale, sampling.id_stop) == (0.0, 0.5, 0.8)
     assert pipe.unet.config.in_channels == 4
 
 

@@ -169,7 +169,8 @@ def test_bad_sampling_numbers_are_one_line_errors(photos, tmp_path, capsys):
     for option, value, words in (("--text-scale", "nan", "text_scale must be a finite number"),
                                  ("--id-scale", "inf", "id_scale must be a finite number"),
                                  ("--steps", "0", "num_inference_steps must be a whole number of at least 1"),
-                                 ("--id-start", "1.5", "id_start is a fraction")):
+                                 ("--id-start", "1.5", "id_start is a fraction"),
+                                 ("--id-stop", "0.1", "id_stop is a fraction of the steps, in [id_start, 1]")):
         out = tmp_path / option
         assert main(["generate", "--prompt", "x", "--tiny", *FAST, option, value, "--person", person,
                      "--out", str(out)]) == 2

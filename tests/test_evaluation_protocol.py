@@ -6,6 +6,7 @@ import csv
 import gc
 import json
 import os
+import re
 import weakref
 from pathlib import Path
 
@@ -178,6 +179,18 @@ def test_config_errors(tmp_path):
     assert EvaluationConfig.from_dict({**base, "scenarios": {"tiny": ["1/9", "1/8"]}}).ablation_scenarios == ()
     with pytest.raises(RealisIDError, match="ablation_scenarios not among scenarios: small"):
         EvaluationConfig.from_dict({**base, "scenarios": {"tiny": ["1/9", "1/8"]}, "ablations": [{"name": "m"}]})
+    for bad, words in (({"output_dir": 5.5}, "output_dir must be a path, got 5.5"),
+                       ({"metrics": ["dlib"]}, "metrics must be a mapping of keys"),
+                       ({"metrics": {"identity_backend": 3}}, "metrics.identity_backend must be text"),
+                       ({"n_per_prompt": "two"}, "n_per_prompt must be a whole number of at least 1, got 'two'"),
+                       ({"seed": -1}, "seed must be a whole number of at least 0"),
+                       ({"height": 1004}, "height and width must be multiples of 8, got 1004 and 1024"),
+                       ({"subject": ["a", "b"]}, "subject must be text"),
+                       ({"sizes": "1/7"}, "sizes must be a list"),
+                       ({"ablation_scenarios": "small"}, "ablation_scenarios must be a list")):
+        with pytest.raises(RealisIDError, match=re.escape(words)):
+            EvaluationConfig.from_dict({**base, **bad}, base=tmp_path)
+    assert EvaluationConfig.from_dict({**base, "output_dir": 2024}, base=tmp_path).output_dir == tmp_path / "2024"
     (tmp_path / "list.yaml").write_text("- identities: ids\n")
     with pytest.raises(RealisIDError, match="must be a mapping of keys, not a list"):
         EvaluationConfig.from_yaml(tmp_path / "list.yaml")

@@ -65,6 +65,8 @@ ProgressCallback = Callable[[int, int], None]
 
 # ----------------------------------------------------------------------------------- logic
 _PAPER = SamplingOptions()
+_CONTROL = {"num_inference_steps": "steps"}
+"""The :class:`SamplingOptions` fields whose control has a shorter name; the others share theirs."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Sampling:
     id_start: float = _PAPER.id_start
     local_scale: float = _PAPER.local_scale
     global_scale: float = _PAPER.global_scale
+    id_stop: float = _PAPER.id_stop
     seed: int = 0
     num_images: int = 1
     negative_prompt: str = ""
@@ -87,16 +90,13 @@ class Sampling:
     @classmethod
     def from_options(cls, options: SamplingOptions, **page: Any) -> Sampling:
         """The controls showing ``options``, with the ``page``'s other controls (width, seed, ...)."""
-        return cls(
-            steps=options.num_inference_steps, text_scale=options.text_scale, id_scale=options.id_scale,
-            id_start=options.id_start, local_scale=options.local_scale, global_scale=options.global_scale, **page,
-        )
+        shown = {_CONTROL.get(name, name): getattr(options, name) for name in SamplingOptions.names()}
+        return cls(**shown, **page)
 
     def options(self) -> SamplingOptions:
         """The pipeline's options these controls ask for (a :class:`RealisIDError` for a bad value)."""
-        return SamplingOptions(
-            self.steps, self.text_scale, self.id_scale, self.id_start, self.local_scale, self.global_scale
-        )
+        names = SamplingOptions.names()
+        return SamplingOptions(**{name: getattr(self, _CONTROL.get(name, name)) for name in names})
 
     @classmethod
     def from_controls(cls, **values: Any) -> Sampling:
@@ -501,6 +501,8 @@ def _sampling_controls(sampling: Sampling) -> dict[str, gr.components.Component]
         with gr.Row():  # 0 switches a branch off: the paper's ablations
             controls["local_scale"] = gr.Slider(0, 2, sampling.local_scale, step=0.1, label="local branch")
             controls["global_scale"] = gr.Slider(0, 2, sampling.global_scale, step=0.1, label="global branch")
+            # below 1, Eq. 8's ID row stops early (0.8: the efficient mode)
+            controls["id_stop"] = gr.Slider(0, 1, sampling.id_stop, step=0.05, label="id_stop")
     return controls
 
 

@@ -45,6 +45,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, defaults: SamplingOp
                        help=f"local branch weight, 0 = off (default: {defaults.local_scale})")
     group.add_argument("--global-scale", type=float, default=defaults.global_scale,
                        help=f"global branch weight, 0 = off (default: {defaults.global_scale})")
+    group.add_argument("--id-stop", type=float, default=defaults.id_stop,
+                       help=f"fraction of the steps after which the ID guidance row stops "
+                            f"(0.8: the efficient mode; default: {defaults.id_stop})")
 
 
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,14 +60,8 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sampling_options(args: argparse.Namespace) -> SamplingOptions:
     """The sampling the command line asks for (a one-line error for a bad value)."""
-    return SamplingOptions(
-        num_inference_steps=args.steps,
-        text_scale=args.text_scale,
-        id_scale=args.id_scale,
-        id_start=args.id_start,
-        local_scale=args.local_scale,
-        global_scale=args.global_scale,
-    )
+    named = {name: getattr(args, name) for name in SamplingOptions.names() if name != "num_inference_steps"}
+    return SamplingOptions(num_inference_steps=args.steps, **named)
 
 
 @dataclass

@@ -110,23 +110,32 @@ class EvaluationConfig:
             if key not in data:
                 raise RealisIDError(f"config needs `{key}`")
 
-        def resolve(value: Any) -> Path | None:
-            return None if value is None else base / Path(value)
+        def resolve(key: str, value: Any) -> Path | None:
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise RealisIDError(f"config key {key} must be a path, got {value!r}")
+            return base / str(value)
 
         scenarios = {"regular": REGULAR, "small": SMALL}
         if "scenarios" in data:
             scenarios = _scenarios(data.pop("scenarios"))
-        ablation_names = data.pop("ablation_scenarios", ["small"] if data.get("ablations") else [])
+        default_ablation_scenarios = ["small"] if data.get("ablations") else []
+        ablation_names = _names("ablation_scenarios", data.pop("ablation_scenarios", default_ablation_scenarios))
         missing_scenarios = set(ablation_names) - set(scenarios)
         if missing_scenarios:
             raise RealisIDError(
                 f"ablation_scenarios not among scenarios: {', '.join(sorted(missing_scenarios))}"
             )
-        metrics = dict(data.pop("metrics", None) or {})
+        metrics = data.pop("metrics", None) or {}
+        if not isinstance(metrics, dict):
+            raise RealisIDError(f"config key metrics must be a mapping of keys, got {metrics!r}")
+        metrics = dict(metrics)
         unknown = set(metrics) - set(MetricsConfig.__dataclass_fields__)
         if unknown:
             raise RealisIDError(f"unknown metrics keys: {', '.join(sorted(unknown))}")
-        backend = metrics.pop("identity_backend", "dlib")
+        backend = _text("metrics.identity_backend", metrics.pop("identity_backend", "dlib"))
+        data.update(_scalars(data))
         methods = _methods(data.pop("methods"))
         by_name = {spec.name: spec for spec in methods}
         ablations = tuple(  # a bare `name` entry is the method of that name (e.g. the full model's row)
@@ -134,15 +143,17 @@ class EvaluationConfig:
             for spec in _methods(data.pop("ablations", None) or [])
         )
         return cls(
-            identities=resolve(data.pop("identities")),
-            output_dir=resolve(data.pop("output_dir")),
-            prompts=resolve(data.pop("prompts", None)) or DEFAULT_PROMPTS,
+            identities=resolve("identities", data.pop("identities")),
+            output_dir=resolve("output_dir", data.pop("output_dir")),
+            prompts=resolve("prompts", data.pop("prompts", None)) or DEFAULT_PROMPTS,
             methods=methods,
             ablations=ablations,
             scenarios=tuple(scenarios.values()),
             ablation_scenarios=tuple(scenarios[name] for name in ablation_names),
-            sizes=tuple(size_scenario(s) for s in data.pop("sizes", SWEEP_SIZES)),
-            metrics=MetricsConfig(identity_backend=backend, **{k: resolve(v) for k, v in metrics.items()}),
+            sizes=tuple(size_scenario(s) for s in _names("sizes", data.pop("sizes", SWEEP_SIZES))),
+            metrics=MetricsConfig(
+                identity_backend=backend, **{k: resolve(f"metrics.{k}", v) for k, v in metrics.items()}
+            ),
             **data,
         )
 
@@ -186,3 +197,34 @@ def _methods(items: list[dict[str, Any]]) -> tuple[MethodSpec, ...]:
         )
         for i in items
     )
+
+
+def _scalars(data: dict[str, Any]) -> dict[str, Any]:
+    """The config's number and text keys that ``data`` sets, checked (a one-line error for a bad one)."""
+    least = {"n_per_prompt": 1, "seed": 0, "height": 8, "width": 8}
+    checked = {key: _whole(key, data[key], least[key]) for key in least if key in data}
+    if "subject" in data:
+        checked["subject"] = _text("subject", data["subject"])
+    height, width = checked.get("height", EvaluationConfig.height), checked.get("width", EvaluationConfig.width)
+    if height % 8 or width % 8:
+        raise RealisIDError(f"height and width must be multiples of 8, got {height} and {width}")
+    return checked
+
+
+def _whole(key: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise RealisIDError(f"config key {key} must be a whole number of at least {least}, got {value!r}")
+    return value
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RealisIDError(f"config key {key} must be text, got {value!r}")
+    return value
+
+
+def _names(key: str, value: Any) -> list:
+    """A YAML list (of scenario names or sizes); a one-line error for anything else."""
+    if not isinstance(value, (list, tuple)):
+        raise RealisIDError(f"config key {key} must be a list, got {value!r}")
+    return list(value)
