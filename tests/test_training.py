@@ -51,7 +51,7 @@ def test_diffusion_target_is_the_noise_or_the_velocity_of_the_schedule():
     alpha = scheduler.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
     assert torch.allclose(v, alpha.sqrt() * noise - (1 - alpha).sqrt() * latents)
     assert torch.allclose(v[2], -latents[2])  # zero terminal SNR: at the last step v is −z₀
-    with pytest.raises(ValueError, match="prediction_type"):
+    with pytest.raises(RealisIDError, match="the base model predicts 'sample'; training needs"):
         diffusion_target(with_type("sample"), latents, noise, timesteps)
 
 

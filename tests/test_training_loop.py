@@ -174,6 +174,14 @@ def test_the_instantid_style_baseline_trains_by_the_same_loop(shards, tmp_path):
         assert any(not torch.equal(a, b) for a, b in pairs), part
 
 
+def test_a_base_that_predicts_neither_noise_nor_v_is_refused_before_training(shards, tmp_path):
+    stack = tiny_stack(0)
+    stack = dataclasses.replace(stack, scheduler=DDIMScheduler.from_config(stack.scheduler.config, prediction_type="sample"))
+    with pytest.raises(RealisIDError, match="the base model predicts 'sample'"):
+        train(tiny_config(shards, tmp_path, max_steps=1), stack=stack)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_a_base_folder_validates_with_ddim_whatever_scheduler_it_names(tmp_path):
     """SDXL's folder names Euler; the run's validation images sample as the paper does (DDIM), same schedule."""
     base = shutil.copytree(WEIGHTS / "base", tmp_path / "base")

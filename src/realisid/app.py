@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .boxes import Box
+from .boxes import SMALL_FACE, Box
 from .errors import RealisIDError
 from .faces import FaceConditions, detect_faces, draw_landmarks, face_conditions, load_photo, pick_face
 from .faces.preview import preview
@@ -40,9 +40,6 @@ UPLOAD_CACHE = (600, 3600)
 
 PREVIEW_SIDE = 512
 """Long side of the layout canvas shown in the page, in pixels."""
-
-SMALL_FACE = 1 / 6
-"""Boxes under this fraction of the long edge are small faces, the paper's hard case (its Table 2)."""
 
 DEFAULT_BOXES = ((0.5, 0.4, 0.3), (0.25, 0.45, 0.2), (0.75, 0.45, 0.14), (0.5, 0.75, 0.1))
 """Initial ``(cx, cy, size)`` of each panel's box, so added persons do not start on one spot."""
@@ -178,7 +175,7 @@ def box_legend(persons: list[Person], width: int, height: int) -> str:
     parts = []
     for index, person in enumerate(persons):
         relative = person.box[2]
-        small = " (small face)" if relative < SMALL_FACE else ""
+        small = " (small face)" if relative <= SMALL_FACE else ""
         parts.append(f"person {index}: {relative * max(width, height):.0f} px, {relative:.2f}{small}")
     return f"{width}×{height} px output · " + " · ".join(parts)
 

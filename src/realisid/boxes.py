@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 from .errors import RealisIDError
 
+SMALL_FACE = 1 / 6
+"""The paper's small face: a box whose side is at most 1/6 of the image's long edge (its hard case)."""
 MAX_RELATIVE_SIZE = 2.0
 """The largest box side over the image's long edge: a larger face barely shows, and drawing it costs
 memory."""

@@ -62,28 +62,16 @@ class Stack:
 def _clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     """The real 49408-token CLIP BPE vocabulary and merges, from the file open-clip-torch ships."""
     import open_clip
+    from open_clip.tokenizer import bytes_to_unicode
 
     path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
     with gzip.open(path, "rt", encoding="utf-8") as file:
         lines = file.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
-    byte_chars = _bytes_to_unicode()
+    byte_chars = list(bytes_to_unicode().values())  # the reversible byte→character table, in CLIP's order
     tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
     return {token: i for i, token in enumerate(tokens)}, merges
-
-
-def _bytes_to_unicode() -> list[str]:
-    """GPT-2/CLIP's reversible byte→printable-character table, in CLIP's vocabulary order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    codes, extra = printable[:], 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in codes]
 
 
 def clip_tokenizer(pad_token: str = "<|endoftext|>") -> CLIPTokenizer:

@@ -23,10 +23,11 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..boxes import SMALL_FACE
 from ..errors import RealisIDError
+from ..faces.photo import IMAGE_SUFFIXES
 
 SUBJECT = "{subject}"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.txt")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -40,8 +41,6 @@ class Scenario:
     size_range: tuple[float, float]
 
 
-SMALL_FACE = 1 / 6
-"""The paper's small face: a box whose long side is at most 1/6 of the image edge."""
 REGULAR = Scenario("regular", "regular", (1 / 4, 1 / 2))
 SMALL = Scenario("small", "small", (1 / 7, SMALL_FACE))
 SWEEP_SIZES = ("1/4", "1/5", "1/6", "1/7")

@@ -13,6 +13,9 @@ from .errors import PhotoError
 
 PhotoSource = str | Path | Image.Image | np.ndarray
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+"""The file endings read as photos where a folder is listed (references, training images)."""
+
 # Transparent pixels become white: the usual background of cut-out portraits.
 _BACKGROUND = (255, 255, 255)
 

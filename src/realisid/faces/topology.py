@@ -59,5 +59,3 @@ PARTS: dict[str, list[list[int]]] = {
 
 FACE_OVAL: list[int] = PARTS["face_oval"][0]
 """The closed face-oval contour (first index repeated at the end)."""
-
-IRIS_PARTS = ("right_iris", "left_iris")

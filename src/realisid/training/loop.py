@@ -29,6 +29,7 @@ from ..pipeline import RealisIDPipeline
 from .checkpoints import restore_checkpoint, save_checkpoint, writing
 from .config import TrainConfig
 from .dataset import Batch, Batches, ShardStream, list_shards, validation_reference
+from .loss import prediction_type
 from .precompute import precompute_shards
 from .step import AdapterTrainingModule, StepSettings, frozen_inputs, training_loss
 
@@ -129,6 +130,7 @@ def _set_up(config: TrainConfig, stack: Stack | None) -> TrainingRun:
     shards = list_shards(config.data, config.resolution)
 
     stack = stack or frozen_stack(config)
+    prediction_type(stack.scheduler)
     adapter = initial_adapter(config, stack)
     _freeze(stack, accelerator.device, _DTYPES[config.mixed_precision])
     # DeepSpeed and FSDP keep the trained weights in flat buffers, which take only contiguous ones

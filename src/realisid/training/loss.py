@@ -5,17 +5,24 @@ from __future__ import annotations
 from diffusers import DDPMScheduler
 from torch import Tensor
 
+from ..errors import RealisIDError
+
+
+def prediction_type(scheduler: DDPMScheduler) -> str:
+    """The base model's ``prediction_type``, checked: training regresses ``"epsilon"`` or ``"v_prediction"``."""
+    kind = scheduler.config.prediction_type
+    if kind not in ("epsilon", "v_prediction"):
+        raise RealisIDError(f"the base model predicts {kind!r}; training needs 'epsilon' or 'v_prediction'")
+    return kind
+
 
 def diffusion_target(scheduler: DDPMScheduler, latents: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
-    """What the denoiser regresses at ``z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε``, by the scheduler's
-    ``prediction_type``: ``ε`` (``"epsilon"``, SDXL's and the paper's) or ``v = √ᾱ_t·ε − √(1−ᾱ_t)·z_0`` (``"v_prediction"``,
-    needed by a zero-terminal-SNR schedule). ``latents, noise (B, C, h, w)``, ``timesteps (B,)``."""
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "epsilon":
+    """What the denoiser regresses at ``z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε``, by :func:`prediction_type`:
+    ``ε`` (SDXL's and the paper's) or ``v = √ᾱ_t·ε − √(1−ᾱ_t)·z_0`` (needed by a zero-terminal-SNR
+    schedule). ``latents, noise (B, C, h, w)``, ``timesteps (B,)``."""
+    if prediction_type(scheduler) == "epsilon":
         return noise
-    if prediction_type == "v_prediction":
-        return scheduler.get_velocity(latents, noise, timesteps)
-    raise ValueError(f"unsupported prediction_type {prediction_type!r}: expected 'epsilon' or 'v_prediction'")
+    return scheduler.get_velocity(latents, noise, timesteps)
 
 
 def realisid_loss(

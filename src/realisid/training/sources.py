@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RealisIDError
+from ..faces.photo import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 _PATH_KEYS = ("path", "image", "file_name", "file")
 _CAPTION_KEYS = ("caption", "text", "prompt")
 

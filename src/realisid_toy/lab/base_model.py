@@ -115,11 +115,10 @@ class BaseTraining:
 
 VAE_RESCALE_FINE_TUNE = BaseTraining(vae_steps=1500, vae_lr=3e-4, vae_rescale_weight=2.0, vae_zooms=(2.0, 8.0))
 """A :func:`fine_tune_vae` of a trained toy VAE to decode rescaled latents: ½ to 2x of whole crops, and
-boxes up-sampled 2x to 8x as the local branch up-samples faces of 1/2 to 1/8 at ``L`` = 32 (the 2x-only
-fine-tune kept a 1/4 face up-sampled 4x but not a 1/7 face up-sampled 7x: ``docs/notes/tiled-world.md``)."""
+boxes up-sampled 2x to 8x, as the local branch up-samples faces of 1/2 to 1/8 at ``L`` = 32."""
 VAE_FINE_TUNES = (VAE_RESCALE_FINE_TUNE, dataclasses.replace(VAE_RESCALE_FINE_TUNE, seed=1))
-"""The study's VAE recipe: the fine-tune twice, the second from where the first ended (a warm restart of
-its cosine schedule on other crops); one phase kept 0.46 of the round trip's identity on an up-sampled 1/7 crop."""
+"""The study's VAE recipe: the fine-tune twice, the second a warm restart of its cosine schedule on other
+crops (one kept too little of an up-sampled 1/7 face: ``docs/notes/tiled-world.md``)."""
 
 
 def images_tensor(images: np.ndarray) -> Tensor:

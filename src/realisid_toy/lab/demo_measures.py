@@ -35,7 +35,7 @@ from ..world.sampling import random_box
 from ..world.scenes import Scene
 from ..world.traits import FRONTAL, NEUTRAL, Expression, Identity, Paint, Pose, sample_pose
 from .face_keeping import similarities
-from .verdict import Margin
+from .verdict import Margin, id_conditions
 
 SIDE_TOLERANCE = 0.25
 """A drawn face whose side is off its box's by more than this fraction is flagged."""
@@ -61,7 +61,7 @@ def seed_margins(
     key ``"ID"``) and with ``id_scale`` 0 (``"no ID"``: the same landmarks and box, nobody in
     particular), scored against ``references``: (the person's embedding, an unrelated person's)."""
     margins = {}
-    for name, options in (("ID", sampling), ("no ID", sampling.replace(id_scale=0.0))):
+    for name, options in id_conditions(sampling).items():
         images = pipe(
             prompt, [person], height=size, width=size, sampling=options, num_images_per_prompt=len(seeds),
             generator=[torch.Generator().manual_seed(seed) for seed in seeds],

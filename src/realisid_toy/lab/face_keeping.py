@@ -14,9 +14,7 @@ the same of a trained adapter: does its ID draw the person, against the same ada
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ from ..world.scenes import Scene, caption
 from ..world.traits import NEUTRAL, Identity, Paint
 from .check_sampling import CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
+from .verdict import id_conditions, size_label
 
 PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
@@ -50,7 +49,8 @@ class Kept:
     other: float
     """Mean similarity to another held-out person's reference: the scale of "nobody in particular"."""
     margin: float
-    """Mean over outputs of (to the person − to the other): how much more each output is its person."""
+    """Mean over outputs with a face found of (to the person − to the other): how much more each is its
+    person. A diagnostic: the study's :class:`~.verdict.Margin` scores a missed face 0 instead."""
     margin_se: float
     """Standard error of ``margin`` (paired per output, so a picture's quality cancels out)."""
     missed: int
@@ -116,7 +116,7 @@ def face_keeping(
     scores: dict[tuple[float, float], list[tuple[float, float] | None]] = {}
     sheet = []
     for relative_size in relative_sizes:
-        for k, reference in enumerate(tqdm(renderings, desc=f"faces at {_label(relative_size)}")):
+        for k, reference in enumerate(tqdm(renderings, desc=f"faces at {size_label(relative_size)}")):
             pair = (references[k], references[(k + 1) % people])  # the person, and the next one for scale
             for seed in seeds:
                 image = check_scene(reference.identity, relative_size, image_size, seed)
@@ -255,11 +255,11 @@ def adapter_pairs(
     scores: dict[tuple[float, str], list[tuple[float, float] | None]] = {}
     sheet = [[r.image] for r in renderings]
     for relative_size in relative_sizes:
-        for k in tqdm(range(people), desc=f"adapter at {_label(relative_size)}"):
+        for k in tqdm(range(people), desc=f"adapter at {size_label(relative_size)}"):
             pair = (references[k], references[(k + 1) % people])
             person = Person(conditions[k], box=centred_box(relative_size, image_size))
             for seed in seeds:
-                for name, options in (("ID", sampling), ("no ID", dataclasses.replace(sampling, id_scale=0.0))):
+                for name, options in id_conditions(sampling).items():
                     image = draw_person(pipe, person, image_size, options, seed)
                     scores.setdefault((relative_size, name), []).append(similarities(metric, image, pair))
                     if seed == seeds[0]:
@@ -355,11 +355,6 @@ def similarities(
     return None if face is None else tuple(metric.similarity(r, face.embedding) for r in references)
 
 
-def _label(relative_size: float) -> Fraction:
-    """``0.25`` → ``1/4``."""
-    return Fraction(relative_size).limit_denominator(16)
-
-
 def reference_embedding(metric: IdentityBackend, image: Image.Image) -> np.ndarray:
     """The metric's embedding of the face in a reference rendering (an error if it finds none)."""
     face = metric.find_face(image)
@@ -390,7 +385,7 @@ def markdown_table(kept: dict[tuple[float, float | str], Kept]) -> str:
             k = kept[size, column]
             missed = f", {k.missed}/{k.count} missed" if k.missed else ""
             cells.append(f"{k.own:.3f} ± {k.own_std:.3f} ({k.other:.3f}; margin {_margin(k)}{missed})")
-        lines.append(f"| {_label(size)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {size_label(size)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

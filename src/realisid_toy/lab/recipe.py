@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +42,7 @@ class RecipeConfig:
     scenes: int = 6000
     image_size: int = 128
     """Side of every image: 128 gives 16×16 latents (16 channels), where L = 16 up-samples every face
-    box; 256 gives 32×32, where the VAE keeps a 1/7 face (0.53 against 0.23 at 128)."""
+    box; 256 gives 32×32, where the VAE keeps a 1/7 face."""
     rel_size: tuple[float, float] = (0.12, 0.5)
     metric: TrainingConfig = field(default_factory=TrainingConfig)
     segmenter_images: int = 1500
@@ -61,8 +59,8 @@ class RecipeConfig:
 
     @classmethod
     def gpu(cls) -> RecipeConfig:
-        """The shipped weights' sizes: the VAE trained 2.5x longer on twice the crops (3 min on one
-        H200, about 50 min on 2 CPU cores); every other stage as the default."""
+        """The shipped weights' sizes: the VAE trained 2.5x longer on twice the crops (minutes on one
+        GPU); every other stage as the default."""
         return cls(base=BaseTraining(vae_steps=5000, vae_batch=32))
 
     @classmethod
@@ -159,15 +157,11 @@ class Recipe(StagedRun):
         """``realisid train`` of a fresh adapter of ``kind`` with ``branches`` into ``OUT/stage/run``,
         reusing the frozen outputs the ``adapter`` stage precomputed (the same samples for every row)."""
         from realisid.loading import tiny_adapter_config
-        from realisid.training import load_config, train
 
         from .base_model import load_unet
 
         base, folder = self.out / "base", self.out / stage
         kind.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
-        shared, own = self.out / PRECOMPUTED, folder / "run" / "precomputed"
-        if shared.is_dir() and not own.exists():
-            shutil.copytree(shared, own, copy_function=os.link)
         overrides = {
             "data": str(self.out / "data" / "shards"),
             "output_dir": str(folder / "run"),
@@ -183,10 +177,7 @@ class Recipe(StagedRun):
             "keep_checkpoints": 1,
             "log_every": 50,
         }
-        (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
-        if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
-            os.environ["ACCELERATE_USE_CPU"] = "true"
-        result = train(load_config(overrides=overrides))
+        result = self.train_adapter(folder, overrides, self.out / PRECOMPUTED)
         (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
 
     def evaluate(self) -> None:

@@ -1,11 +1,20 @@
-"""Resumable runs made of named stages: each stage is a method, timed into ``OUT/timings.json``."""
+"""Resumable runs made of named stages (each a method, timed into ``OUT/timings.json``), and the adapter
+training their stages share."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from realisid.training import TrainResult
 
 LOG = "log.txt"
 """Every line a run logged, each with its time, in its output folder."""
@@ -56,3 +65,18 @@ class StagedRun:
             self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
             self.log(f"[{name}] {timings[name]:.0f} s")
         return self.timings()
+
+    def train_adapter(
+        self, folder: Path, overrides: dict[str, Any], precomputed: Path, resume: bool = False
+    ) -> TrainResult:
+        """``realisid train`` with ``overrides`` (kept as ``folder/train.yaml``) into ``folder/run``, reusing the
+        frozen outputs in ``precomputed`` when there are any (hard links); ``resume``: from its last checkpoint."""
+        from realisid.training import load_config, train
+
+        own = folder / "run" / "precomputed"
+        if precomputed.is_dir() and not own.exists():
+            shutil.copytree(precomputed, own, copy_function=os.link)
+        (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
+        if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
+            os.environ["ACCELERATE_USE_CPU"] = "true"
+        return train(load_config(overrides={**overrides, "resume": "latest"} if resume else overrides))

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from realisid.errors import RealisIDError
 from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdapter, RealisIDConfig
+from realisid.presets import EFFICIENT_ADAPTER, EFFICIENT_SAMPLING
 from realisid.sampling import SamplingOptions
 
 from ..world.identity_net import TrainingConfig
@@ -38,7 +38,7 @@ from ..world.traits import Paint
 from .base_model import VAE_FINE_TUNES, BaseTraining
 from .id_encoder import EncoderPretraining
 from .stages import StagedRun
-from .verdict import Estimate
+from .verdict import CONDITIONS, Estimate
 
 IMAGE_SIZE = 256
 """Side of the study's scenes: 32×32 latents of the 16-channel 8x toy VAE."""
@@ -79,7 +79,7 @@ ARMS = (
     Arm("no-crop", config={"local_crop": False}),
     Arm("realisid-large", large_only=True),
     Arm("instantid-large", kind="instantid", large_only=True),
-    Arm("efficient", config={"branch_pooled_text": False}, sampling={"id_stop": 0.8}),
+    Arm("efficient", config=EFFICIENT_ADAPTER, sampling=EFFICIENT_SAMPLING),
     Arm("small-L", config={"local_size": LOCAL_SIZE // 2}),
 )
 """The arms, in the order they are trained (the verdict needs the first three)."""
@@ -105,13 +105,13 @@ class StudyConfig:
     id_encoder: EncoderPretraining = field(default_factory=EncoderPretraining)
     portrait_steps: int = 3000
     scene_steps: tuple[int, ...] = (1500, 1000, 1000, 1000)
-    """Phases of the base's fine-tune on the scenes, each from where the last ended (warm restarts): 1 500
-    steps, then 3 000 more once RealisID's adapter fell short in 4 phases (``docs/toy-reproduction.md``)."""
+    """Phases of the base's fine-tune on the scenes, each from where the last ended (warm restarts); the
+    last three by the rule in ``docs/toy-reproduction.md``."""
     vae: tuple[BaseTraining, ...] = VAE_FINE_TUNES
     """The fine-tunes of the shipped toy VAE (their ``vae_*`` fields), each from where the last ended."""
     caption_gain: float = 0.09
-    """Gate 3: the margin the full caption must add over the scene caption's floor (0.05 for the first base;
-    the longer base must reach its +0.058 plus one standard error)."""
+    """Gate 3: the margin the full caption must add over the scene caption's floor (the first base's
+    +0.058 plus one standard error)."""
     unet_batch: int = 32
     probe_steps: int = 300
     adapter_steps: int = 2000
@@ -133,8 +133,8 @@ class StudyConfig:
     """Stop at a failed gate (the smoke run measures its gates but cannot pass them)."""
 
     def painted(self) -> StudyConfig:
-        """The issue's fallback once the tiled world failed gate 3: face paint in four regions (blocks a few
-        cells wide, as the earlier painted worlds drew) and only the first of the base's scene phases."""
+        """The fallback world: face paint in four regions (blocks a few latent cells wide) and only the
+        first of the base's scene phases."""
         encoder = dataclasses.replace(self.id_encoder, paint="regions")
         arms = ("realisid", "instantid", "efficient", "small-L")  # the demo's, blending's and efficient mode's
         return dataclasses.replace(
@@ -407,7 +407,7 @@ class Study(StagedRun):
         gain = above_floor(measured, quarter)
         return {
             **{f"{c} at 1/4": f"{measured.estimate(c, quarter)} (missed {measured.missed[c, quarter]})"
-               for c in ("ID", "no ID")},
+               for c in CONDITIONS},
             LOOKED: str(gain),
             REACHED: reaches(gain, self.config.phase_bar),
         }
@@ -422,8 +422,6 @@ class Study(StagedRun):
         """``realisid train`` of ``arm`` into ``folder/run``: phase 0 from a fresh adapter seeded by ``seed``, a
         later one from ``folder/adapter`` (data order and dropout seeded anew); resumed from its last
         checkpoint when cut off. Keeps only the final adapter (fp16) and the losses of every phase. Returns ``folder``."""
-        from realisid.training import load_config, train
-
         part = "scenes-large" if arm.large_only else "scenes"
         kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
         init = folder / "adapter"
@@ -431,10 +429,6 @@ class Study(StagedRun):
             torch.manual_seed(seed)
             init = folder / "init"
             kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(init)
-        # the frozen outputs depend on the base's text encoders: kept beside it, gone when it is retrained
-        shared, own = self.out / "base" / "precomputed" / part, folder / "run" / "precomputed"
-        if shared.is_dir() and not own.exists():
-            shutil.copytree(shared, own, copy_function=os.link)
         overrides = {
             "data": str(self.out / "data" / part / "shards"), "output_dir": str(folder / "run"),
             "base": str(self._base()), "init_adapter": str(init),
@@ -443,12 +437,11 @@ class Study(StagedRun):
             "timestep_sampling": "cubic", "max_steps": steps, "seed": seed + PHASE_SEEDS * phase, "precompute": True,
             "checkpoint_every": max(1, steps // 4), "keep_checkpoints": 1, "log_every": 50,
         }
-        (folder / "train.yaml").write_text(yaml.safe_dump(overrides))
-        if self.device == "cpu":  # realisid train runs under accelerate, which takes a GPU when it sees one
-            os.environ["ACCELERATE_USE_CPU"] = "true"
-        result = train(load_config(overrides={**overrides, "resume": "latest"}))
+        # the frozen outputs depend on the base's text encoders: kept beside it, gone when it is retrained
+        shared = self.out / "base" / "precomputed" / part
+        result = self.train_adapter(folder, overrides, shared, resume=True)
         if not shared.exists():
-            shutil.copytree(own, shared, copy_function=os.link)
+            shutil.copytree(folder / "run" / "precomputed", shared, copy_function=os.link)
         kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")
         earlier = json.loads((folder / "losses.json").read_text())[: phase * steps] if phase else []
         (folder / "losses.json").write_text(json.dumps(earlier + result.losses) + "\n")

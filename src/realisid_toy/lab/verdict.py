@@ -26,11 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
+from realisid.sampling import SamplingOptions
+
 CLEAR_MARGIN = 0.05
 """How far above its no-ID floor an arm must be at 1/4 for the world to count (margin units)."""
 SMALLEST_GAIN = 0.03
 """A small-face gain below this is no gain worth the second branch (margin units)."""
 CONDITIONS = ("ID", "no ID")
+"""What every comparison draws: with the ID, and with ``id_scale`` 0 (the same landmarks and box, nobody
+in particular)."""
+
+
+def id_conditions(sampling: SamplingOptions) -> dict[str, SamplingOptions]:
+    """``sampling`` under each of :data:`CONDITIONS`."""
+    return dict(zip(CONDITIONS, (sampling, sampling.replace(id_scale=0.0))))
+
+
+def size_label(size: float) -> str:
+    """``0.25`` → ``"1/4"``."""
+    return str(Fraction(size).limit_denominator(16))
 
 
 def picture_margins(pairs: list[tuple[float, float] | None]) -> np.ndarray:
@@ -128,17 +142,13 @@ class Measured:
         return cls.stacked(seeds)
 
     def summary(self) -> dict[str, str]:
-        return {f"{c} at {_label(s)}": f"{self.estimate(c, s)} (missed {self.missed[c, s]})"
+        return {f"{c} at {size_label(s)}": f"{self.estimate(c, s)} (missed {self.missed[c, s]})"
                 for c, s in sorted(self.margins, key=lambda k: (k[0], -k[1]))}
 
 
 def _key(text: str) -> tuple[str, float]:
     condition, size = text.rsplit("@", 1)
     return condition, float(size)
-
-
-def _label(size: float) -> str:
-    return str(Fraction(size).limit_denominator(16))
 
 
 def difference(a: Measured, b: Measured, size: float, condition: str = "ID") -> Estimate:
@@ -188,7 +198,7 @@ def blending_estimate(pairs_per_seed: list[list[tuple[float, float] | None]]) ->
 
 def markdown(arms: dict[str, Measured], sizes: tuple[float, ...]) -> str:
     """One row per arm: with the ID (and without) at each size, mean [95 % interval] (faces missed)."""
-    lines = ["| arm | " + " | ".join(f"{_label(s)}: ID · no ID" for s in sizes) + " |",
+    lines = ["| arm | " + " | ".join(f"{size_label(s)}: ID · no ID" for s in sizes) + " |",
              "|---" * (len(sizes) + 1) + "|"]
     for name, arm in arms.items():
         cells = [f"{arm.estimate('ID', s)} ({arm.missed['ID', s]}) · {arm.estimate('no ID', s).mean:+.3f}"
@@ -199,7 +209,7 @@ def markdown(arms: dict[str, Measured], sizes: tuple[float, ...]) -> str:
 
 def comparison_table(arms: dict[str, Measured], pairs: dict[str, str], sizes: tuple[float, ...]) -> str:
     """One row per ``arm − against`` of ``pairs`` (both measured), picture by picture at each size."""
-    lines = ["| difference | " + " | ".join(_label(s) for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    lines = ["| difference | " + " | ".join(size_label(s) for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     for arm, against in pairs.items():
         if arm in arms and against in arms:
             cells = [str(difference(arms[arm], arms[against], s)) for s in sizes]
