@@ -14,25 +14,19 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 from PIL import Image
 
-from realisid.app import (
-    RANDOM_WEIGHTS_NOTICE,
-    TOY_WEIGHTS_NOTICE,
-    Sampling,
-    _person_panel,
+from realisid.app import Sampling, build_demo
+from realisid.app.generation import generate
+from realisid.app.handlers import generate_in_page, upload_face, upload_more, upload_pose
+from realisid.app.panels import person_panel
+from realisid.app.previews import (
     box_legend,
-    build_demo,
-    generate,
-    generate_in_page,
     landmark_preview,
     layout_preview,
     person_landmarks,
     reference_preview,
-    upload_face,
-    upload_more,
-    upload_pose,
 )
 from realisid.cli import build_parser
-from realisid.commands.app import app_models, example_people
+from realisid.commands.app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, app_models, example_people
 from realisid.errors import RealisIDError
 from realisid.faces import FaceIndexError, NoFaceError, draw_landmarks, load_photo, rotate_landmarks
 from realisid.faces.detection import overlap
@@ -105,7 +99,7 @@ def test_further_photos_give_faces_and_name_the_ones_left_out(tmp_path):
 
 def test_a_panel_with_further_photos_gives_a_person_with_several_references(astronaut_face, hopper_face):
     with gr.Blocks():
-        panel = _person_panel(0, True, ())
+        panel = person_panel(0, True, ())
     values = {panel.conditions: astronaut_face, panel.more_conditions: [hopper_face], panel.cx: 0.5, panel.cy: 0.4,
               panel.size: 0.3, panel.pose: None, panel.yaw: 0, panel.pitch: 0, panel.roll: 0}
     assert set(values) == panel.values

@@ -15,8 +15,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from realisid.app import MAX_FILE_SIZE, RANDOM_WEIGHTS_NOTICE, Sampling, build_demo, serve
-from realisid.commands.app import example_people
+from realisid.app import MAX_FILE_SIZE, Sampling, build_demo, serve
+from realisid.commands.app import RANDOM_WEIGHTS_NOTICE, example_people
 from realisid.faces.samples import astronaut, background, pair_photo
 from realisid.pipeline import tiny_pipeline
 

@@ -17,8 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from realisid import app
-from realisid.app import Sampling, build_demo, serve
+from realisid.app import Sampling, build_demo, page, serve
 from realisid.faces.samples import astronaut
 from realisid.pipeline import tiny_pipeline
 
@@ -162,7 +161,7 @@ def test_layout_events_refuse_bad_values(served, capfd):
 
 
 def test_uploads_are_cleared_from_the_cache(monkeypatch, served):
-    monkeypatch.setattr(app, "UPLOAD_CACHE", (1, 1))
+    monkeypatch.setattr(page, "UPLOAD_CACHE", (1, 1))
     demo = build_demo(tiny_pipeline(0), Sampling(width=64, height=64, steps=2))
     url = serve(demo, "127.0.0.1", free_port(), block=False)
     try:

@@ -16,6 +16,21 @@ from .demo import TOY_PROMPT
 from .generate import add_generation_arguments
 from .options import MODELS_RULE, load_models, sampling_options
 
+RANDOM_WEIGHTS_NOTICE = (
+    "**Tiny stack with random weights.** Every model here is random, so images are noise shaped by the "
+    "real pipeline; face conditions and layout are real. Start `realisid app --base SDXL --adapter "
+    "ADAPTER` for real images."
+)
+"""What the page says of the tiny stack's random weights."""
+TOY_WEIGHTS_NOTICE = (
+    "**Toy weights.** A toy SDXL trained from scratch on rendered people, and RealisID trained on it: "
+    "pick a reference from the example people (never seen in training) and place them by their box. "
+    "`realisid demo` prints how much of the person, and of a driving face's pose, these small models "
+    "keep at each face size (docs/toy-reproduction.md says how they were trained and measured). "
+    "Start `realisid app --base SDXL --adapter ADAPTER` for real images."
+)
+"""What the page says of the shipped toy weights."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -43,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def app_models(args: argparse.Namespace):
     """``(pipeline, sampling defaults, notice, page extras)`` the command line asks for; on the toy
     weights the page offers example people and the toy prompt."""
-    from ..app import RANDOM_WEIGHTS_NOTICE, TOY_WEIGHTS_NOTICE, Sampling
+    from ..app import Sampling
 
     options, seed = sampling_options(args), check_seed(args.seed)
     models = load_models(args)
