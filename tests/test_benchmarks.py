@@ -61,9 +61,9 @@ def test_gpu_suite_dry_run_measures_every_case_and_splices_the_table(tmp_path):
     for cells in rows:
         if len(cells) == 7 and cells[0].strip() != "model":
             step, image = float(cells[3]), float(cells[4])
-            assert 0 < step < image  # a step is a part of the whole call
+            assert 0 <= step <= image  # a step is a part of the whole call (both as printed, rounded)
     training = [cells for cells in rows if cells[0].strip().startswith("batch 2")]
-    assert len(training) == 1 and float(training[0][1]) > 0
+    assert len(training) == 1 and float(training[0][1]) >= 0
 
 
 def run_real_size(*args: str, timeout: int) -> subprocess.CompletedProcess:
@@ -130,7 +130,7 @@ def test_real_size_benchmark_checks_every_phase_on_the_tiny_stack(stack):
     assert len(names) == 5 and names[0].startswith("build") and names[-1] == "whole run"
     for name in names[:-1]:
         seconds, peak_gib, _ = map(float, (cell.replace(",", "") for cell in phases[name]))
-        assert seconds > 0 and 0 < peak_gib <= float(phases["whole run"][1])
+        assert seconds >= 0 and 0 < peak_gib <= float(phases["whole run"][1])
     checks = [int(phases[name][2]) for name in names]
     adapter = RealisIDAdapter.from_unet(stack.unet, tiny_adapter_config())
     assert checks[1] > 0 and checks[2] > 0 and sum(checks[:-1]) == checks[-1]

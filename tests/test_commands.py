@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +59,13 @@ def test_generate_from_a_scene_file(photos, tmp_path):
     scene = photos / "scene.json"
     scene.write_text(json.dumps({"prompt": "a portrait", "persons": [{"ref": "astronaut.png", "box": [0.5, 0.5, 0.5]}]}))
     assert main(["generate", "--scene", str(scene), *FAST, "--num-images", "2", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "image_001.png").exists()
+    images = [np.asarray(Image.open(tmp_path / f"image_00{i}.png")) for i in range(2)]
+    assert all(image.shape == (96, 128, 3) for image in images) and not np.array_equal(*images)
+    assert not (tmp_path / "image_002.png").exists()
+    record = json.loads((tmp_path / "scene.json").read_text())
+    assert record["prompt"] == "a portrait" and len(record["persons"]) == 1
+    person = record["persons"][0]  # its photo found beside the scene file, the face used recorded
+    assert Path(person["ref"]) == photos / "astronaut.png" and person["box"] == [0.5, 0.5, 0.5] and person["face"] == 0
 
 
 def test_generate_bad_input_is_one_line(photos, tmp_path, capsys):

@@ -139,10 +139,12 @@ def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
     sampling = SamplingOptions(num_inference_steps=3)
     margins = seed_margins(pipe, metric, "a person", person, references, range(3, 5), sampling, side)
     assert set(margins) == {"ID", "no ID"} and all(m.count == 2 for m in margins.values())
-    singles = [
-        pipe("a person", [person], height=side, width=side, sampling=sampling,
-             generator=torch.Generator().manual_seed(seed)).images[0]
-        for seed in (3, 4)
-    ]
-    alone = Margin.from_pairs([similarities(metric, image, references) for image in singles])
-    assert margins["ID"].mean == pytest.approx(alone.mean, abs=0.02)
+    for name, options in (("ID", sampling), ("no ID", sampling.replace(id_scale=0.0))):
+        singles = [
+            pipe("a person", [person], height=side, width=side, sampling=options,
+                 generator=torch.Generator().manual_seed(seed)).images[0]
+            for seed in (3, 4)
+        ]
+        alone = Margin.from_pairs([similarities(metric, image, references) for image in singles])
+        assert margins[name].mean == pytest.approx(alone.mean, abs=0.02), name
+        assert margins[name].missed == alone.missed, name

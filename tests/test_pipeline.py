@@ -15,6 +15,7 @@ from realisid import Box, Person
 from realisid.errors import CheckpointError, RealisIDError
 from realisid.faces import extract_conditions
 from realisid.faces.samples import astronaut, grace_hopper
+from realisid.layout import BOX_COLORS
 from realisid.models import face_features, location_mask
 from realisid.persons import resolve_persons
 from realisid.pipeline import RealisIDPipeline, tiny_pipeline
@@ -210,13 +211,20 @@ def test_pixel_and_relative_boxes_agree(trained_pipe, references):
     np.testing.assert_array_equal(relative, pixels)
 
 
-def test_layout_picture(pipe, references):
-    out = pipe(PROMPT, two_persons(references), height=H, width=W, num_inference_steps=1, return_layout=True)
+def test_layout_picture_outlines_each_box_in_its_colour_around_its_landmarks(pipe, references):
+    persons = two_persons(references)
+    out = pipe(PROMPT, persons, height=H, width=W, num_inference_steps=1, return_layout=True)
     layout = np.asarray(out.layout)
     assert out.layout.size == (W, H)
-    left, right = layout[:, : W // 2].sum(), layout[:, W // 2 :].sum()
-    assert left > 0 and right > 0
-    assert (layout[:10, :10] == layout[0, 0]).all()  # background stays plain
+    background = layout[-1, -1]
+    assert (layout[-10:, -10:] == background).all()  # outside every box the canvas stays plain
+    for index, person in enumerate(persons):
+        box = Box.from_relative(*person.box, W, H)
+        x0, y0, side = round(box.x0), round(box.y0), round(box.size)
+        edge = layout[y0 + side // 2, x0 - 1 : x0 + 2]  # the outline's left edge, give or take a pixel
+        assert (edge == BOX_COLORS[index]).all(axis=-1).any()
+        inside = layout[y0 + 2 : y0 + side - 2, x0 + 2 : x0 + side - 2]
+        assert (inside != background).any(axis=-1).mean() > 0.02  # its landmarks are drawn in it
 
 
 def test_bad_input_gives_clear_errors(pipe, references, tmp_path):

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ from realisid_toy.lab.study import (
     arm_stage,
     reaches,
 )
-from realisid_toy.lab.verdict import Estimate
+from realisid_toy.lab.verdict import Estimate, Measured, verdict
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
@@ -45,8 +46,10 @@ def test_every_stage_ends_with_its_record_and_the_verdict(study):
     out, _ = study
     stages = Study(out, SMOKE).STAGES
     assert all((out / name / "stage.json").is_file() for name in stages if name != "data")
-    verdict = json.loads((out / "evaluate" / "verdict.json").read_text())
-    assert verdict["outcome"] in {"invalid", "reproduced", "gain, not the crop's", "refuted", "inconclusive"}
+    # the verdict recorded is the one the arms' committed margins give, numbers and all
+    arms = {arm.name: Measured.load([out / arm_stage(arm, seed) / "margins.npz" for seed in SMOKE.seeds])
+            for arm in ARMS if arm.name in SMOKE.arms}
+    assert json.loads((out / "evaluate" / "verdict.json").read_text()) == verdict(arms)
     results = (out / "evaluate" / "results.md").read_text()
     assert "| realisid | " in results and "| instantid | " in results and "| no-crop | " in results
     assert set(json.loads((out / "timings.json").read_text())) == set(stages)
@@ -56,6 +59,7 @@ def test_the_study_keeps_every_line_it_logged_with_its_time(study):
     out, lines = study
     logged = (out / "log.txt").read_text().splitlines()[: len(lines)]
     assert [entry.split(" ", 2)[2] for entry in logged] == lines
+    assert all(datetime.strptime(entry[:19], "%Y-%m-%d %H:%M:%S") for entry in logged)
     assert any(line.startswith("unet step 0: loss") for line in lines)  # the base's losses among them
 
 

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from realisid.cli import main
+from realisid.errors import RealisIDError
 from realisid.faces import detect_faces, draw_landmarks, face_conditions, load_photo
 from realisid.training.dataset import Batches, ShardStream, list_shards, read_shard
 from realisid.training.sources import list_sources
@@ -170,7 +171,7 @@ def test_stream_resumes_at_a_position(shards):
 
 
 def test_data_folder_errors(tmp_path):
-    with pytest.raises(Exception, match="does not exist"):
-        list_shards(tmp_path / "nothing")
-    with pytest.raises(Exception, match="no shards"):
-        list_shards(tmp_path)
+    for folder, words in ((tmp_path / "nothing", "does not exist"), (tmp_path, "no shards")):
+        with pytest.raises(RealisIDError, match=words) as error:
+            list_shards(folder)
+        assert "\n" not in str(error.value)
