@@ -23,10 +23,12 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from realisid.sampling import SamplingOptions
+if TYPE_CHECKING:
+    from realisid.sampling import SamplingOptions
 
 CLEAR_MARGIN = 0.05
 """How far above its no-ID floor an arm must be at 1/4 for the world to count (margin units)."""
