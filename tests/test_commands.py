@@ -91,10 +91,12 @@ def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys)
     assert main(["demo", "--steps", "3", "--seeds", "2", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert {"reference.png", "driving.png", "image_1-4.png", "image_1-7.png", "image_1-4-posed.png",
-            "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "README.txt"} <= names
+            "layout_1-4.png", "layout_1-7.png", "layout_1-4-posed.png", "demo.png", "people.png", "README.txt"} <= names
     side = toy_world().size
     assert Image.open(tmp_path / "image_1-7.png").size == (side, side)
     assert Image.open(tmp_path / "demo.png").size == (5 * 2 * side, 2 * side + 18)
+    # two held-out people: reference, then 1/4 and 1/7 each with and without the ID
+    assert Image.open(tmp_path / "people.png").size == (5 * side, 2 * side)
     # The driven shot draws the driving face's landmarks at the same box.
     posed, plain = (np.asarray(Image.open(tmp_path / f"layout_{n}.png")) for n in ("1-4-posed", "1-4"))
     assert posed.shape == plain.shape and (posed != plain).any()
@@ -109,7 +111,7 @@ def test_demo_runs_the_shipped_toy_weights_and_prints_identity(tmp_path, capsys)
     assert [int(box) for _, box, *_ in sides] == [round(centred_box(s, side).size) for s in (1 / 4, 1 / 7, 1 / 4)]
     for found, box, error, _ in sides:  # side and box are printed rounded to a pixel
         assert not found or abs(int(error) - 100 * (int(found) / int(box) - 1)) < 100 / int(box) + 1
-    assert "identity margin over sampling seeds 0-1" in out
+    assert "identity margin of 2 other held-out people, one per sampling seed 0-1" in out
     margin = r"[+-]\d\.\d{3} ± \d\.\d{3}( \(\d/2 missed\))?"
     for size in ("1/4", "1/7"):
         assert re.search(rf"^  {size} +\| {margin} +\| {margin}$", out, re.MULTILINE)

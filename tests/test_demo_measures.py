@@ -7,13 +7,14 @@ The face finder is the shipped world's metric, so its readings are tested on peo
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageFilter
 
 from realisid.boxes import Box
+from realisid.errors import RealisIDError
 from realisid.persons import Person
 from realisid.sampling import SamplingOptions
 from realisid_toy.lab.demo_measures import (
@@ -22,14 +23,14 @@ from realisid_toy.lab.demo_measures import (
     head_pose,
     head_pose_at,
     landmark_pose,
+    people_margins,
     pose_likeness,
     reading_errors,
-    seed_margins,
 )
-from realisid_toy.lab.face_keeping import reference_embedding, similarities
+from realisid_toy.lab.face_keeping import reference_embedding
 from realisid_toy.lab.shards import rendering_conditions
 from realisid_toy.lab.verdict import Margin
-from realisid_toy.shipped import toy_metric, toy_pipeline, toy_world
+from realisid_toy.shipped import toy_metric, toy_world
 from realisid_toy.world.render import render_scene
 from realisid_toy.world.scenes import Scene
 from realisid_toy.world.traits import FRONTAL, NEUTRAL, Expression, Identity, Pose
@@ -130,21 +131,27 @@ def test_margins_score_a_missed_face_zero_with_a_standard_error():
     assert str(Margin.from_pairs([(0.5, 0.1), (0.3, 0.2)])) == "+0.250 ± 0.150"
 
 
-def test_seed_margins_batch_the_seeds_as_single_draws_would(metric):
-    pipe, side = toy_pipeline(), WORLD.size
-    rendering, box = draw(WORLD_PEOPLE[0], 1 / 4, size=side)
-    person = Person(rendering_conditions(rendering), box=box)
-    stranger, _ = draw(WORLD_PEOPLE[1], 1 / 2, size=side)
-    references = (reference_embedding(metric, rendering.image), reference_embedding(metric, stranger.image))
+def test_people_margins_score_each_person_against_the_next_one_at_its_own_seed(metric):
+    """A stand-in pipeline draws person k's own rendering with the ID and the next person's without:
+    each picture's margin is then + (own face) or - (the next face), and each person gets its seed."""
+    side = WORLD.size
+    renderings = [draw(identity, 1 / 4, size=side) for identity in WORLD_PEOPLE]
+    people = [Person(rendering_conditions(r), box=box) for r, box in renderings]
+    references = [reference_embedding(metric, r.image) for r, _ in renderings]
+    asked = []
+
+    def pipe(prompt, persons, height, width, sampling, generator):
+        k = next(i for i, person in enumerate(people) if person is persons[0])
+        asked.append((k, generator.initial_seed(), sampling.id_scale))
+        shown = k if sampling.id_scale else (k + 1) % len(people)
+        return SimpleNamespace(images=[renderings[shown][0].image])
+
     sampling = SamplingOptions(num_inference_steps=3)
-    margins = seed_margins(pipe, metric, "a person", person, references, range(3, 5), sampling, side)
-    assert set(margins) == {"ID", "no ID"} and all(m.count == 2 for m in margins.values())
-    for name, options in (("ID", sampling), ("no ID", sampling.replace(id_scale=0.0))):
-        singles = [
-            pipe("a person", [person], height=side, width=side, sampling=options,
-                 generator=torch.Generator().manual_seed(seed)).images[0]
-            for seed in (3, 4)
-        ]
-        alone = Margin.from_pairs([similarities(metric, image, references) for image in singles])
-        assert margins[name].mean == pytest.approx(alone.mean, abs=0.02), name
-        assert margins[name].missed == alone.missed, name
+    margins, images = people_margins(pipe, metric, "a person", people, references, [7, 8, 9], sampling, side)
+    assert asked == [(k, 7 + k, scale) for scale in (sampling.id_scale, 0.0) for k in range(3)]
+    assert margins["ID"].count == margins["no ID"].count == 3 and margins["ID"].missed == 0
+    assert margins["ID"].mean > 0.2 and margins["no ID"].mean < -0.2
+    assert [image is renderings[k][0].image for k, image in enumerate(images["ID"])] == [True] * 3
+    with pytest.raises(RealisIDError, match="one person and reference per seed"):
+        people_margins(pipe, metric, "a person", people, references, [7, 8], sampling, side)
+

@@ -5,9 +5,10 @@ that ship with realisid (a toy SDXL trained from scratch on rendered people, and
 on it by realisid train; realisid toy-study --ship-to package rebuilds them), at 1/4 and at 1/7
 relative face size and with the head pose and expression of a driving face. The toy world's
 identity metric compares each output with the reference, and with an unrelated person for scale;
-the paired margin over --seeds sampling seeds, with and without the ID, each drawn face's side
-against its box, and the head turn and mouth opening of the posed shot are printed beside
-(docs/toy-reproduction.md says how the weights were trained and what they keep).
+the paired margin of --seeds held-out people (one sampling seed each, as the toy study measures),
+with and without the ID, each drawn face's side against its box, and the head turn and mouth
+opening of the posed shot are printed beside (docs/toy-reproduction.md says how the weights were
+trained and what they keep).
 
 --photos (implied by --base or --tiny): two real people from public-domain photos that ship inside
 installed packages (scikit-image's astronaut, matplotlib's Grace Hopper) are placed by boxes and
@@ -33,6 +34,8 @@ TOY_DRIVER = 2_000_008
 """The held-out identity whose face sets pose and expression in the posed shot."""
 TOY_STRANGER = 2_000_009
 """A held-out identity unrelated to the reference: each output's similarity to it is the scale of chance."""
+SHEET_PEOPLE = 4
+"""Rows of ``people.png``: the first held-out people of the margins."""
 TOY_SHOTS = (
     ("1-4", "1/4 relative size", 1 / 4, False),
     ("1-7", "1/7 relative size", 1 / 7, False),
@@ -52,9 +55,10 @@ similarity to the reference (the toy world's metric, an embedding network traine
 for scale. docs/toy-reproduction.md says how these weights were trained and what they keep; for the
 two-person demo on real photos, run `realisid demo --photos`.
 Printed below: each shot's face side as the metric's face finder sees it against the box asked
-(flagged when off by more than 25 %); the identity margin (to the reference minus to the unrelated
-person; a missed face scores 0) over --seeds sampling seeds at 1/4 and 1/7, with the ID and with
-id_scale 0 (the same adapter, nobody in particular): only a margin above the no-ID one is the ID's;
+(flagged when off by more than 25 %); the identity margin (to the person minus to the next person;
+a missed face scores 0) of --seeds other held-out people, one sampling seed each, at 1/4 and 1/7,
+with the ID and with id_scale 0 (the same adapter, nobody in particular): only a margin above the
+no-ID one is the ID's (people.png shows the first four: reference, then each size with and without);
 the head turn and mouth opening that MediaPipe's face mesh reads in the driving face, the posed
 shot and the unposed one (benchmarks/demo_measures.py measures how far these readings are off on
 renderings of known box and pose, and how many faces the mesh reads under paint); and whether each
@@ -90,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_generation_arguments(parser)
     parser.add_argument("--photos", action="store_true", help="two persons from real photos")
     parser.add_argument("--seeds", type=int, default=8, help="sampling seeds the toy demo's identity margins "
-                        "average over (default: 8)")
+                        "average over, one held-out person each (default: 8)")
     parser.add_argument("--out", type=Path, help="output folder (default: outputs/demo, with real photos "
                         "outputs/demo-photos)")
     parser.set_defaults(run=run)
@@ -171,7 +175,7 @@ def run_toy(args: argparse.Namespace) -> int:
     written = ", ".join(f"image_{label}.png" for label, *_ in TOY_SHOTS)
     print(f"wrote {args.out / 'demo.png'} (side by side), with reference.png, driving.png, {written}, their "
           "layouts and README.txt beside it\n")
-    print_margins(pipe, metric, people, references, range(args.seeds), sampling, size)
+    print_margins(pipe, metric, world.paint, range(args.seeds), sampling, size, args.out)
     print_poses(metric, driving, images)
     print_pose_likeness(reference.identity, driving, images, people["1-4"].box)
     print(f"\ndemo wall time: {time.perf_counter() - started:.0f} s")
@@ -190,17 +194,32 @@ def side_words(metric, image, box) -> str:
     return f"face side {side:.0f} px for a box of {box.size:.0f} px ({error * 100:+.0f} %){flag}"
 
 
-def print_margins(pipe, metric, people: dict, references: tuple, seeds: range, sampling, size: int) -> None:
-    """The undriven shots' person over ``seeds``, with the ID and with ``id_scale`` 0: a table of margins."""
-    from realisid_toy.lab.demo_measures import seed_margins
+def print_margins(pipe, metric, paint: str, seeds: range, sampling, size: int, out: Path) -> None:
+    """A table of margins of held-out people, one per seed, at the undriven shots' sizes, with the ID
+    and with ``id_scale`` 0; ``people.png``: the first four, reference then each size with and without."""
+    from realisid_toy.lab.demo_measures import people_margins
+    from realisid_toy.lab.face_keeping import centred_box, held_out_people, save_sheet
+    from realisid_toy.lab.shards import rendering_conditions
 
-    print(f"identity margin over sampling seeds {seeds.start}-{seeds.stop - 1} (similarity to the reference "
-          "minus to an unrelated person; a face the metric misses scores 0), mean ± standard error:")
-    print(f"  {'face size':<10}| {'with the ID':<28}| no ID (id_scale 0)")
+    from ..persons import Person
+
+    renderings, references = held_out_people(metric, len(seeds), paint)
+    conditions = [rendering_conditions(rendering) for rendering in renderings]
+    rows, sheet = [], [[rendering.image] for rendering in renderings[:SHEET_PEOPLE]]
     for label, _, rel_size, driven in TOY_SHOTS:
         if not driven:
-            margins = seed_margins(pipe, metric, TOY_PROMPT, people[label], references, seeds, sampling, size)
-            print(f"  {label.replace('-', '/'):<10}| {margins['ID']!s:<28}| {margins['no ID']}")
+            people = [Person(c, box=centred_box(rel_size, size)) for c in conditions]
+            margins, images = people_margins(pipe, metric, TOY_PROMPT, people, references, seeds, sampling, size)
+            rows.append((label.replace("-", "/"), margins))
+            for row, pictures in zip(sheet, zip(images["ID"], images["no ID"])):
+                row.extend(pictures)
+    save_sheet(sheet, out / "people.png")
+    print(f"\nidentity margin of {len(seeds)} other held-out people, one per sampling seed {seeds.start}-"
+          f"{seeds.stop - 1} (similarity to the person minus to the next person; a face the metric misses scores "
+          f"0), mean ± standard error; {out / 'people.png'} shows the first {len(sheet)}:")
+    print(f"  {'face size':<10}| {'with the ID':<28}| no ID (id_scale 0)")
+    for label, margins in rows:
+        print(f"  {label:<10}| {margins['ID']!s:<28}| {margins['no ID']}")
 
 
 def print_poses(metric, driving, images: dict) -> None:

@@ -1,6 +1,6 @@
 """What ``realisid demo`` measures in its toy pictures, beyond one seed's identity similarity.
 
-* :func:`seed_margins`: the paired identity margin of a person's pictures over sampling seeds, with
+* :func:`people_margins`: the paired identity margin of held-out people, one per sampling seed, with
   the ID and without it (``id_scale`` 0), scored as the toy lab scores its checks.
 * :func:`face_side`: the side of the face the metric's face finder sees, against the box asked for.
 * :func:`head_pose`: head turn (yaw) and mouth opening from MediaPipe's face mesh on the found face's
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from realisid.boxes import Box
+from realisid.errors import RealisIDError
 from realisid.evaluation.identity_backend import IdentityBackend
 from realisid.faces.face import default_landmarker
 from realisid.persons import Person
@@ -47,27 +49,38 @@ _FOREHEAD, _CHIN = 10, 152
 
 
 @torch.no_grad()
-def seed_margins(
+def people_margins(
     pipe,
     metric: IdentityBackend,
     prompt: str,
-    person: Person,
-    references: tuple[np.ndarray, np.ndarray],
+    people: Sequence[Person],
+    references: Sequence[np.ndarray],
     seeds: Sequence[int],
     sampling: SamplingOptions,
     size: int,
-) -> dict[str, Margin]:
-    """``person`` drawn by ``pipe`` once per sampling seed (one batch), with the ID (``sampling``,
-    key ``"ID"``) and with ``id_scale`` 0 (``"no ID"``: the same landmarks and box, nobody in
-    particular), scored against ``references``: (the person's embedding, an unrelated person's)."""
-    margins = {}
-    for name, options in id_conditions(sampling).items():
-        images = pipe(
-            prompt, [person], height=size, width=size, sampling=options, num_images_per_prompt=len(seeds),
-            generator=[torch.Generator().manual_seed(seed) for seed in seeds],
-        ).images
-        margins[name] = Margin.from_pairs([similarities(metric, image, references) for image in images])
-    return margins
+) -> tuple[dict[str, Margin], dict[str, list[Image.Image]]]:
+    """Person ``k`` drawn by ``pipe`` at sampling seed ``seeds[k]``, with the ID (``sampling``, key ``"ID"``)
+    and with ``id_scale`` 0 (``"no ID"``), scored against ``references[k]`` and the next person's, as the
+    toy study scores its cells: one person per seed, so that no one person's likeness to another sets the
+    margin. Returns the margins and the pictures, per condition."""
+    if not len(people) == len(references) == len(seeds) >= 2:
+        raise RealisIDError(
+            f"one person and reference per seed, at least 2: got {len(people)}, {len(references)}, {len(seeds)}"
+        )
+    margins, images = {}, {}
+    with tqdm(total=2 * len(people), desc="identity margins") as progress:
+        for name, options in id_conditions(sampling).items():
+            images[name], pairs = [], []
+            for k, (person, seed) in enumerate(zip(people, seeds)):
+                image = pipe(
+                    prompt, [person], height=size, width=size, sampling=options,
+                    generator=torch.Generator().manual_seed(seed),
+                ).images[0]
+                pairs.append(similarities(metric, image, (references[k], references[(k + 1) % len(people)])))
+                images[name].append(image)
+                progress.update()
+            margins[name] = Margin.from_pairs(pairs)
+    return margins, images
 
 
 def face_side(metric: IdentityBackend, image: Image.Image, asked: Box) -> tuple[float, float] | None:
