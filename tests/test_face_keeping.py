@@ -14,6 +14,7 @@ from realisid.sampling import SamplingOptions
 from realisid_toy.lab.face_keeping import (
     Kept,
     adapter_keeping,
+    blending_table,
     caption_drawing,
     caption_table,
     centred_box,
@@ -181,3 +182,25 @@ def test_command_prints_the_adapter_table_and_needs_an_adapter(capsys):
     with pytest.raises(SystemExit):
         main(check)
     assert "--adapter" in capsys.readouterr().err
+
+
+def test_the_blending_table_scores_a_missed_face_zero():
+    table = blending_table({"ID": [(0.9, 0.2), None, (0.5, 0.4)], "no ID": [(0.3, 0.3), (0.4, 0.4)]})
+    header, _, with_id, without = table.splitlines()
+    assert header.startswith("| two people | to the own person | to the other person | own − other |")
+    assert with_id.startswith("| ID | 0.700 | 0.300 | +0.267 [") and with_id.endswith("| 1/3 |")
+    assert without.startswith("| no ID | 0.350 | 0.350 | +0.000 [") and without.endswith("| 0/2 |")
+
+
+def test_command_prints_the_blending_table_and_its_sheet(tmp_path, capsys):
+    check = ["toy-check", "blending", str(WEIGHTS / "realisid"), "--people", "2", "--seeds", "1", "--steps", "2"]
+    assert main([*check, "--sheet", str(tmp_path / "sheet.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:4]] == ["| ID", "| no ID"]
+    assert all(line.endswith("/4 |") for line in lines[2:4])  # two faces in each of two pictures
+    side = toy_world().size
+    # per pair: both references, then the picture with the ID and without it
+    assert Image.open(tmp_path / "sheet.png").size == (4 * side, 2 * side)
+    with pytest.raises(SystemExit, match="2"):
+        main([*check, "--size", "0"])
+    assert "relative sizes lie in (0, 1], got '0'" in capsys.readouterr().err

@@ -4,6 +4,7 @@ face-keeping     does the base keep a rendered face through img2img at each stre
 caption-drawing  does the base, from noise, draw the person its caption describes?
 adapter-keeping  does an adapter's ID draw the person, against the same adapter without it?
 face-placement   does an adapter put the face at the box it is asked for?
+blending         do two people in one picture keep their own faces, not each other's?
 
 Each prints a Markdown table (identity margins: to the person minus to the next person) and can
 save a sheet of the pictures (--sheet). The base, metric, face paint and picture side default to
@@ -40,7 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     placement.add_argument("adapter", type=Path, help="trained adapter folder")
     placement.add_argument("--size", type=relative_sizes, default=(1 / 2,), help="relative face size")
     placement.add_argument("--offset", type=float, default=0.2, help="shift of the box from the centre, of the width")
-    for parser_ in (adapter, placement):
+    blending = _check(checks, "blending", "two people in one picture: each face's own identity against the "
+                      "other person's, with and without the ID", sizes=False)
+    blending.add_argument("adapter", type=Path, help="trained adapter folder")
+    blending.add_argument("--size", type=relative_sizes, default=(1 / 4,), help="relative face size of both")
+    blending.add_argument("--image-size", type=image_size, metavar="PX",
+                          help="side of the pictures, a multiple of 32 (default: the world's)")
+    for parser_ in (adapter, placement, blending):
         add_sampling_arguments(parser_, CHECK_SAMPLING)
 
 
@@ -84,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from realisid_toy.shipped import toy_metric
 
     run_check = {"face-keeping": _face_keeping, "caption-drawing": _caption_drawing,
-                 "adapter-keeping": _adapter_keeping, "face-placement": _face_placement}[args.check]
+                 "adapter-keeping": _adapter_keeping, "face-placement": _face_placement,
+                 "blending": _blending}[args.check]
     resolve_world(args)
     table, sheet = run_check(args, toy_metric(args.metric))
     print(table)
@@ -141,3 +149,16 @@ def _face_placement(args: argparse.Namespace, metric) -> tuple[str, list]:
     placed, sheet = face_placement(args.base, args.adapter, metric, args.size[0], args.offset,
                                    sampling=sampling_options(args), **_common(args))
     return markdown_table(placed), sheet
+
+
+def _blending(args: argparse.Namespace, metric) -> tuple[str, list]:
+    from realisid_toy.lab.face_keeping import blending_pairs, blending_table
+    from realisid_toy.lab.verdict import id_conditions
+
+    found, sheets = {}, []
+    for name, options in id_conditions(sampling_options(args)).items():
+        found[name], sheet = blending_pairs(args.base, args.adapter, metric, sampling=options,
+                                            image_size=args.image_size, relative_size=args.size[0], **_common(args))
+        sheets.append(sheet)
+    # per pair: both references, then the picture with the ID and without it
+    return blending_table(found), [with_id + without[-1:] for with_id, without in zip(*sheets)]

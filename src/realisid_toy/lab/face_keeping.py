@@ -9,7 +9,8 @@ that keeps a face from mid-schedule, so this is how the toy reproduction judges 
 training adapters on it (``docs/notes/painted-worlds.md``). :func:`caption_drawing` asks the other half:
 does the base, from pure noise, draw the person its caption describes? :func:`adapter_keeping` asks
 the same of a trained adapter: does its ID draw the person, against the same adapter without it?
-``realisid toy-check face-keeping | caption-drawing | adapter-keeping`` runs them.
+:func:`blending_pairs`: do two people in one picture keep their own faces?
+``realisid toy-check face-keeping | caption-drawing | adapter-keeping | blending`` runs them.
 """
 
 from __future__ import annotations
@@ -283,20 +284,23 @@ def blending_pairs(
     paint: Paint,
     image_size: int,
     relative_size: float = 1 / 4,
-) -> list[tuple[float, float] | None]:
+) -> tuple[list[tuple[float, float] | None], list[list[Image.Image]]]:
     """Two people in one picture: person ``k`` left and ``k + 1`` right; for each face, its
     similarity to its own person and to the other person of the picture (``None``: no face found in
-    a window twice the box around it). Identity blending shows as the second approaching the first."""
+    a window twice the box around it). Identity blending shows as the second approaching the first.
+    Also a sheet (per pair at ``seeds[0]``: both references, then the picture)."""
     from realisid.persons import Person
 
     from .evaluation import load_toy_pipeline
     from .shards import rendering_conditions
 
+    _check_sizes((relative_size,))
     renderings, references = held_out_people(metric, people, paint)
     pipe = load_toy_pipeline(base, adapter).to(device)
     conditions = [rendering_conditions(r) for r in renderings]
     boxes = [Box.from_relative(cx, cy, relative_size, image_size, image_size) for cx, cy in TWO_PERSON_BOXES]
     scores: list[tuple[float, float] | None] = []
+    sheet = []
     for k in tqdm(range(people), desc="two people"):
         pair = (k, (k + 1) % people)
         persons = [Person(conditions[i], box=box) for i, box in zip(pair, boxes)]
@@ -310,7 +314,23 @@ def blending_pairs(
                 crop = image.crop((round(window.x0), round(window.y0), round(window.x0 + window.size),
                                    round(window.y0 + window.size)))
                 scores.append(similarities(metric, crop, (references[own], references[other])))
-    return scores
+            if seed == seeds[0]:
+                sheet.append([renderings[pair[0]].image, renderings[pair[1]].image, image])
+    return scores, sheet
+
+
+def blending_table(found: dict[str, list[tuple[float, float] | None]]) -> str:
+    """One row per condition of :func:`blending_pairs`' faces: similarity to the own person, to the other
+    person of the picture, and own − other (a missed face scores 0) with its 95 % interval."""
+    from .verdict import blending_estimate
+
+    lines = ["| two people | to the own person | to the other person | own − other | faces missed |",
+             "|---|---|---|---|---|"]
+    for name, pairs in found.items():
+        kept = Kept.from_pairs(pairs)
+        lines.append(f"| {name} | {kept.own:.3f} | {kept.other:.3f} | {blending_estimate([pairs])} | "
+                     f"{kept.missed}/{kept.count} |")
+    return "\n".join(lines)
 
 
 def draw_person(pipe, person, size: int, sampling: SamplingOptions, seed: int) -> Image.Image:

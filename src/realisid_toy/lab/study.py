@@ -474,7 +474,7 @@ class Study(StagedRun):
             per_seed = [
                 blending_pairs(self._base(), self.out / arm_stage(arm, seed) / "adapter", self._metric(),
                                self.config.people, self.config.picture_seeds, self.sampling(arm), self.device,
-                               self.config.paint, IMAGE_SIZE)
+                               self.config.paint, IMAGE_SIZE)[0]
                 for seed in self.config.seeds
             ]
             blending[arm.name] = blending_estimate(per_seed)
