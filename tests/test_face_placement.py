@@ -10,7 +10,7 @@ from realisid.cli import main
 from realisid.errors import RealisIDError
 from realisid.sampling import SamplingOptions
 from realisid_toy.lab.face_placement import face_placement, markdown_table, placement_boxes
-from realisid_toy.shipped import WEIGHTS, toy_metric
+from realisid_toy.shipped import WEIGHTS, toy_metric, toy_world
 
 
 def test_box_iou():
@@ -36,11 +36,11 @@ def test_a_box_moved_out_of_the_image_is_refused():
 
 def test_the_renderer_places_faces_where_asked_and_the_sheet_marks_the_boxes():
     placed, sheet = face_placement(WEIGHTS / "base", WEIGHTS / "realisid", toy_metric(), people=2, seeds=(0,),
-                                   sampling=SamplingOptions(num_inference_steps=2))
+                                   sampling=SamplingOptions(num_inference_steps=2), image_size=160)
     assert list(placed) == ["renderer", "adapter"] and all(p.count == 2 for p in placed.values())
     ceiling = placed["renderer"]  # the finder sees the rendered face at the asked box, not at its mirror
     assert ceiling.missed == 0 and ceiling.asked > 0.5 and ceiling.mirrored < 0.2
-    assert [len(row) for row in sheet] == [2, 2] and sheet[0][1].size == (128, 128)
+    assert [len(row) for row in sheet] == [2, 2] and sheet[0][0].size == sheet[0][1].size == (160, 160)
     pixels = np.asarray(sheet[0][0])
     assert (pixels == (255, 0, 0)).all(-1).any()  # the asked box, drawn in red
     lines = markdown_table(placed).splitlines()
@@ -55,4 +55,4 @@ def test_command_prints_the_table_and_one_line_errors(capsys):
     assert capsys.readouterr().out.splitlines()[2].startswith("| renderer | ")
     assert main([*check, "--size", "0.9"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "leaves the 128-px image" in error[0]
+    assert len(error) == 1 and f"leaves the {toy_world().size}-px image" in error[0]

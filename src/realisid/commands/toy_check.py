@@ -45,8 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "other person's, with and without the ID", sizes=False)
     blending.add_argument("adapter", type=Path, help="trained adapter folder")
     blending.add_argument("--size", type=relative_sizes, default=(1 / 4,), help="relative face size of both")
-    blending.add_argument("--image-size", type=image_size, metavar="PX",
-                          help="side of the pictures, a multiple of 32 (default: the world's)")
     for parser_ in (adapter, placement, blending):
         add_sampling_arguments(parser_, CHECK_SAMPLING)
 
@@ -63,8 +61,8 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
     parser.add_argument("--metric", type=Path, help="folder holding metric/ (default: the world's)")
     if sizes:
         parser.add_argument("--sizes", type=relative_sizes, default=(1 / 4, 1 / 7), help="relative face sizes")
-        parser.add_argument("--image-size", type=image_size, metavar="PX",
-                            help="side of the pictures, a multiple of 32 (default: the world's)")
+    parser.add_argument("--image-size", type=image_size, metavar="PX",
+                        help="side of the pictures, a multiple of 32 (default: the world's)")
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -82,8 +80,7 @@ def resolve_world(args: argparse.Namespace) -> None:
     args.base = args.base or args.world / "base"
     args.metric = args.metric or args.world
     args.paint = args.paint or world.paint
-    if "image_size" in args:
-        args.image_size = args.image_size or world.size
+    args.image_size = args.image_size or world.size
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +144,7 @@ def _face_placement(args: argparse.Namespace, metric) -> tuple[str, list]:
     from realisid_toy.lab.face_placement import face_placement, markdown_table
 
     placed, sheet = face_placement(args.base, args.adapter, metric, args.size[0], args.offset,
-                                   sampling=sampling_options(args), **_common(args))
+                                   sampling=sampling_options(args), image_size=args.image_size, **_common(args))
     return markdown_table(placed), sheet
 
 

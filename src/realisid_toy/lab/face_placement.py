@@ -73,9 +73,10 @@ def face_placement(
     sampling: SamplingOptions = CHECK_SAMPLING,
     device: str | torch.device = "cpu",
     paint: Paint = "none",
+    image_size: int = SIZE,
 ) -> tuple[dict[str, Placed], list[list[Image.Image]]]:
     """Placement of ``people`` held-out faces (wearing ``paint``) by the adapter folder ``adapter`` on
-    ``base``: ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are
+    ``base``, in pictures ``image_size`` pixels wide: ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are
     the ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
     red and the found face's in green)."""
     from realisid.persons import Person
@@ -87,19 +88,19 @@ def face_placement(
         raise RealisIDError(f"the check needs at least 1 person; got {people}")
     if not 0 < relative_size <= 1:
         raise RealisIDError(f"the relative face size must lie in (0, 1]; got {relative_size}")
-    placement_boxes(relative_size, offset, left=True)  # refuses a box out of the image before any work
+    placement_boxes(relative_size, offset, left=True, size=image_size)  # refuses a box out of the image first
     pipe = load_toy_pipeline(base, adapter).to(device)
     scene = Scene("wall", "blue", "red", "sweater", 0)
     ious: dict[str, list[tuple[float, float] | None]] = {"renderer": [], "adapter": []}
     sheet = []
     for k in tqdm(range(people), desc="placement"):
-        boxes = placement_boxes(relative_size, offset, left=k % 2 == 0)
+        boxes = placement_boxes(relative_size, offset, left=k % 2 == 0, size=image_size)
         reference = reference_rendering(FIRST_PERSON + k, paint=paint)
-        rendered = render_scene(reference.identity, boxes[0], scene=scene).image
+        rendered = render_scene(reference.identity, boxes[0], scene=scene, size=image_size).image
         row = [_locate(metric, rendered, boxes, ious["renderer"])]
         person = Person(rendering_conditions(reference), box=boxes[0])
         for seed in seeds:
-            image = draw_person(pipe, person, SIZE, sampling, seed)
+            image = draw_person(pipe, person, image_size, sampling, seed)
             row.append(_locate(metric, image, boxes, ious["adapter"]))
         sheet.append(row)
     return {name: _placed(pairs) for name, pairs in ious.items()}, sheet
