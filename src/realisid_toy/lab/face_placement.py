@@ -76,9 +76,9 @@ def face_placement(
     image_size: int = SIZE,
 ) -> tuple[dict[str, Placed], list[list[Image.Image]]]:
     """Placement of ``people`` held-out faces (wearing ``paint``) by the adapter folder ``adapter`` on
-    ``base``, in pictures ``image_size`` pixels wide: ``{"renderer": Placed, "adapter": Placed}`` (the renderer's own images at the asked box are
-    the ceiling), and a sheet (per person: rendering, then one output per seed, the asked box drawn in
-    red and the found face's in green)."""
+    ``base``, in pictures ``image_size`` pixels wide: ``{"renderer": Placed, "adapter": Placed}`` (the
+    renderer's own images at the asked box are the ceiling), and a sheet (per person: rendering, then
+    one output per seed, the asked box drawn in red and the found face's in green)."""
     from realisid.persons import Person
 
     from .evaluation import load_toy_pipeline
