@@ -17,7 +17,8 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 
 from realisid.boxes import Box
 from realisid.evaluation import ClipEmbedder, GenerationRequest, load_backend
-from realisid.evaluation.images import crop_box, load_rgb
+from realisid.evaluation.images import crop_box
+from realisid.faces.photo import load_photo
 
 SDIST = "face_recognition==1.3.0"
 CACHE = Path(os.environ.get("REALISID_TEST_CACHE", Path(tempfile.gettempdir()) / "realisid-test-cache"))
@@ -104,7 +105,7 @@ def make_paste_generator(options: dict):
         if calls == options.get("fail_after", -1):
             raise KeyboardInterrupt("simulated interruption")
         calls += 1
-        reference = load_rgb(request.reference)
+        reference = load_photo(request.reference)
         if request.reference not in faces:
             faces[request.reference] = backend.find_face(reference).box
         target = Box.from_relative(*request.box, request.width, request.height).expanded(2.0)

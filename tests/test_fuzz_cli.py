@@ -1,5 +1,5 @@
-"""Fuzzing ``realisid generate`` and ``conditions``: each bad input is a one-line error, exit status 2,
-and no output written."""
+"""Fuzzing the commands' input (``generate``, ``conditions``, ``demo``, ``toy-check``): each bad input is a one-line
+error, exit status 2, and no output written."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from realisid.cli import main
 from realisid.faces import detect_faces
 from realisid.faces.samples import astronaut
 
@@ -108,6 +109,32 @@ def test_out_pointing_at_a_file_fails_before_any_work(photo, tmp_path, capsys, m
         error = cli_error(capsys, generate(out, "--person", f"ref={photo}"))
         assert error.endswith(f"--out {out}: {target} is a file, not a folder")
     assert target.read_bytes() == b"keep me"
+
+
+def test_demo_and_toy_check_refuse_an_output_inside_a_file_before_any_work(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "results.png"
+    target.write_bytes(b"keep me")
+    monkeypatch.setattr("realisid.commands.demo.load_models", lambda args: pytest.fail("models loaded"))
+    monkeypatch.setattr("realisid_toy.shipped.toy_metric", lambda *args: pytest.fail("metric loaded"))
+    error = cli_error(capsys, ["demo", "--out", str(target)])
+    assert error.endswith(f"--out {target}: {target} is a file, not a folder")
+    sheet = target / "sheet.png"
+    error = cli_error(capsys, ["toy-check", "caption-drawing", "--sheet", str(sheet)])
+    assert error.endswith(f"--sheet {target}: {target} is a file, not a folder")
+    assert target.read_bytes() == b"keep me"
+
+
+def test_toy_check_refuses_a_sheet_it_cannot_save(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["toy-check", "caption-drawing", "--sheet", "sheet.pdf"])
+    assert exit_.value.code == 2
+    assert "the sheet is a .png, .jpg or .webp file, got 'sheet.pdf'" in capsys.readouterr().err
+
+
+def test_toy_check_refuses_a_base_it_cannot_load(tmp_path, capsys):
+    missing = tmp_path / "no-base"
+    error = cli_error(capsys, ["toy-check", "face-keeping", str(missing), "--people", "2", "--seeds", "1"])
+    assert f"cannot load the toy SDXL from {str(missing)!r}: " in error
 
 
 def test_disk_full_leaves_no_result_behind(photo, tmp_path, capsys, monkeypatch):

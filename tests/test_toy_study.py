@@ -112,13 +112,19 @@ def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):
     assert json.loads(vae_record.read_text())["phases"] == [2, 2]
 
 
-def test_unknown_stages_are_refused_in_one_line():
+@pytest.mark.parametrize(
+    ("options", "unknown"),
+    [(["--stages", "data,bogus"], "bogus"), (["--painted", "--stages", "arm-no-crop-s0"], "arm-no-crop-s0")],
+)
+def test_unknown_stages_are_refused_in_one_line(tmp_path, options, unknown):
+    out = tmp_path / "study"  # the painted study has no no-crop arm
     result = subprocess.run(
-        [sys.executable, "-m", "realisid.cli", "toy-study", "--stages", "data,bogus"],
+        [sys.executable, "-m", "realisid.cli", "toy-study", "--out", str(out), *options],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 2
-    assert "unknown stages bogus" in result.stderr and "Traceback" not in result.stderr
+    assert f"unknown stages {unknown};" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 def test_an_arm_trains_in_phases_each_from_the_last_and_looked_at(study):

@@ -140,6 +140,21 @@ def test_bad_config_is_a_one_line_error(overrides, message):
     assert "\n" not in str(error.value)
 
 
+def test_unreadable_config_and_bad_override_are_one_line_errors(tmp_path):
+    binary = tmp_path / "run.yaml"
+    binary.write_bytes(b"\xff\xfe\x00lr")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("max_steps: [1,\n")
+    for call, message in [
+        (lambda: load_config(binary), "is not readable YAML"),
+        (lambda: load_config(broken), "is not readable YAML"),
+        (lambda: parse_override("lam=["), "override 'lam=\\[': the value is not valid YAML"),
+    ]:
+        with pytest.raises(RealisIDError, match=message) as error:
+            call()
+        assert "\n" not in str(error.value)
+
+
 def test_checkpoints_are_atomic_and_pruned(tmp_path):
     accelerator = Accelerator(cpu=True)
     model = accelerator.prepare(torch.nn.Linear(2, 2))

@@ -138,23 +138,25 @@ def load_stack(
     ``image_encoder/`` folder inside ``base`` if it has one (the toy weights), else CLIP ViT-H/14
     from IP-Adapter's hub repository. ``kwargs`` go to diffusers' ``from_pretrained``.
     """
-    try:
-        sdxl = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch_dtype, **kwargs)
-    except (OSError, ValueError) as error:
-        raise RealisIDError(f"cannot load SDXL from {str(base)!r}: {str(error).splitlines()[0]}") from None
+    sdxl = load_pretrained(StableDiffusionXLPipeline, base, "SDXL", dtype=torch_dtype, **kwargs)
     if isinstance(image_encoder, CLIPVisionModelWithProjection):
         return _stack(sdxl, image_encoder)
     if image_encoder is None:
         own = Path(base, IMAGE_ENCODER_FOLDER)
         image_encoder = own if own.is_dir() else CLIP_VIT_H
     subfolder = CLIP_VIT_H_SUBFOLDER if str(image_encoder) == CLIP_VIT_H else ""
-    try:
-        encoder = CLIPVisionModelWithProjection.from_pretrained(image_encoder, subfolder=subfolder, dtype=torch_dtype)
-    except (OSError, ValueError) as error:
-        raise RealisIDError(
-            f"cannot load the ID image encoder {str(image_encoder)!r}: {str(error).splitlines()[0]}"
-        ) from None
+    encoder = load_pretrained(
+        CLIPVisionModelWithProjection, image_encoder, "the ID image encoder", subfolder=subfolder, dtype=torch_dtype
+    )
     return _stack(sdxl, encoder)
+
+
+def load_pretrained(cls, source: str | Path, what: str, **kwargs):
+    """``cls.from_pretrained(source, **kwargs)``; a missing or broken ``source`` is a one-line error naming ``what``."""
+    try:
+        return cls.from_pretrained(str(source), **kwargs)
+    except (OSError, ValueError) as error:
+        raise RealisIDError(f"cannot load {what} from {str(source)!r}: {str(error).splitlines()[0]}") from None
 
 
 def _stack(sdxl: StableDiffusionXLPipeline, image_encoder: CLIPVisionModelWithProjection) -> Stack:

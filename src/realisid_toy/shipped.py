@@ -1,7 +1,7 @@
 """The trained toy weights that ship with the package (``realisid_toy/weights/``).
 
 Written by the ``ship`` stage of the small-face study (``realisid toy-study --ship-to package``) or of
-the painted-world recipe (``realisid toy-reproduce --ship-to package``): ``base/`` (the toy SDXL
+the end-to-end recipe (``realisid toy-reproduce --ship-to package``): ``base/`` (the toy SDXL
 folder with ``image_encoder/``) and ``realisid/`` (the adapter) in fp16, ``metric/`` (the identity
 metric) as trained, and ``world.json`` (:class:`ToyWorld`). Loaded in fp32 by :func:`toy_pipeline`.
 """

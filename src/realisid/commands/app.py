@@ -11,8 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from realisid_toy.lab.check_sampling import CHECK_PROMPT
+
 from ..sampling import check_seed
-from .demo import TOY_PROMPT
 from .generate import add_generation_arguments
 from .options import MODELS_RULE, load_models, sampling_options
 
@@ -65,7 +66,7 @@ def app_models(args: argparse.Namespace):
     notice = {"toy": TOY_WEIGHTS_NOTICE, "tiny": RANDOM_WEIGHTS_NOTICE}.get(models.kind)
     page = {}
     if models.kind == "toy":
-        page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": TOY_PROMPT}
+        page = {"examples": example_people(Path(tempfile.mkdtemp(prefix="realisid-app-"))), "prompt": CHECK_PROMPT}
     sampling = Sampling.from_options(
         options, width=args.width or models.side, height=args.height or models.side, seed=seed,
         num_images=args.num_images,

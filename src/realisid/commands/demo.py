@@ -22,12 +22,13 @@ import argparse
 import time
 from pathlib import Path
 
+from realisid_toy.lab.check_sampling import CHECK_PROMPT
+
 from ..sampling import check_seed
 from .generate import add_generation_arguments, generate
-from .options import MODELS_RULE, load_models, model_kind, native_side, sampling_options
+from .options import MODELS_RULE, check_output_folder, load_models, model_kind, native_side, sampling_options
 
 PROMPT = "two people standing in a sunny park, photo, detailed faces"
-TOY_PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 TOY_IDENTITY = 2_000_007
 """A held-out identity (unseen by the base model, RealisID and the metric)."""
 TOY_DRIVER = 2_000_008
@@ -141,6 +142,7 @@ def run_toy(args: argparse.Namespace) -> int:
     if args.seeds < 2:
         raise RealisIDError(f"--seeds needs at least 2 seeds for a standard error; got {args.seeds}")
     sampling, seed = sampling_options(args), check_seed(args.seed)
+    check_output_folder(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     models, metric, world = load_models(args), toy_metric(), toy_world()
     pipe, size = models.pipe, args.height or args.width or models.side
@@ -158,7 +160,7 @@ def run_toy(args: argparse.Namespace) -> int:
         box = centred_box(rel_size, size)  # where the toy study measures its arms
         people[label] = Person(identity, box=box, pose=pose if driven else None)
         output = pipe(
-            TOY_PROMPT, [people[label]], height=size, width=size, sampling=sampling,
+            CHECK_PROMPT, [people[label]], height=size, width=size, sampling=sampling,
             generator=torch.Generator().manual_seed(seed), return_layout=True,
         )
         images[label] = image = output.images[0]
@@ -209,7 +211,7 @@ def print_margins(pipe, metric, paint: str, seeds: range, sampling, size: int, o
     for label, _, rel_size, driven in TOY_SHOTS:
         if not driven:
             people = [Person(c, box=centred_box(rel_size, size)) for c in conditions]
-            margins, images = people_margins(pipe, metric, TOY_PROMPT, people, references, seeds, sampling, size)
+            margins, images = people_margins(pipe, metric, CHECK_PROMPT, people, references, seeds, sampling, size)
             rows.append((label.replace("-", "/"), margins))
             for row, pictures in zip(sheet, zip(images["ID"], images["no ID"])):
                 row.extend(pictures)
@@ -279,6 +281,7 @@ def run_photos(args: argparse.Namespace) -> int:
     from ..faces.samples import astronaut, grace_hopper
     from ..persons import Person
 
+    check_output_folder(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     people = []
     for name, photo in (("astronaut", astronaut()), ("grace_hopper", grace_hopper())):

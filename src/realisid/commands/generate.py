@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from .options import (
     add_image_arguments,
     add_model_arguments,
     add_sampling_arguments,
+    check_output_folder,
     load_models,
     sampling_options,
 )
@@ -152,15 +152,6 @@ def image_side(name: str, given: object, in_scene: object) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
         raise RealisIDError(f"{name} must be a positive whole number of pixels, got {value!r}")
     return value
-
-
-def check_output_folder(out: Path) -> None:
-    """A one-line error, before any work, for an ``--out`` that cannot become a folder of results."""
-    existing = next(path for path in (out, *out.parents) if path.exists())
-    if not existing.is_dir():
-        raise RealisIDError(f"--out {out}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK):
-        raise RealisIDError(f"--out {out}: {existing} is not writable")
 
 
 def run(args: argparse.Namespace) -> int:

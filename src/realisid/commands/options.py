@@ -1,10 +1,12 @@
-"""What the generating commands (``demo``, ``generate``, ``app``) share: which models run, and how
-they sample. The rule for the models is written once, in :func:`load_models`."""
+"""What the generating commands (``demo``, ``generate``, ``app``) share: which models run, how they
+sample, and where they write. The rule for the models is written once, in :func:`load_models`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from ..errors import RealisIDError
@@ -115,3 +117,12 @@ def load_models(args: argparse.Namespace) -> Models:
         pipe = toy_pipeline(adapter=args.adapter).to(dtype=dtype)
     pipe.set_progress_bar_config(disable=None)  # the denoising bar, on a terminal
     return Models(pipe.to(args.device), kind, native_side(kind))
+
+
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """A one-line error, before any work, for an ``option`` folder that cannot become a folder of results."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():
+        raise RealisIDError(f"{option} {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise RealisIDError(f"{option} {out}: {existing} is not writable")

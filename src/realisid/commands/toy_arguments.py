@@ -1,4 +1,4 @@
-"""Argument types shared by the toy-world commands (``toy-reproduce``, ``toy-check``)."""
+"""Argument types shared by the toy-world commands (``toy-reproduce``, ``toy-study``, ``toy-check``)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,19 @@ def image_size(text: str) -> int:
     if not text.isdigit() or int(text) == 0 or int(text) % 32:
         raise argparse.ArgumentTypeError(f"the image size is a positive multiple of 32 (pixels), got {text!r}")
     return int(text)
+
+
+def stage_names(text: str) -> tuple[str, ...]:
+    """Comma-separated stage names; the run refuses the ones it does not have."""
+    return tuple(name.strip() for name in text.split(","))
+
+
+def sheet_path(text: str) -> Path:
+    """A picture file to write: a PNG, JPEG or WebP name."""
+    path = Path(text)
+    if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+        raise argparse.ArgumentTypeError(f"the sheet is a .png, .jpg or .webp file, got {text!r}")
+    return path
 
 
 def add_paint_arguments(parser: argparse.ArgumentParser, note: str = "", default: str | None = "none"):

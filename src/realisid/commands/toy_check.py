@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_sampling_arguments, sampling_options
-from .toy_arguments import add_paint_arguments, image_size, relative_sizes
+from .options import add_sampling_arguments, check_output_folder, sampling_options
+from .toy_arguments import add_paint_arguments, image_size, relative_sizes, sheet_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +66,7 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
     parser.add_argument("--people", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sheet", type=Path, help="save the pictures here (PNG)")
+    parser.add_argument("--sheet", type=sheet_path, help="save the pictures here (PNG, JPEG or WebP)")
     add_paint_arguments(parser, " (default: the world's)", default=None)
     parser.set_defaults(run=run)
     return parser
@@ -91,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
                  "adapter-keeping": _adapter_keeping, "face-placement": _face_placement,
                  "blending": _blending}[args.check]
     resolve_world(args)
+    if args.sheet is not None:
+        check_output_folder(args.sheet.parent, "--sheet")
     table, sheet = run_check(args, toy_metric(args.metric))
     print(table)
     if args.sheet is not None:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
         save_sheet(sheet, args.sheet)
         print(f"wrote {args.sheet}")
     return 0

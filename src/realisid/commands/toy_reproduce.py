@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import add_paint_arguments, base_folder, face_sizes, image_size, ship_target
+from .toy_arguments import add_paint_arguments, base_folder, face_sizes, image_size, ship_target, stage_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "from scratch (portraits first, then scenes)")
     parser.add_argument("--base-steps", type=int, default=None, help="U-Net steps of the base stage")
     parser.add_argument("--base-lr", type=float, default=None, help="peak learning rate of the base stage")
-    parser.add_argument("--stages", type=stages, default=None,
+    parser.add_argument("--stages", type=stage_names, default=None,
                         help="comma-separated subset of: data,metric,vae,base,adapter,local_only,global_only,"
                              "instantid,evaluate,ship")
     parser.add_argument("--ship-to", type=ship_target, default=None, metavar="FOLDER|package",
@@ -49,17 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
-
-
-def stages(text: str) -> tuple[str, ...]:
-    """A comma-separated subset of the recipe's stages."""
-    from realisid_toy.lab.recipe import STAGES
-
-    names = tuple(name.strip() for name in text.split(","))
-    unknown = [name for name in names if name not in STAGES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown stages {', '.join(unknown)}; choose from {', '.join(STAGES)}")
-    return names
 
 
 def recipe_config(args: argparse.Namespace):

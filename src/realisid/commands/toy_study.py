@@ -5,7 +5,8 @@ gates -> toy base (portraits, then 256-px scenes) -> gates -> the arms (RealisID
 baseline, no crop, trained on large faces only, efficient switches; two training seeds each) ->
 the verdict fixed before the runs, the blending table. Each finished stage leaves OUT/<stage>/stage.json
 and small fp16 weights meant to be committed; run the same command again to go on. --painted: the
-same stages in the fallback world of face paint in four regions (the tiled world failed gate 3).
+fallback world of face paint in four regions, with its base's first scene phase and four arms (RealisID,
+the baseline and the two efficient switches) for the demo, the blending table and the efficient mode.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import ship_target
+from .toy_arguments import ship_target, stage_names
 
 STUDY = Path("experiments", "small-faces")
 PAINTED = Path("experiments", "painted-world")
@@ -30,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"the study's folder (default {STUDY}; with --painted {PAINTED})")
     parser.add_argument("--painted", action="store_true",
                         help="the fallback world, whose people wear face paint in four regions instead of tiles "
-                             "(the tiled world failed gate 3; docs/toy-reproduction.md)")
-    parser.add_argument("--stages", type=stage_list, default=None,
+                             "(docs/toy-reproduction.md)")
+    parser.add_argument("--stages", type=stage_names, default=None,
                         help="comma-separated stages to run (default: every stage not done yet, in order)")
     parser.add_argument("--smoke", action="store_true", help="every stage with tiny sizes (checks the study runs)")
     parser.add_argument("--ship-to", type=ship_target, default=None, metavar="FOLDER|package",
@@ -41,18 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
-
-
-def stage_list(text: str) -> tuple[str, ...]:
-    """A comma-separated subset of the study's stages."""
-    from realisid_toy.lab.study import Study, StudyConfig
-
-    known = Study(".", StudyConfig()).STAGES
-    names = tuple(name.strip() for name in text.split(","))
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown stages {', '.join(unknown)}; choose from {', '.join(known)}")
-    return names
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,8 +14,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import RealisIDError
+from ..faces.photo import PhotoSource, load_photo
 from .identity_backend import IdentityBackend
-from .images import ImageLike, load_rgb
 
 ENTRY_POINTS = "realisid.identity_backends"
 """The entry-point group of identity backends that other packages provide."""
@@ -58,14 +58,14 @@ def load_backend(name: str, weights: str | Path | None = None) -> IdentityBacken
 
 
 def face_similarity(
-    image_a: ImageLike, image_b: ImageLike, backend: str | IdentityBackend = "dlib"
+    image_a: PhotoSource, image_b: PhotoSource, backend: str | IdentityBackend = "dlib"
 ) -> float | None:
     """Identity similarity of the largest faces in two images, ``None`` if either has no face."""
     backend = load_backend(backend) if isinstance(backend, str) else backend
-    face_a = backend.find_face(load_rgb(image_a))
+    face_a = backend.find_face(load_photo(image_a))
     if face_a is None:
         return None
-    face_b = backend.find_face(load_rgb(image_b))
+    face_b = backend.find_face(load_photo(image_b))
     if face_b is None:
         return None
     return backend.similarity(face_a.embedding, face_b.embedding)

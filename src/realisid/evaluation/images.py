@@ -1,27 +1,11 @@
-"""Image loading and square face crops shared by the metrics."""
+"""Square face crops and arrays shared by the metrics."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..boxes import Box
-from ..errors import RealisIDError
-
-ImageLike = Image.Image | str | Path
-
-
-def load_rgb(image: ImageLike) -> Image.Image:
-    """A PIL image or a path, as an RGB PIL image (alpha dropped)."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    try:
-        with Image.open(image) as opened:
-            return opened.convert("RGB")
-    except (FileNotFoundError, OSError) as error:
-        raise RealisIDError(f"cannot read image {image}: {error}") from error
 
 
 def crop_box(image: Image.Image, box: Box) -> Image.Image:

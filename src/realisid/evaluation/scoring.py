@@ -19,10 +19,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import RealisIDError
+from ..faces.photo import load_photo
 from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder, clip_i, clip_t
 from .identity_backend import Face, IdentityBackend
-from .images import crop_box, load_rgb
+from .images import crop_box
 from .protocol import Job
 
 FACE_CROP_SCALE = 1.3
@@ -46,7 +47,7 @@ class Scorer:
         """The reference photo's face and its crop (cached per photo)."""
         if path in self._references:
             return self._references[path]
-        image = load_rgb(path)
+        image = load_photo(path)
         face = self.backend.find_face(image)
         if face is None:
             raise RealisIDError(f"no face found in the reference photo {path}")
@@ -117,7 +118,7 @@ def score_all(jobs: Sequence[Job], scorer: Scorer, output_dir: str | Path) -> li
     with path.open("a", encoding="utf-8") as out:
         for job in tqdm(todo, desc="score", unit="img", disable=not todo):
             image = output_dir / job.relpath
-            record = {**scorer.score(job, load_rgb(image)), **_stamp(scorer, image)}
+            record = {**scorer.score(job, load_photo(image)), **_stamp(scorer, image)}
             out.write(json.dumps(record) + "\n")
             out.flush()
             known[record["image"]] = record

@@ -104,8 +104,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, object] | N
             raise RealisIDError(f"config file {path} does not exist")
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise RealisIDError(f"config file {path} is not valid YAML: {error}") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise RealisIDError(f"config file {path} is not readable YAML: {_one_line(error)}") from None
         if not isinstance(loaded, dict):
             raise RealisIDError(f"config file {path} must hold a mapping of keys to values")
         values.update(loaded)
@@ -125,7 +125,15 @@ def parse_override(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise RealisIDError(f"an override is key=value, got {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise RealisIDError(f"override {text!r}: the value is not valid YAML ({_one_line(error)})") from None
+
+
+def _one_line(error: Exception) -> str:
+    """``error``'s message on one line (YAML's span several)."""
+    return " ".join(str(error).split())
 
 
 def _coerce(key: str, value: object) -> object:

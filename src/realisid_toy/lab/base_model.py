@@ -70,7 +70,7 @@ TOY_SCHEDULER = dict(
 
 
 def toy_stack(seed: int = 0, unet: dict = TOY_UNET) -> Stack:
-    """:func:`~realisid.presets.tiny_stack` with the toy world's VAE, schedule and the U-Net of config
+    """:func:`~realisid.loading.tiny_stack` with the toy world's VAE, schedule and the U-Net of config
     ``unet`` (:data:`TOY_UNET` or :data:`TOY_UNET_ATTENTION_AT_EVERY_LEVEL`), seeded and untrained."""
     stack = tiny_stack(seed)
     torch.manual_seed(seed)

@@ -69,15 +69,10 @@ def _reference_record(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).with_suffix(".json").read_text())
 
 
-def _paint(record: Mapping[str, Any]) -> Paint:
-    """A reference's paint; references written before tiles say ``face_paint``: true for regions."""
-    return record.get("paint", "regions" if record.get("face_paint") else "none")
-
-
 def reference_conditions(path: str | Path) -> FaceConditions:
     """The exact conditions of a reference written by :func:`write_references`."""
     record = _reference_record(path)
-    rendering = reference_rendering(record["identity_seed"], record.get("size", SIZE), paint=_paint(record))
+    rendering = reference_rendering(record["identity_seed"], record["size"], paint=record["paint"])
     return rendering_conditions(rendering)
 
 
@@ -136,7 +131,7 @@ def renderer_generator(options: Mapping[str, Any]) -> Generator:
 
     def generate(request: GenerationRequest) -> Image.Image:
         record = _reference_record(request.reference)
-        identity = Identity.sample(record["identity_seed"], _paint(record))
+        identity = Identity.sample(record["identity_seed"], record["paint"])
         clothing, wall = prompt_colors(request.prompt)
         scene = Scene("wall", wall or "white", clothing or "grey", "sweater", request.seed)
         box = Box.from_relative(*request.box, request.width, request.height)

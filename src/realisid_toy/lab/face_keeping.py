@@ -31,11 +31,10 @@ from realisid.sampling import SamplingOptions
 from ..world.render import Rendering, render_scene
 from ..world.scenes import Scene, caption
 from ..world.traits import NEUTRAL, Identity, Paint
-from .check_sampling import CHECK_SAMPLING
+from .check_sampling import CHECK_PROMPT, CHECK_SAMPLING
 from .evaluation import REFERENCE_SEED, SIZE, reference_rendering, vae_round_trip
 from .verdict import id_conditions, size_label
 
-PROMPT = "a person, wearing a red sweater, in front of a blue wall"
 FIRST_PERSON = REFERENCE_SEED + 20
 """The check's people: held-out identities after the demo's and the evaluation's references."""
 
@@ -80,7 +79,7 @@ def centred_box(relative_size: float, size: int = SIZE) -> Box:
 
 
 def check_scene(identity: Identity, relative_size: float, image_size: int, seed: int) -> Image.Image:
-    """``identity`` at the check's :func:`centred_box` in a red sweater before a blue wall (:data:`PROMPT`)."""
+    """``identity`` at the check's :func:`centred_box` in a red sweater before a blue wall (:data:`CHECK_PROMPT`)."""
     scene = Scene("wall", "blue", "red", "sweater", seed)
     return render_scene(identity, centred_box(relative_size, image_size), scene=scene, size=image_size).image
 
@@ -128,7 +127,7 @@ def face_keeping(
                     else:
                         generator = torch.Generator().manual_seed(seed)
                         output = pipe(
-                            PROMPT,
+                            CHECK_PROMPT,
                             image=image,
                             strength=strength,
                             num_inference_steps=steps,
@@ -306,7 +305,7 @@ def blending_pairs(
         persons = [Person(conditions[i], box=box) for i, box in zip(pair, boxes)]
         for seed in seeds:
             image = pipe(
-                PROMPT, persons=persons, height=image_size, width=image_size, sampling=sampling,
+                CHECK_PROMPT, persons=persons, height=image_size, width=image_size, sampling=sampling,
                 generator=torch.Generator().manual_seed(seed),
             ).images[0]
             for own, other, box in ((*pair, boxes[0]), (*pair[::-1], boxes[1])):
@@ -334,9 +333,9 @@ def blending_table(found: dict[str, list[tuple[float, float] | None]]) -> str:
 
 
 def draw_person(pipe, person, size: int, sampling: SamplingOptions, seed: int) -> Image.Image:
-    """The check's scene (:data:`PROMPT`) with ``person``, ``size`` pixels square, seeded on the CPU."""
+    """The check's scene (:data:`CHECK_PROMPT`) with ``person``, ``size`` pixels square, seeded on the CPU."""
     return pipe(
-        PROMPT, persons=[person], height=size, width=size, sampling=sampling,
+        CHECK_PROMPT, persons=[person], height=size, width=size, sampling=sampling,
         generator=torch.Generator().manual_seed(seed),
     ).images[0]
 
@@ -348,7 +347,9 @@ def _check_sizes(relative_sizes: tuple[float, ...]) -> None:
 
 def _pipeline(pipeline_class, base: str | Path, device: str | torch.device):
     """A diffusers pipeline of ``base`` in fp32 (the shipped weights are fp16 on disk), quiet."""
-    pipe = pipeline_class.from_pretrained(base, dtype=torch.float32).to(device)
+    from realisid.loading import load_pretrained
+
+    pipe = load_pretrained(pipeline_class, base, "the toy SDXL", dtype=torch.float32).to(device)
     pipe.vae.register_to_config(force_upcast=False)  # already fp32; diffusers' img2img would re-cast, warning each call
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -23,7 +23,7 @@ from realisid.models import IdentityAdapter, RealisIDAdapter
 from ..world.identity_net import TrainingConfig
 from ..world.traits import Paint
 from .base_model import BaseTraining, toy_stack, train_base_model, train_vae
-from .stages import StagedRun
+from .stages import StagedRun, run_device
 
 STAGES = ("data", "metric", "vae", "base", "adapter", "local_only", "global_only", "instantid", "evaluate", "ship")
 """The stages in order; each is a method of :class:`Recipe`."""
@@ -108,13 +108,7 @@ class Recipe(StagedRun):
 
     def metric(self) -> None:
         """The identity metric, trained on its own renderings; verification on held-out identities."""
-        from ..world.backend import train_backend
-        from ..world.identity_net import verification_accuracy
-
-        paint = self.config.paint
-        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, paint)
-        result = verification_accuracy(backend.embedder, paint=paint)
-        (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
+        result = self.train_metric(self.config.metric, self.config.segmenter_images, self.config.paint)
         self.log(f"identity metric verification on held-out identities: {result}")
 
     def vae(self) -> None:
@@ -314,7 +308,4 @@ def run_recipe(
 ) -> dict[str, float]:
     """Runs the ``stages`` (default all) of the recipe not done yet on ``device`` (default: cuda when
     there is one); returns every stage's seconds so far."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    return Recipe(out, config, ship_to, device=device).run(stages)
+    return Recipe(out, config, ship_to, device=run_device(device)).run(stages)

@@ -13,11 +13,26 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from realisid.errors import RealisIDError
+
 if TYPE_CHECKING:
     from realisid.training import TrainResult
 
+    from ..world.identity_net import TrainingConfig, Verification
+    from ..world.traits import Paint
+
 LOG = "log.txt"
 """Every line a run logged, each with its time, in its output folder."""
+
+
+def run_device(device: str | None) -> str:
+    """``device``, by default cuda when there is one (its matmuls in TF32, as training's are), else cpu."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return device
 
 
 class StagedRun:
@@ -50,9 +65,16 @@ class StagedRun:
         """Runs stage ``name`` (by default the method of that name)."""
         getattr(self, name)()
 
+    def prepare(self) -> None:
+        """Checks or records, before any stage runs, what the output folder must agree with."""
+
     def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
         """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""
+        unknown = [name for name in stages or () if name not in self.STAGES]
+        if unknown:
+            raise RealisIDError(f"unknown stages {', '.join(unknown)}; choose from {', '.join(self.STAGES)}")
         self.out.mkdir(parents=True, exist_ok=True)
+        self.prepare()
         for name in stages or self.STAGES:
             if self.done(name):
                 self.log(f"[{name}] done before ({self.timings().get(name, 0):.0f} s)")
@@ -65,6 +87,17 @@ class StagedRun:
             self.timings_path.write_text(json.dumps(timings, indent=2) + "\n")
             self.log(f"[{name}] {timings[name]:.0f} s")
         return self.timings()
+
+    def train_metric(self, config: TrainingConfig, segmenter_images: int, paint: Paint) -> Verification:
+        """The world's identity metric trained into ``OUT/metric``, and its held-out verification (also
+        kept there, in ``verification.json``)."""
+        from ..world.backend import train_backend
+        from ..world.identity_net import verification_accuracy
+
+        backend = train_backend(self.out / "metric", config, segmenter_images, paint)
+        result = verification_accuracy(backend.embedder, paint=paint)
+        (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
+        return result
 
     def train_adapter(
         self, folder: Path, overrides: dict[str, Any], precomputed: Path, resume: bool = False

@@ -2,7 +2,7 @@
 
 Run by ``realisid toy-study [--out experiments/small-faces] [--device cuda]``. The world: 256-px
 scenes of people whose identity is a 4×4 grid of face-paint tiles finer than a latent cell (plus
-their shapes and colours; :meth:`StudyConfig.painted`: the issue's fallback, paint in four regions),
+their shapes and colours; :meth:`StudyConfig.painted`: the fallback world, paint in four regions),
 the toy VAE fine-tuned to decode rescaled latents, a toy U-Net with
 cross-attention at its first level too (a documented deviation from SDXL: ID tokens reach a 1/7
 face on 27 cells instead of 6) and an ID encoder pre-trained the way CLIP is. Then gates, the arms
@@ -37,7 +37,7 @@ from ..world.identity_net import TrainingConfig
 from ..world.traits import Paint
 from .base_model import VAE_FINE_TUNES, BaseTraining
 from .id_encoder import EncoderPretraining
-from .stages import StagedRun
+from .stages import StagedRun, run_device
 from .verdict import CONDITIONS, Estimate
 
 IMAGE_SIZE = 256
@@ -177,17 +177,15 @@ class Study(StagedRun):
             *self.arm_stages, "evaluate", "ship",
         )
 
-    def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
-        """As :meth:`StagedRun.run`, in a folder whose stages were made in this study's world (``world.json``)."""
+    def prepare(self) -> None:
+        """Refuses a folder whose stages were made in another world than this study's (``world.json``)."""
         record = self.out / "world.json"
         made = json.loads(record.read_text())["paint"] if record.is_file() else self.config.paint
         if made != self.config.paint:
             raise RealisIDError(
                 f"{self.out} holds a study of the {made} world, not of the {self.config.paint} one: choose another folder"
             )
-        self.out.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"paint": self.config.paint}) + "\n")
-        return super().run(stages)
 
     def done(self, name: str) -> bool:
         if name == "data":
@@ -223,12 +221,7 @@ class Study(StagedRun):
 
     def metric(self) -> None:
         """The identity metric (embedding and face finder) of the world; held-out verification."""
-        from ..world.backend import train_backend
-        from ..world.identity_net import verification_accuracy
-
-        backend = train_backend(self.out / "metric", self.config.metric, self.config.segmenter_images, self.config.paint)
-        result = verification_accuracy(backend.embedder, paint=self.config.paint)
-        (self.out / "metric" / "verification.json").write_text(str(result) + "\n")
+        result = self.train_metric(self.config.metric, self.config.segmenter_images, self.config.paint)
         self._record("metric", {"verification": json.loads(str(result))})
 
     def vae(self) -> None:
@@ -567,7 +560,4 @@ def run_study(
 ):
     """Runs the study's ``stages`` (default all) not done yet on ``device`` (default: cuda when there is
     one); the ``ship`` stage writes into ``ship_to`` (default ``out/weights``)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    return Study(out, config, device=device, ship_to=ship_to).run(stages)
+    return Study(out, config, device=run_device(device), ship_to=ship_to).run(stages)

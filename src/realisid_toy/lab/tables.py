@@ -16,9 +16,9 @@ import numpy as np
 
 from realisid.boxes import Box
 from realisid.evaluation import EvaluationConfig, plan
-from realisid.evaluation.images import load_rgb
 from realisid.evaluation.report import plt
 from realisid.evaluation.scoring import SCORES_FILE, read_scores
+from realisid.faces.photo import load_photo
 
 from .proxies import DenoisingLoss, attribute_agreement
 
@@ -35,7 +35,7 @@ def scored_records(config: EvaluationConfig, harmony: DenoisingLoss) -> list[dic
     scores = read_scores(config.output_dir / SCORES_FILE)
     records = []
     for job in plan(config):
-        image = load_rgb(config.output_dir / job.relpath)
+        image = load_photo(config.output_dir / job.relpath)
         box = Box.from_relative(*job.request.box, job.request.width, job.request.height)
         record = dict(scores[job.relpath.as_posix()])
         record["attributes"] = attribute_agreement(image, box, job.prompt)
@@ -118,11 +118,11 @@ def write_sample_sheet(config: EvaluationConfig, path: Path, identities: int = 3
     sheet = Image.new("RGB", (side * (len(methods) + 1), side * len(rows)), "white")
     for r, (name, size) in enumerate(rows):
         reference = next(j.request.reference for j in jobs.values() if j.identity == name)
-        sheet.paste(load_rgb(reference).resize((side, side)), (0, r * side))
+        sheet.paste(load_photo(reference).resize((side, side)), (0, r * side))
         for c, method in enumerate(methods, start=1):
             job = jobs.get((method, name, size.name))
             if job is not None:
-                sheet.paste(load_rgb(config.output_dir / job.relpath), (c * side, r * side))
+                sheet.paste(load_photo(config.output_dir / job.relpath), (c * side, r * side))
     sheet.save(path)
 
 
