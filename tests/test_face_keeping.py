@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -188,8 +189,8 @@ def test_the_blending_table_scores_a_missed_face_zero():
     table = blending_table({"ID": [(0.9, 0.2), None, (0.5, 0.4)], "no ID": [(0.3, 0.3), (0.4, 0.4)]})
     header, _, with_id, without = table.splitlines()
     assert header.startswith("| two people | to the own person | to the other person | own − other |")
-    assert with_id.startswith("| ID | 0.700 | 0.300 | +0.267 [") and with_id.endswith("| 1/3 |")
-    assert without.startswith("| no ID | 0.350 | 0.350 | +0.000 [") and without.endswith("| 0/2 |")
+    assert with_id.startswith("| ID | 0.700 | 0.300 | +0.267 [") and with_id.endswith("| 1/3 (0 · 1) |")
+    assert without.startswith("| no ID | 0.350 | 0.350 | +0.000 [") and without.endswith("| 0/2 (0 · 0) |")
 
 
 def test_command_prints_the_blending_table_and_its_sheet(tmp_path, capsys):
@@ -197,7 +198,7 @@ def test_command_prints_the_blending_table_and_its_sheet(tmp_path, capsys):
     assert main([*check, "--sheet", str(tmp_path / "sheet.png")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" | ")[0] for line in lines[2:4]] == ["| ID", "| no ID"]
-    assert all(line.endswith("/4 |") for line in lines[2:4])  # two faces in each of two pictures
+    assert all(re.search(r"\| \d/4 \((\d) · (\d)\) \|$", line) for line in lines[2:4])  # two faces in each of two pictures
     side = toy_world().size
     # per pair: both references, then the picture with the ID and without it
     assert Image.open(tmp_path / "sheet.png").size == (4 * side, 2 * side)

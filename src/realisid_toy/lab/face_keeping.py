@@ -286,7 +286,7 @@ def blending_pairs(
 ) -> tuple[list[tuple[float, float] | None], list[list[Image.Image]]]:
     """Two people in one picture: person ``k`` left and ``k + 1`` right; for each face, its
     similarity to its own person and to the other person of the picture (``None``: no face found in
-    a window twice the box around it). Identity blending shows as the second approaching the first.
+    a window twice the box around it), the left face then the right one of each picture. Identity blending shows as the second approaching the first.
     Also a sheet (per pair at ``seeds[0]``: both references, then the picture)."""
     from realisid.persons import Person
 
@@ -320,15 +320,17 @@ def blending_pairs(
 
 def blending_table(found: dict[str, list[tuple[float, float] | None]]) -> str:
     """One row per condition of :func:`blending_pairs`' faces: similarity to the own person, to the other
-    person of the picture, and own − other (a missed face scores 0) with its 95 % interval."""
+    person of the picture, own − other (a missed face scores 0) with its 95 % interval, and the faces
+    missed, also at each box (a model that draws one person of two misses every face at the other box)."""
     from .verdict import blending_estimate
 
-    lines = ["| two people | to the own person | to the other person | own − other | faces missed |",
+    lines = ["| two people | to the own person | to the other person | own − other | faces missed (left · right) |",
              "|---|---|---|---|---|"]
     for name, pairs in found.items():
         kept = Kept.from_pairs(pairs)
+        left, right = (sum(face is None for face in pairs[box::2]) for box in (0, 1))
         lines.append(f"| {name} | {kept.own:.3f} | {kept.other:.3f} | {blending_estimate([pairs])} | "
-                     f"{kept.missed}/{kept.count} |")
+                     f"{kept.missed}/{kept.count} ({left} · {right}) |")
     return "\n".join(lines)
 
 
