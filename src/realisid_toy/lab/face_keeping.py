@@ -286,8 +286,9 @@ def blending_pairs(
 ) -> tuple[list[tuple[float, float] | None], list[list[Image.Image]]]:
     """Two people in one picture: person ``k`` left and ``k + 1`` right; for each face, its
     similarity to its own person and to the other person of the picture (``None``: no face found in
-    a window twice the box around it), the left face then the right one of each picture. Identity blending shows as the second approaching the first.
-    Also a sheet (per pair at ``seeds[0]``: both references, then the picture)."""
+    a window twice the box around it), the left face then the right one of each picture. Identity
+    blending shows as the second approaching the first. Also a sheet (per pair at ``seeds[0]``: both
+    references, then the picture)."""
     from realisid.persons import Person
 
     from .evaluation import load_toy_pipeline
