@@ -323,3 +323,22 @@ def test_perturbation_helper_really_perturbs(fresh_adapter):
     perturb_zero_convs(fresh_adapter)
     assert torch.count_nonzero(before) == 0
     assert torch.count_nonzero(fresh_adapter.local_branch.net.controlnet_mid_block.weight) > 0
+
+
+def test_an_adapter_saved_in_fp16_loads_in_fp32_unless_told(fresh_adapter, tmp_path):
+    fresh_adapter.half().save_pretrained(tmp_path / "adapter")
+    for dtype, expected in ((None, torch.float32), (torch.float16, torch.float16)):
+        loaded = load_adapter(tmp_path / "adapter", torch_dtype=dtype)
+        assert {p.dtype for p in loaded.parameters()} == {expected}
+
+
+def test_an_image_encoder_of_other_features_does_not_fit(stack, fresh_adapter):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from realisid.presets import TINY_VISION
+
+    fresh_adapter.check_image_encoder(stack.image_encoder)
+    for change, words in (({"hidden_size": 48}, "gives 257 of 48"), ({"image_size": 64}, "gives 17 of 32")):
+        encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**{**TINY_VISION, **change}))
+        with pytest.raises(CheckpointError, match=f"does not fit this ID image encoder: .*{words}"):
+            fresh_adapter.check_image_encoder(encoder)

@@ -375,3 +375,11 @@ def test_half_precision_runs_and_stays_close(trained_pipe, references):
     full = generate(trained_pipe, persons, steps=2, id_start=0.0)
     half = generate(trained_pipe.to(torch.bfloat16), persons, steps=2, id_start=0.0)
     assert np.abs(half - full).mean() < 0.02
+
+
+def test_from_pretrained_loads_every_part_in_one_dtype():
+    from realisid_toy.shipped import WEIGHTS
+
+    pipe = RealisIDPipeline.from_pretrained(WEIGHTS / "base", WEIGHTS / "realisid")  # saved in fp16
+    parts = ("unet", "vae", "text_encoder", "text_encoder_2", "image_encoder", "adapter")
+    assert {name: getattr(pipe, name).dtype for name in parts} == dict.fromkeys(parts, torch.float32)

@@ -126,6 +126,10 @@ def tiny_adapter_config() -> RealisIDConfig:
     )
 
 
+HUB_ACCESS = frozenset({"cache_dir", "local_files_only", "token", "proxies"})
+"""``from_pretrained`` options about reaching the hub, not about one repository (a revision is)."""
+
+
 def load_stack(
     base: str | Path,
     image_encoder: str | Path | CLIPVisionModelWithProjection | None = None,
@@ -136,8 +140,11 @@ def load_stack(
 
     The image encoder is ``image_encoder`` (a model, folder or hub id) if given, else the
     ``image_encoder/`` folder inside ``base`` if it has one (the toy weights), else CLIP ViT-H/14
-    from IP-Adapter's hub repository. ``kwargs`` go to diffusers' ``from_pretrained``.
+    from IP-Adapter's hub repository, all in ``torch_dtype`` (default fp32: transformers would otherwise
+    take each encoder's dtype from its config). ``kwargs`` go to diffusers' ``from_pretrained``, and
+    those of :data:`HUB_ACCESS` to the image encoder's too.
     """
+    torch_dtype = torch_dtype or torch.float32
     sdxl = load_pretrained(StableDiffusionXLPipeline, base, "SDXL", dtype=torch_dtype, **kwargs)
     if isinstance(image_encoder, CLIPVisionModelWithProjection):
         return _stack(sdxl, image_encoder)
@@ -146,7 +153,8 @@ def load_stack(
         image_encoder = own if own.is_dir() else CLIP_VIT_H
     subfolder = CLIP_VIT_H_SUBFOLDER if str(image_encoder) == CLIP_VIT_H else ""
     encoder = load_pretrained(
-        CLIPVisionModelWithProjection, image_encoder, "the ID image encoder", subfolder=subfolder, dtype=torch_dtype
+        CLIPVisionModelWithProjection, image_encoder, "the ID image encoder", subfolder=subfolder, dtype=torch_dtype,
+        **{key: value for key, value in kwargs.items() if key in HUB_ACCESS},
     )
     return _stack(sdxl, encoder)
 

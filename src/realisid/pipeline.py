@@ -40,7 +40,7 @@ from transformers import (
     CLIPVisionModelWithProjection,
 )
 
-from .errors import CheckpointError, RealisIDError
+from .errors import CheckpointError, RealisIDError, whole_number
 from .faces import landmark_image_tensor
 from .guidance import id_steps, realisid_guidance
 from .layout import draw_layout
@@ -88,6 +88,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
             add_watermarker=False,
         )
         adapter.check_unet(unet)
+        adapter.check_image_encoder(image_encoder)
         self.register_modules(adapter=adapter)
 
     @classmethod
@@ -312,11 +313,10 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
                 hook.offload()
 
     def _decode(self, latents: torch.Tensor, output_type: str) -> Any:
-        upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
+        upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast  # SDXL's VAE overflows in fp16
         if upcast:
-            self.upcast_vae()
-        vae_dtype = next(iter(self.vae.post_quant_conv.parameters())).dtype
-        image = self.vae.decode(latents.to(vae_dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
+            self.vae.to(dtype=torch.float32)
+        image = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
         if upcast:
             self.vae.to(dtype=torch.float16)
         return self.image_processor.postprocess(image, output_type=output_type)
@@ -324,10 +324,7 @@ class RealisIDPipeline(StableDiffusionXLPipeline):
     def _check_call(self, prompt, height, width, num_images) -> None:
         if height % 8 or width % 8 or height <= 0 or width <= 0:
             raise RealisIDError(f"height and width must be positive multiples of 8, got {height}x{width}")
-        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-            raise RealisIDError(
-                f"the number of images per prompt must be a whole number of at least 1, got {num_images!r}"
-            )
+        whole_number("the number of images per prompt", num_images, 1)
         if not isinstance(prompt, (str, list)):
             raise RealisIDError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
         for text in [prompt] if isinstance(prompt, str) else prompt:

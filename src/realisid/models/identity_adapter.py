@@ -138,11 +138,8 @@ class IdentityAdapter(nn.Module, ABC):
         if config is None:
             config = RealisIDConfig(cross_attention_dim=unet.config.cross_attention_dim, local_size=unet.config.sample_size)
             if image_encoder is not None:
-                vision = image_encoder.config
-                patches = (vision.image_size // vision.patch_size) ** 2
-                config = dataclasses.replace(
-                    config, image_feature_dim=vision.hidden_size, image_feature_tokens=patches + 1
-                )
+                tokens, dim = feature_shape(image_encoder)
+                config = dataclasses.replace(config, image_feature_dim=dim, image_feature_tokens=tokens)
         nets = {
             name: ControlNetModel.from_unet(
                 unet, conditioning_channels=channels, conditioning_embedding_out_channels=config.condition_channels
@@ -242,6 +239,15 @@ class IdentityAdapter(nn.Module, ABC):
                     f"adapter does not fit this U-Net: {key} is {ours} in the adapter, {theirs} in the U-Net"
                 )
 
+    def check_image_encoder(self, image_encoder: nn.Module) -> None:
+        """Raise :class:`CheckpointError` if ``image_encoder``'s features are not those the projection reads."""
+        theirs, ours = feature_shape(image_encoder), (self.config.image_feature_tokens, self.config.image_feature_dim)
+        if theirs != ours:
+            raise CheckpointError(
+                f"adapter does not fit this ID image encoder: it reads {ours[0]} tokens of {ours[1]} features, "
+                f"the encoder gives {theirs[0]} of {theirs[1]}"
+            )
+
     # ---------------------------------------------------------------------------- save and load
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -272,14 +278,19 @@ class IdentityAdapter(nn.Module, ABC):
             raise CheckpointError(f"cannot read {path}: {error}") from None
         _check_shapes(path, state, adapter.projection.state_dict())
         adapter.projection.load_state_dict(state, strict=True, assign=True)
-        if torch_dtype is not None:
-            adapter.projection.to(torch_dtype)
+        adapter.projection.to(torch_dtype or torch.float32)  # assign=True kept the file's dtype
         bad = [name for name, weight in adapter.named_parameters() if not torch.isfinite(weight).all()]
         if bad:
             raise CheckpointError(f"adapter checkpoint {str(directory)!r}: {bad[0]} holds NaN or infinity")
         if unet is not None:
             adapter.check_unet(unet)
         return adapter
+
+
+def feature_shape(image_encoder: nn.Module) -> tuple[int, int]:
+    """The ``(tokens, width)`` of ``image_encoder``'s penultimate features: its patches and class token."""
+    vision = image_encoder.config
+    return (vision.image_size // vision.patch_size) ** 2 + 1, vision.hidden_size
 
 
 def _canonical(value: object) -> object:
