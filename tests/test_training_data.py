@@ -19,6 +19,7 @@ from realisid.faces import detect_faces, draw_landmarks, face_conditions, load_p
 from realisid.training.dataset import Batches, ShardStream, list_shards, read_shard
 from realisid.training.sources import list_sources
 
+from ._fuzz_support import cli_error
 from ._training_support import KEPT, SKIPPED, photo_folder
 
 RESOLUTION, CROP, PE = 256, 96, 128
@@ -122,6 +123,26 @@ def test_prepare_errors_are_one_line(photos, shards, tmp_path, capsys):
         and "other settings" in lines[1]
         and "not within the 3 shards" in lines[2]
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--crop-size", "0"], "crop_size must be a whole number of at least 1, got 0"),
+        (["--landmark-size", "-8"], "landmark_size must be a whole number of at least 1, got -8"),
+        (["--resolution", "100"], "resolution must be a multiple of 8 (the VAE's factor), got 100"),
+        (["--min-face", "-0.1"], "min_face is a fraction of the image side, in [0, 1]; got -0.1"),
+        (["--dominance", "0.5"], "dominance is a ratio of box sides, at least 1; got 0.5"),
+        (["--workers", "0"], "--workers must be a whole number of at least 1, got 0"),
+        (["--shard-size", "0"], "--shard-size must be a whole number of at least 1, got 0"),
+    ],
+    ids=["crop-0", "landmarks-negative", "resolution-100", "min-face-negative", "dominance-half", "workers-0",
+         "shard-size-0"],
+)
+def test_prepare_settings_are_checked_before_any_work(photos, tmp_path, capsys, argv, words):
+    error = cli_error(capsys, ["prepare", str(photos), "--out", str(tmp_path / "o"), *argv])
+    assert error.endswith(words)
+    assert not (tmp_path / "o").exists()
 
 
 def test_sources_from_jsonl_and_csv(photos, tmp_path):

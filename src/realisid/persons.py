@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .boxes import Box
-from .errors import RealisIDError
+from .errors import RealisIDError, whole_number
 from .faces import (
     FaceConditions,
     detect_faces,
@@ -124,12 +124,7 @@ def _face_indices(face: int | Sequence[int], count: int, index: int) -> list[int
     indices = list(face) if isinstance(face, (list, tuple)) else [face] * count
     if len(indices) != count:
         raise RealisIDError(f"person {index}: face gives {len(indices)} indices for {count} reference photo(s)")
-    for value in indices:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise RealisIDError(
-                f"person {index}: face must be a whole number from 0 (the largest), got {value!r}"
-            )
-    return [int(value) for value in indices]
+    return [whole_number(f"person {index}: face (0: the largest)", value, 0) for value in indices]
 
 
 def _reference_face(photo: PhotoOrConditions, face: int, role: str) -> ReferenceFace:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RealisIDError
+from .errors import RealisIDError, whole_number
 
 MAX_SEED = 2**64 - 1
 """The largest seed a torch generator takes."""
@@ -40,9 +40,7 @@ class SamplingOptions:
     1.0: the paper's sampling."""
 
     def __post_init__(self) -> None:
-        steps = self.num_inference_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise RealisIDError(f"num_inference_steps must be a whole number of at least 1, got {steps!r}")
+        object.__setattr__(self, "num_inference_steps", whole_number("num_inference_steps", self.num_inference_steps, 1))
         for name in ("text_scale", "id_scale", "id_start", "local_scale", "global_scale", "id_stop"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -71,7 +69,4 @@ class SamplingOptions:
 
 def check_seed(seed: object) -> int:
     """``seed`` as a generator seed: a whole number in ``[0, MAX_SEED]`` (a one-line error otherwise)."""
-    whole = isinstance(seed, int) or (isinstance(seed, float) and math.isfinite(seed) and seed.is_integer())
-    if isinstance(seed, bool) or not whole or not 0 <= seed <= MAX_SEED:
-        raise RealisIDError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
-    return int(seed)
+    return whole_number("seed", seed, 0, MAX_SEED)

@@ -3,11 +3,10 @@ widgets give them."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RealisIDError
+from ..errors import whole_number
 from ..sampling import SamplingOptions
 
 _PAPER = SamplingOptions()
@@ -59,10 +58,3 @@ class Sampling:
                 chosen[name] = type(default)(value)
         return cls(**chosen)
 
-
-def whole_number(name: str, value: Any) -> int:
-    """A control's ``value`` as an ``int``; a one-line error for anything but a whole number."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value % 1:
-        raise RealisIDError(f"{name} must be a whole number, got {value!r}")
-    return int(value)

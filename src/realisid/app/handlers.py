@@ -11,11 +11,11 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from ..errors import RealisIDError
+from ..errors import RealisIDError, whole_number
 from ..faces import FaceConditions
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from .controls import Sampling, whole_number
+from .controls import Sampling
 from .generation import ProgressCallback, generate
 from .previews import reference_preview
 

@@ -11,9 +11,10 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from ..errors import whole_number
 from ..persons import Person
 from ..pipeline import RealisIDPipeline
-from .controls import Sampling, whole_number
+from .controls import Sampling
 from .handlers import (
     generate_in_page,
     message,

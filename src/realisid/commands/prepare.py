@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..errors import RealisIDError
+from ..errors import RealisIDError, whole_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, field.name) is not None
     }
     settings = PrepareSettings(**given)
-    if args.shard_size < 1 or settings.resolution < 8 or settings.resolution % 8:
-        raise RealisIDError("--shard-size must be positive and --resolution a positive multiple of 8")
+    whole_number("--shard-size", args.shard_size, 1)
+    if args.workers is not None:
+        whole_number("--workers", args.workers, 1)
     manifest = prepare(
         args.source, args.out, settings, args.shard_size, args.shards, args.workers, runner=_runner(args)
     )

@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import RealisIDError
+from ..errors import RealisIDError, whole_number
 from .protocol import (
     DEFAULT_PROMPTS,
     REGULAR,
@@ -202,19 +202,13 @@ def _methods(items: list[dict[str, Any]]) -> tuple[MethodSpec, ...]:
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:
     """The config's number and text keys that ``data`` sets, checked (a one-line error for a bad one)."""
     least = {"n_per_prompt": 1, "seed": 0, "height": 8, "width": 8}
-    checked = {key: _whole(key, data[key], least[key]) for key in least if key in data}
+    checked = {key: whole_number(f"config key {key}", data[key], least[key]) for key in least if key in data}
     if "subject" in data:
         checked["subject"] = _text("subject", data["subject"])
     height, width = checked.get("height", EvaluationConfig.height), checked.get("width", EvaluationConfig.width)
     if height % 8 or width % 8:
         raise RealisIDError(f"height and width must be multiples of 8, got {height} and {width}")
     return checked
-
-
-def _whole(key: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise RealisIDError(f"config key {key} must be a whole number of at least {least}, got {value!r}")
-    return value
 
 
 def _text(key: str, value: Any) -> str:

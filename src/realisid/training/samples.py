@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..boxes import Box
+from ..errors import RealisIDError, whole_number
 from ..faces import FaceConditions, PhotoError, detect_faces, draw_landmarks, face_conditions, load_photo
 from .sources import SourceItem
 
@@ -35,6 +36,16 @@ class PrepareSettings:
     dominance: float = 2.0
     """With several faces, the largest is kept only if its box side is at least this many times the
     second largest's (the others are background faces); otherwise the photo is skipped."""
+
+    def __post_init__(self) -> None:
+        if whole_number("resolution", self.resolution, 8) % 8:
+            raise RealisIDError(f"resolution must be a multiple of 8 (the VAE's factor), got {self.resolution}")
+        whole_number("crop_size", self.crop_size, 1)
+        whole_number("landmark_size", self.landmark_size, 1)
+        if not 0 <= self.min_face <= 1:
+            raise RealisIDError(f"min_face is a fraction of the image side, in [0, 1]; got {self.min_face}")
+        if not self.dominance >= 1:
+            raise RealisIDError(f"dominance is a ratio of box sides, at least 1; got {self.dominance}")
 
 
 class Skip(Exception):
