@@ -346,3 +346,13 @@ def test_realisid_generator_runs_the_tiny_pipeline(workspace):
     assert list(image.getdata()) == list(generate_image(job.request).getdata())
     with pytest.raises(RealisIDError, match="unknown options"):
         make_generator({"kind": "realisid", "preset": "tiny", "steps": 2})
+
+
+def test_a_bad_option_of_a_later_method_fails_before_any_image(workspace, capsys):
+    config = yaml.safe_load(_write_config(workspace).read_text())
+    config["ablations"][0] = {"name": "tiny", "preset": "tiny", "dtype": "float8"}
+    config["output_dir"] = "bad-out"
+    (workspace / "later.yaml").write_text(yaml.safe_dump(config))
+    assert _run_cli(workspace / "later.yaml") == 2
+    assert "dtype must be one of float16, bfloat16, float32, got 'float8'" in capsys.readouterr().err
+    assert not list((workspace / "bad-out").rglob("*.png"))

@@ -35,9 +35,9 @@ def generate(out: Path, *argv: str) -> list[str]:
         (["--text-scale", "nan"], "text_scale must be a finite number, got nan"),
         (["--id-scale", "inf"], "id_scale must be a finite number, got inf"),
         (["--local-scale", "nan"], "local_scale must be a finite number, got nan"),
-        (["--seed", str(2**64)], "seed must be a whole number from 0 to 2**64 - 1, got 18446744073709551616"),
-        (["--seed", "-1"], "seed must be a whole number from 0 to 2**64 - 1, got -1"),
-        (["--height", "0"], "height must be a positive whole number of pixels, got 0"),
+        (["--seed", str(2**64)], "seed must be a whole number from 0 to 18446744073709551615, got 18446744073709551616"),
+        (["--seed", "-1"], "seed must be a whole number from 0 to 18446744073709551615, got -1"),
+        (["--height", "0"], "height in pixels must be a whole number of at least 1, got 0"),
         (["--num-images", "0"], "number of images per prompt must be a whole number of at least 1, got 0"),
     ],
     ids=[
@@ -76,9 +76,9 @@ def test_bad_person(spec, words, photo, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("scene", "words"),
     [
-        ({"height": "abc"}, "height must be a positive whole number of pixels, got 'abc'"),
-        ({"width": 0}, "width must be a positive whole number of pixels, got 0"),
-        ({"height": 64.5}, "height must be a positive whole number of pixels, got 64.5"),
+        ({"height": "abc"}, "height in pixels must be a whole number of at least 1, got 'abc'"),
+        ({"width": 0}, "width in pixels must be a whole number of at least 1, got 0"),
+        ({"height": 64.5}, "height in pixels must be a whole number of at least 1, got 64.5"),
         ({"negative_prompt": 7}, "negative_prompt must be a string, got 7"),
         ({"prompt": ["a", "b"]}, "prompt must be a string, got ['a', 'b']"),
         ({"persons": [{"ref": "a.png", "box": "123"}]}, "bad box '123'"),
@@ -122,6 +122,33 @@ def test_demo_and_toy_check_refuse_an_output_inside_a_file_before_any_work(tmp_p
     error = cli_error(capsys, ["toy-check", "caption-drawing", "--sheet", str(sheet)])
     assert error.endswith(f"--sheet {target}: {target} is a file, not a folder")
     assert target.read_bytes() == b"keep me"
+
+
+def test_a_bad_pose_photo_fails_before_the_models_load(photo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("realisid.commands.generate.load_models", lambda args: pytest.fail("models loaded"))
+    missing = tmp_path / "no-such-face.png"
+    error = cli_error(capsys, generate(tmp_path / "out", "--person", f"ref={photo},pose={missing}"))
+    assert "person 0 pose: " in error and str(missing) in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--device", "gpu"], "argument --device: 'gpu' is not a torch device (cpu, cuda, cuda:1, mps)"),
+        (["--device", "cuda:7"], "argument --device: 'cuda:7': this machine has no such device"),
+    ],
+    ids=["device-name", "device-missing"],
+)
+def test_a_device_this_machine_lacks_is_refused_while_parsing(argv, words, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(generate(tmp_path / "out", *argv))
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_an_image_encoder_needs_a_base(tmp_path, capsys):
+    error = cli_error(capsys, ["demo", "--image-encoder", "clip", "--out", str(tmp_path / "out")])
+    assert error.endswith("--image-encoder needs --base: the toy weights and the tiny stack bring their own")
 
 
 def test_toy_check_refuses_a_sheet_it_cannot_save(capsys):

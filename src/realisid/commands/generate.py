@@ -16,7 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import RealisIDError
+from ..errors import RealisIDError, whole_number
 from ..sampling import check_seed
 from .options import (
     MODELS_RULE,
@@ -149,9 +149,7 @@ def read_scene(args: argparse.Namespace) -> dict:
 def image_side(name: str, given: object, in_scene: object) -> int | None:
     """The image ``name`` (height or width) given on the command line, else in the scene, if any."""
     value = given if given is not None else in_scene
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise RealisIDError(f"{name} must be a positive whole number of pixels, got {value!r}")
-    return value
+    return None if value is None else whole_number(f"{name} in pixels", value, 1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def chosen_faces(index: int, entry: dict):
-    """Person ``index`` of a scene with its reference faces found (before any model loads, so a bad
-    photo fails fast); prints which face of each photo is used and records it in ``entry["face"]``."""
-    from ..persons import Person, reference_faces
+    """Person ``index`` of a scene with its reference and driving faces found (before any model loads, so
+    a bad photo fails fast); prints which face of each photo is used and records it in ``entry["face"]``."""
+    from ..persons import Person, as_conditions, reference_faces
 
     person = Person(
         entry["ref"], box=tuple(entry["box"]) if "box" in entry else None, pose=entry.get("pose"),
@@ -175,7 +173,8 @@ def chosen_faces(index: int, entry: dict):
     used = ", ".join(f"{face.describe()} in {photo}" for face, photo in zip(faces, photos))
     print(f"person {index}: {used}")
     entry["face"] = [face.face for face in faces] if isinstance(entry["ref"], list) else faces[0].face
-    return replace(person, reference=[face.conditions for face in faces])
+    pose = None if person.pose is None else as_conditions(person.pose, f"person {index} pose")
+    return replace(person, reference=[face.conditions for face in faces], pose=pose)
 
 
 def generate(args: argparse.Namespace, prompt: str, persons: list, negative_prompt: str | None, scene: dict) -> list[Path]:

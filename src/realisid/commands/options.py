@@ -21,13 +21,27 @@ MODELS_RULE = (
 """The rule, as printed at the end of each generating command's --help."""
 
 
+def torch_device(name: str) -> str:
+    """``--device``'s type: ``name`` when this machine has that torch device, else argparse's one-line error."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
+    count = {"cpu": 1, "cuda": torch.cuda.device_count(), "mps": int(torch.backends.mps.is_available())}
+    if count.get(device.type, 1) <= (device.index or 0):
+        raise argparse.ArgumentTypeError(f"{name!r}: this machine has no such device")
+    return name
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model", MODELS_RULE)
     group.add_argument("--base", help="SDXL base model: hub id or folder (needs --adapter)")
     group.add_argument("--adapter", help="trained RealisID adapter folder")
     group.add_argument("--image-encoder", help="CLIP ViT-H/14 vision model folder or hub id (with --base)")
     group.add_argument("--tiny", action="store_true", help="the offline tiny stack (random weights)")
-    group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    group.add_argument("--device", default="cpu", type=torch_device, help="torch device (default: cpu)")
     group.add_argument("--fp16", action="store_true", help="half precision (GPU)")
 
 
@@ -92,6 +106,8 @@ def model_kind(args: argparse.Namespace) -> Literal["toy", "tiny", "sdxl"]:
     """Which models :data:`MODELS_RULE` picks for these arguments."""
     if args.base is not None and args.tiny:
         raise RealisIDError("--base and --tiny exclude each other: --tiny is the random tiny stack")
+    if args.image_encoder is not None and args.base is None:
+        raise RealisIDError("--image-encoder needs --base: the toy weights and the tiny stack bring their own")
     if args.base is not None:
         if args.adapter is None:
             raise RealisIDError("--base needs --adapter: the folder of a trained RealisID adapter")

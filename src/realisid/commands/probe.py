@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import torch_device
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", required=True, help="the run's YAML config")
     parser.add_argument("--adapter", type=Path, metavar="DIR", required=True, help="the adapter folder to probe")
     parser.add_argument("--batches", type=int, default=8, metavar="N", help="batches to average over (default 8)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one)")
+    parser.add_argument(
+        "--device", default=None, type=torch_device, help="torch device (default: cuda when there is one)"
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
     )

@@ -24,14 +24,30 @@ from .protocol import GenerationRequest, Generator
 
 def make_generator(method_config: Mapping[str, Any]) -> Generator:
     """The generator for one method's options (its config mapping without ``name``/``label``)."""
+    return FACTORIES[_kind(method_config)](method_config)
+
+
+def check_method(method_config: Mapping[str, Any]) -> None:
+    """The one-line error :func:`make_generator` would give for these options, before any model loads."""
+    if _kind(method_config) == "realisid":
+        _realisid_sampling(method_config)
+    else:
+        _python_factory(method_config)
+
+
+def _kind(method_config: Mapping[str, Any]) -> str:
     kind = method_config.get("kind", "realisid")
     if kind not in FACTORIES:
         raise RealisIDError(f"unknown method kind {kind!r}; choose one of {', '.join(FACTORIES)}")
-    return FACTORIES[kind](method_config)
+    return kind
 
 
 def python_generator(method_config: Mapping[str, Any]) -> Generator:
     """``target: "module:factory"``; ``factory(method_config)`` returns the generator."""
+    return _python_factory(method_config)(method_config)
+
+
+def _python_factory(method_config: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Generator]:
     target = method_config.get("target")
     module_name, _, attribute = str(target).partition(":")
     if not target or not attribute:
@@ -40,7 +56,7 @@ def python_generator(method_config: Mapping[str, Any]) -> Generator:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise RealisIDError(f"cannot import generator factory {target!r}: {error}") from error
-    return factory(method_config)
+    return factory
 
 
 LOAD_OPTIONS = ("kind", "preset", "seed", "base", "adapter", "image_encoder", "dtype", "device")
@@ -55,7 +71,7 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     Loading: ``preset: tiny`` (offline tiny stack, ``realisid.pipeline.tiny_pipeline(seed)``; optional
     ``adapter`` folder) or ``base`` (SDXL folder or hub id) + ``adapter`` (checkpoint folder)
     [+ ``image_encoder``, ``dtype``: float16/bfloat16/float32, ``device``]. Sampling options
-    (``num_inference_steps``, ``text_scale``, ``id_scale``, ``id_start``, ``local_scale``,
+    (``num_inference_steps``, ``text_scale``, ``id_scale``, ``id_start``, ``id_stop``, ``local_scale``,
     ``global_scale``, ``negative_prompt``) go to every call; ``local_scale: 0`` / ``global_scale: 0``
     are the paper's branch ablations. Each request gives one person: the reference photo at the
     relative box, seeded with ``request.seed``.
@@ -64,13 +80,10 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
 
     from ..persons import Person
 
-    unknown = set(method_config) - set(LOAD_OPTIONS) - set(CALL_OPTIONS)
-    if unknown:
-        raise RealisIDError(f"unknown options for a realisid method: {', '.join(sorted(unknown))}")
+    sampling = _realisid_sampling(method_config)
     device = method_config.get("device", "cuda" if torch.cuda.is_available() else "cpu")
     pipe = _load_pipeline(method_config, device)
     pipe.set_progress_bar_config(disable=True)
-    sampling = SamplingOptions.from_mapping(method_config)
 
     def generate(request: GenerationRequest) -> Image.Image:
         output = pipe(
@@ -87,20 +100,28 @@ def realisid_generator(method_config: Mapping[str, Any]) -> Generator:
     return generate
 
 
-def _load_pipeline(options: Mapping[str, Any], device: str):
-    import torch
-
-    from ..pipeline import RealisIDPipeline, tiny_pipeline
-
+def _realisid_sampling(options: Mapping[str, Any]) -> SamplingOptions:
+    """A realisid method's sampling options, its other options checked (a one-line error)."""
+    unknown = set(options) - set(LOAD_OPTIONS) - set(CALL_OPTIONS)
+    if unknown:
+        raise RealisIDError(f"unknown options for a realisid method: {', '.join(sorted(unknown))}")
     preset = options.get("preset")
     if preset not in (None, "tiny"):
         raise RealisIDError(f"unknown preset {preset!r}; the only preset is 'tiny'")
     if preset is None and ("base" not in options or "adapter" not in options):
         raise RealisIDError("a realisid method needs `base` (SDXL) and `adapter` (checkpoint), or preset: tiny")
+    if options.get("dtype", "float32") not in DTYPES:
+        raise RealisIDError(f"dtype must be one of {', '.join(DTYPES)}, got {options['dtype']!r}")
+    return SamplingOptions.from_mapping(options)
+
+
+def _load_pipeline(options: Mapping[str, Any], device: str):
+    import torch
+
+    from ..pipeline import RealisIDPipeline, tiny_pipeline
+
     dtype = options.get("dtype", "float32")
-    if dtype not in DTYPES:
-        raise RealisIDError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if preset == "tiny":
+    if options.get("preset") == "tiny":
         pipe = tiny_pipeline(options.get("seed", 0), options.get("adapter")).to(dtype=getattr(torch, dtype))
     else:
         pipe = RealisIDPipeline.from_pretrained(

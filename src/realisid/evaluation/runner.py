@@ -11,7 +11,7 @@ from typing import Any
 from .aesthetic import AestheticPredictor
 from .clip_metrics import ClipEmbedder
 from .config import EvaluationConfig, MetricsConfig
-from .generators import make_generator
+from .generators import check_method, make_generator
 from .identity import load_backend
 from .protocol import Generator, Job, generate, list_identities, plan_jobs, read_prompts
 from .report import Row, summarize, write_report
@@ -66,6 +66,9 @@ def evaluate(
     scorer = scorer or load_scorer(config.metrics)  # load first: a bad metric path fails before generating
     jobs = plan(config)
     specs = config.method_specs()
+    if generator_factory is make_generator:  # a bad option of any method fails before the first generates
+        for spec in specs.values():
+            check_method(spec.options)
     generate(jobs, lambda method: generator_factory(specs[method].options), config.output_dir)
     summary = summarize(score_all(jobs, scorer, config.output_dir))
     return write_report(
