@@ -56,12 +56,15 @@ class Box(NamedTuple):
         size = self.size * factor
         return Box(cx - size / 2, cy - size / 2, size)
 
+    def intersection(self, other: Box) -> float:
+        """The area the two squares share."""
+        width = min(self.x0 + self.size, other.x0 + other.size) - max(self.x0, other.x0)
+        height = min(self.y0 + self.size, other.y0 + other.size) - max(self.y0, other.y0)
+        return max(0.0, width) * max(0.0, height)
+
     def iou(self, other: Box) -> float:
         """Intersection over union of the two squares."""
-        overlap = lambda a0, a1, b0, b1: max(0.0, min(a1, b1) - max(a0, b0))
-        inter = overlap(self.x0, self.x0 + self.size, other.x0, other.x0 + other.size) * overlap(
-            self.y0, self.y0 + self.size, other.y0, other.y0 + other.size
-        )
+        inter = self.intersection(other)
         return inter / (self.size**2 + other.size**2 - inter)
 
     def validate(self, width: int, height: int) -> Box:

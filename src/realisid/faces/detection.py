@@ -183,11 +183,7 @@ def _touches_inner_border(box: Box, x0: int, y0: int, width: int, height: int, s
 
 def overlap(a: Box, b: Box) -> float:
     """Intersection area over the smaller box's area, in ``[0, 1]``."""
-    width = min(a.x0 + a.size, b.x0 + b.size) - max(a.x0, b.x0)
-    height = min(a.y0 + a.size, b.y0 + b.size) - max(a.y0, b.y0)
-    if width <= 0 or height <= 0:
-        return 0.0
-    return width * height / min(a.size, b.size) ** 2
+    return a.intersection(b) / min(a.size, b.size) ** 2
 
 
 def suppress_overlaps(detections: list[Detection], threshold: float) -> list[Detection]:
