@@ -270,3 +270,11 @@ def test_the_painted_fallback_renders_people_in_painted_regions_and_its_folder_k
     assert not any("tiled" in caption for caption in captions)
     with pytest.raises(RealisIDError, match="holds a study of the regions world, not of the tiles one"):
         Study(out, StudyConfig.smoke(), log=lambda line: None).run(("data",))
+
+
+@pytest.mark.parametrize("record", [{"paint": "regions"}, {"paint": "tiles", "sizes": "smoke"}])
+def test_toy_check_refuses_a_study_folder_as_its_world(tmp_path, capsys, record):
+    (tmp_path / "world.json").write_text(json.dumps(record))  # as committed, and as a study writes it now
+    assert main(["toy-check", "face-keeping", "--world", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "is a study's or a run's folder, not shipped toy weights" in error and error.count("\n") == 1

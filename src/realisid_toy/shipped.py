@@ -39,7 +39,13 @@ def toy_world(weights: str | Path = WEIGHTS) -> ToyWorld:
         raise RealisIDError(
             f"no toy weights in {weights}: `realisid toy-study --ship-to package` writes them there"
         )
-    return ToyWorld(**json.loads(record.read_text()))
+    world = json.loads(record.read_text())
+    if set(world) != {field.name for field in dataclasses.fields(ToyWorld)}:
+        raise RealisIDError(
+            f"{weights} is a study's or a run's folder, not shipped toy weights: name the folder its ship stage "
+            "wrote (by default its weights/)"
+        )
+    return ToyWorld(**world)
 
 
 def export_weights(
