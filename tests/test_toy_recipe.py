@@ -79,8 +79,8 @@ def test_weights_go_to_the_run_folder_unless_the_package_is_named(tmp_path):
     parser = ToyReproduceParser()
     assert parser.parse_args(["--out", "x"]).ship_to is None
     assert Recipe(tmp_path, RecipeConfig()).ship_to == tmp_path / "weights"
-    assert parser.parse_args(["--out", "x", "--ship-to", "package"]).ship_to == WEIGHTS
-    assert parser.parse_args(["--out", "x", "--ship-to", "elsewhere"]).ship_to == Path("elsewhere")
+    assert parser.parse_args(["--out", "x", "--ship-to", "package"]).ship_to == WEIGHTS.resolve()
+    assert parser.parse_args(["--out", "x", "--ship-to", "elsewhere"]).ship_to == Path("elsewhere").resolve()
 
 
 def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, capsys):

@@ -278,3 +278,25 @@ def test_toy_check_refuses_a_study_folder_as_its_world(tmp_path, capsys, record)
     assert main(["toy-check", "face-keeping", "--world", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "is a study's or a run's folder, not shipped toy weights" in error and error.count("\n") == 1
+
+
+def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch, capsys):
+    from realisid.cli import build_parser
+    from realisid_toy.shipped import WEIGHTS, export_weights
+
+    def ship_to(target):
+        return build_parser().parse_args(["toy-study", "--ship-to", target]).ship_to
+
+    (tmp_path / "empty").mkdir()
+    assert ship_to("package") == WEIGHTS.resolve() and ship_to(str(WEIGHTS)) == WEIGHTS.resolve()
+    tmp_path = tmp_path.resolve()
+    assert ship_to(str(tmp_path / "empty")) == tmp_path / "empty" and ship_to(str(tmp_path / "new")) == tmp_path / "new"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept.txt").write_text("mine")
+    for target in (".", "kept.txt"):
+        with pytest.raises(SystemExit):
+            ship_to(target)
+        assert f"cannot ship into {tmp_path / target}: it holds something other than toy weights" in capsys.readouterr().err
+    with pytest.raises(RealisIDError, match="cannot ship into"):
+        export_weights(tmp_path, tmp_path, tmp_path, ToyWorld("tiles", 256, "test"), tmp_path)
+    assert (tmp_path / "kept.txt").read_text() == "mine"

@@ -48,11 +48,27 @@ def toy_world(weights: str | Path = WEIGHTS) -> ToyWorld:
     return ToyWorld(**world)
 
 
+def shipping_folder(dest: str | Path) -> Path:
+    """``dest`` resolved; refused when it holds anything but toy weights, which shipping replaces whole
+    (``--ship-to .`` would delete the working tree)."""
+    dest = Path(dest).resolve()
+    if dest.exists() and not (dest.is_dir() and not any(dest.iterdir())):
+        try:
+            toy_world(dest)
+        except RealisIDError:
+            raise RealisIDError(
+                f"cannot ship into {dest}: it holds something other than toy weights, which shipping would "
+                "replace; name a new or empty folder"
+            ) from None
+    return dest
+
+
 def export_weights(
     base: str | Path, adapter: str | Path, metric: str | Path, world: ToyWorld, dest: str | Path = WEIGHTS
 ) -> Path:
     """Copies a trained base folder (with ``image_encoder/``) and a RealisID adapter as fp16, an identity
-    metric and ``world`` into ``dest``, replacing what was there only once all of it is written."""
+    metric and ``world`` into ``dest`` (:func:`shipping_folder`), replacing what was there only once all of it
+    is written."""
     import torch
     from diffusers import StableDiffusionXLPipeline
     from transformers import CLIPVisionModelWithProjection
@@ -60,7 +76,7 @@ def export_weights(
     from realisid.models import RealisIDAdapter
     from realisid.presets import IMAGE_ENCODER_FOLDER
 
-    base, dest = Path(base), Path(dest)
+    base, dest = Path(base), shipping_folder(dest)
     tmp = dest.with_name(f".tmp-{dest.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe = StableDiffusionXLPipeline.from_pretrained(base, dtype=torch.float16)

@@ -69,7 +69,12 @@ def base_folder(text: str) -> Path:
 
 
 def ship_target(text: str) -> Path:
-    """A folder, or ``package``: the toy package's own weights folder (the weights it ships)."""
-    from realisid_toy.shipped import WEIGHTS
+    """A folder (resolved) that is new, empty or toy weights, or ``package``: the toy package's own weights
+    folder (the weights it ships); checked before any stage runs, as the ship stage comes last."""
+    from realisid.errors import RealisIDError
+    from realisid_toy.shipped import WEIGHTS, shipping_folder
 
-    return WEIGHTS if text == "package" else Path(text)
+    try:
+        return shipping_folder(WEIGHTS if text == "package" else text)
+    except RealisIDError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
