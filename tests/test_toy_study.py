@@ -21,6 +21,7 @@ from realisid_toy.lab.study import (
     ARMS,
     PHASE_SEEDS,
     REACHED,
+    SHIPPED_TO,
     GateFailed,
     Study,
     StudyConfig,
@@ -95,6 +96,13 @@ def test_ship_exports_the_best_measured_realisid_seed_as_toy_weights(study):
     assert not study_of.done("ship")
     (out / "ship" / "stage.json").write_text(json.dumps(record))
     assert study_of.done("ship")
+    # ... and so does one shipped elsewhere than the run now asks (or to a place not recorded).
+    assert record[SHIPPED_TO] == "weights"
+    assert Study(out, SMOKE, ship_to=out / "weights" / ".." / "weights").done("ship")
+    assert not Study(out, SMOKE, ship_to=out / "elsewhere").done("ship")
+    (out / "ship" / "stage.json").write_text(json.dumps({k: v for k, v in record.items() if k != SHIPPED_TO}))
+    assert not study_of.done("ship")
+    (out / "ship" / "stage.json").write_text(json.dumps(record))
 
 
 def test_a_fresh_clone_redoes_only_the_renderings_and_unfinished_stages(study):

@@ -56,6 +56,8 @@ REACHED = "reached the bar"
 """Whether that look reached :attr:`StudyConfig.phase_bar` with its interval above 0."""
 PHASE_SEEDS = 1000
 """Phase ``k`` of an arm at training seed ``s`` trains with seed ``s + k·PHASE_SEEDS``."""
+SHIPPED_TO = "shipped to"
+"""The key of the ``ship`` stage's record naming where it shipped, relative to the study's folder."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ class Study(StagedRun):
         if name == "base":
             return len(self._phase_steps("base")) == len(self.config.scene_steps)
         if name == "ship":
-            return list(self._shipped().get("seeds compared", [])) == list(self.config.seeds)
+            shipped = self._shipped()
+            return shipped.get("seeds compared") == list(self.config.seeds) and shipped.get(SHIPPED_TO) == self._target()
         if name in self.arm_stages and len(self.phases(name)) < self.phases_needed():
             return False
         return (self.out / name / "stage.json").is_file()
@@ -476,7 +479,7 @@ class Study(StagedRun):
 
     def ship(self) -> None:
         """The RealisID seed with the largest margin at 1/4 of those measured, with the base and the metric,
-        into ``ship_to``; done once every seed was compared (run early, it ships the best so far)."""
+        into ``ship_to``; done once every seed was compared and shipped there (run early, it ships the best so far)."""
         from ..shipped import ToyWorld, export_weights
 
         arm = self.arms[0]
@@ -487,11 +490,15 @@ class Study(StagedRun):
         stage = arm_stage(arm, max(seeds, key=at_quarter.get))
         world = ToyWorld(self.config.paint, IMAGE_SIZE, f"realisid toy-study, {stage}")
         export_weights(self._base(), self.out / stage / "adapter", self.out / "metric", world, self.ship_to)
-        self._record("ship", {"shipped": stage, "seeds compared": seeds, "ID at 1/4": at_quarter})
+        self._record("ship", {"shipped": stage, SHIPPED_TO: self._target(), "seeds compared": seeds, "ID at 1/4": at_quarter})
 
     def _shipped(self) -> dict:
         record = self.out / "ship" / "stage.json"
         return json.loads(record.read_text()) if record.is_file() else {}
+
+    def _target(self) -> str:
+        """Where :meth:`ship` writes, relative to the study's folder (the same on every clone)."""
+        return os.path.relpath(self.ship_to.resolve(), self.out.resolve())
 
     def _measured(self, arm: Arm, seeds: tuple[int, ...] | None = None):
         from .verdict import Measured
