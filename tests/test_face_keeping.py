@@ -121,6 +121,13 @@ def test_command_refuses_an_image_size_the_models_cannot_draw(capsys):
     assert "the image size is a positive multiple of 32 (pixels), got '100'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("count", [["--seeds", "0"], ["--people", "-2"], ["--steps", "0"], ["--seeds", "1.5"]])
+def test_command_refuses_counts_below_one(count, capsys):
+    with pytest.raises(SystemExit):
+        main(["toy-check", "face-keeping", *count])
+    assert f"argument {count[0]}: expected a whole number above 0, got {count[1]!r}" in capsys.readouterr().err
+
+
 def test_command_prints_the_table(capsys):
     assert main(["toy-check", "face-keeping", "--sizes", "1/4", "--strengths", "0", "--people", "2", "--seeds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -83,6 +83,25 @@ def test_weights_go_to_the_run_folder_unless_the_package_is_named(tmp_path):
     assert parser.parse_args(["--out", "x", "--ship-to", "elsewhere"]).ship_to == Path("elsewhere").resolve()
 
 
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--base-steps", "0", "expected a whole number above 0, got '0'"),
+    ("--base-steps", "-100", "expected a whole number above 0, got '-100'"),
+    ("--base-lr", "-1", "expected a number above 0, got '-1'"),
+    ("--base-lr", "nan", "expected a number above 0, got 'nan'"),
+    ("--threads", "-1", "expected a whole number above 0, got '-1'"),
+])
+def test_bad_sizes_are_one_line_errors_before_any_stage(option, value, error, capsys):
+    with pytest.raises(SystemExit):
+        ToyReproduceParser().parse_args(["--out", "x", option, value])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"argument {option}: {error}")
+
+
+def test_an_out_inside_a_file_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["toy-reproduce", "--out", str(tmp_path / "file"), "--smoke"]) == 2
+    assert capsys.readouterr().err == f"realisid toy-reproduce: error: --out {tmp_path / 'file'}: {tmp_path / 'file'} is a file, not a folder\n"
+
+
 def test_smoke_recipe_runs_every_stage_and_ships_loadable_weights(tmp_path, capsys):
     out = tmp_path / "toy"
     assert main(["toy-reproduce", "--out", str(out), "--smoke"]) == 0

@@ -308,3 +308,16 @@ def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch,
     with pytest.raises(RealisIDError, match="cannot ship into"):
         export_weights(tmp_path, tmp_path, tmp_path, ToyWorld("tiles", 256, "test"), tmp_path)
     assert (tmp_path / "kept.txt").read_text() == "mine"
+
+
+def test_a_file_as_out_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["toy-study", "--smoke", "--out", str(tmp_path / "file" / "study")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'file'} is a file, not a folder")
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "two"])
+def test_toy_study_threads_are_a_positive_count(threads, capsys):
+    with pytest.raises(SystemExit):
+        main(["toy-study", "--threads", threads])
+    assert f"expected a whole number above 0, got {threads!r}" in capsys.readouterr().err

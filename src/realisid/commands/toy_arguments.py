@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,6 +35,24 @@ def image_size(text: str) -> int:
     if not text.isdigit() or int(text) == 0 or int(text) % 32:
         raise argparse.ArgumentTypeError(f"the image size is a positive multiple of 32 (pixels), got {text!r}")
     return int(text)
+
+
+def positive_int(text: str) -> int:
+    """A whole number above 0 (a count, a number of steps or threads)."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def stage_names(text: str) -> tuple[str, ...]:

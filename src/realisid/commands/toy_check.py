@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from .options import add_sampling_arguments, check_output_folder, sampling_options
-from .toy_arguments import add_paint_arguments, image_size, relative_sizes, sheet_path
+from .toy_arguments import add_paint_arguments, image_size, positive_int, relative_sizes, sheet_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     captions = _check(checks, "caption-drawing", "drawing of the person a caption describes, from noise")
     for parser_ in (keeping, captions):
         parser_.add_argument("--text-scale", type=float, default=CHECK_SAMPLING.text_scale, help="λ_t")
-        parser_.add_argument("--steps", type=int, default=CHECK_SAMPLING.num_inference_steps)
+        parser_.add_argument("--steps", type=positive_int, default=CHECK_SAMPLING.num_inference_steps)
     adapter = _check(checks, "adapter-keeping", "identity drawn by an adapter, with and without its ID")
     adapter.add_argument("--adapter", type=Path, required=True, help="trained adapter folder")
     placement = _check(checks, "face-placement", "the face drawn at the asked box, not at the mirrored one",
@@ -63,8 +63,8 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
         parser.add_argument("--sizes", type=relative_sizes, default=(1 / 4, 1 / 7), help="relative face sizes")
     parser.add_argument("--image-size", type=image_size, metavar="PX",
                         help="side of the pictures, a multiple of 32 (default: the world's)")
-    parser.add_argument("--people", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--people", type=positive_int, default=8)
+    parser.add_argument("--seeds", type=positive_int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sheet", type=sheet_path, help="save the pictures here (PNG, JPEG or WebP)")
     add_paint_arguments(parser, " (default: the world's)", default=None)

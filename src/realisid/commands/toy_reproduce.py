@@ -11,7 +11,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import add_paint_arguments, base_folder, face_sizes, image_size, ship_target, stage_names
+from .options import check_output_folder
+from .toy_arguments import (
+    add_paint_arguments,
+    base_folder,
+    face_sizes,
+    image_size,
+    positive_float,
+    positive_int,
+    ship_target,
+    stage_names,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base-from", type=base_folder, default=None, metavar="BASE",
                         help="fine-tune this trained base folder in the base stage instead of training one "
                              "from scratch (portraits first, then scenes)")
-    parser.add_argument("--base-steps", type=int, default=None, help="U-Net steps of the base stage")
-    parser.add_argument("--base-lr", type=float, default=None, help="peak learning rate of the base stage")
+    parser.add_argument("--base-steps", type=positive_int, default=None, help="U-Net steps of the base stage")
+    parser.add_argument("--base-lr", type=positive_float, default=None, help="peak learning rate of the base stage")
     parser.add_argument("--stages", type=stage_names, default=None,
                         help="comma-separated subset of: data,metric,vae,base,adapter,local_only,global_only,"
                              "instantid,evaluate,ship")
@@ -45,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where the ship stage writes the weights (default: OUT/weights); 'package': "
                              "into the toy package's weights folder, replacing the weights that `realisid "
                              "demo` runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
@@ -66,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from realisid_toy.lab.recipe import run_recipe
 
+    check_output_folder(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     timings = run_recipe(args.out, recipe_config(args), args.ship_to, args.stages, args.device)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .toy_arguments import ship_target, stage_names
+from .options import check_output_folder
+from .toy_arguments import positive_int, ship_target, stage_names
 
 STUDY = Path("experiments", "small-faces")
 PAINTED = Path("experiments", "painted-world")
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where the ship stage writes the best RealisID seed's weights (default: "
                              "OUT/weights); 'package': into the toy package, replacing the weights that "
                              "`realisid demo` runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
 
@@ -49,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
     from realisid_toy.lab.study import StudyConfig, run_study
 
+    args.out = args.out or (PAINTED if args.painted else STUDY)
+    check_output_folder(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     config = StudyConfig.smoke() if args.smoke else StudyConfig()
     config = config.painted() if args.painted else config
-    args.out = args.out or (PAINTED if args.painted else STUDY)
     timings = run_study(args.out, config, args.stages, args.device, args.ship_to)
     print(f"{len(timings)} stages done, {sum(timings.values()) / 3600:.1f} h in all; results in {args.out}")
     return 0
