@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +32,7 @@ from realisid_toy.lab.study import (
 from realisid_toy.lab.verdict import Estimate, Measured, verdict
 from realisid_toy.shipped import ToyWorld, toy_pipeline, toy_world
 
+ROOT = Path(__file__).resolve().parents[1]
 # realisid, instantid, no-crop; and small-L, which reads the frozen outputs shared by the arms at its own L
 SMOKE = dataclasses.replace(StudyConfig.smoke(), arms=("realisid", "instantid", "no-crop", "small-L"))
 
@@ -276,7 +278,7 @@ def test_the_painted_fallback_renders_people_in_painted_regions_and_its_folder_k
     captions = json.loads((out / "data" / "scenes" / "captions.json").read_text())
     assert any("face paint:" in caption for caption in captions)
     assert not any("tiled" in caption for caption in captions)
-    with pytest.raises(RealisIDError, match="holds a study of the regions world, not of the tiles one"):
+    with pytest.raises(RealisIDError, match="holds stages made with paint regions, not tiles: choose another folder"):
         Study(out, StudyConfig.smoke(), log=lambda line: None).run(("data",))
 
 
@@ -308,6 +310,24 @@ def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch,
     with pytest.raises(RealisIDError, match="cannot ship into"):
         export_weights(tmp_path, tmp_path, tmp_path, ToyWorld("tiles", 256, "test"), tmp_path)
     assert (tmp_path / "kept.txt").read_text() == "mine"
+
+
+def test_a_smoke_run_needs_its_own_folder_and_never_resumes_a_full_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # where the default folder would be
+    assert main(["toy-study", "--smoke", "--stages", "data"]) == 2
+    assert not (tmp_path / "experiments").exists()
+    assert "--smoke needs --out" in capsys.readouterr().err
+    for committed in ("painted-world", "small-faces"):  # recorded before the sizes were: full studies
+        out = tmp_path / committed
+        out.mkdir()
+        shutil.copy(ROOT / "experiments" / committed / "world.json", out / "world.json")
+        full = StudyConfig().painted() if committed == "painted-world" else StudyConfig()
+        with pytest.raises(RealisIDError, match="holds stages made with sizes full, not smoke"):
+            Study(out, dataclasses.replace(full, sizes="smoke")).prepare()
+        Study(out, full).prepare()
+        assert json.loads((out / "world.json").read_text()) == {"paint": full.paint, "sizes": "full"}
+    assert main(["toy-study", "--smoke", "--out", str(tmp_path / "small-faces"), "--stages", "data"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_a_file_as_out_is_a_one_line_error(tmp_path, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import RealisIDError
 from .options import check_output_folder
 from .toy_arguments import positive_int, ship_target, stage_names
 
@@ -35,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(docs/toy-reproduction.md)")
     parser.add_argument("--stages", type=stage_names, default=None,
                         help="comma-separated stages to run (default: every stage not done yet, in order)")
-    parser.add_argument("--smoke", action="store_true", help="every stage with tiny sizes (checks the study runs)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every stage with tiny sizes (checks the study runs); needs --out")
     parser.add_argument("--ship-to", type=ship_target, default=None, metavar="FOLDER|package",
                         help="where the ship stage writes the best RealisID seed's weights (default: "
                              "OUT/weights); 'package': into the toy package, replacing the weights that "
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     from realisid_toy.lab.study import StudyConfig, run_study
 
+    if args.smoke and args.out is None:
+        raise RealisIDError("--smoke needs --out: its tiny stages would go into the committed study's folder")
     args.out = args.out or (PAINTED if args.painted else STUDY)
     check_output_folder(args.out, "--out")
     if args.threads:

@@ -9,7 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 LOG = "log.txt"
 """Every line a run logged, each with its time, in its output folder."""
+WORLD = "world.json"
+"""What an output folder's stages were made in (:meth:`StagedRun.world`)."""
 
 
 def run_device(device: str | None) -> str:
@@ -43,6 +45,8 @@ class StagedRun:
     """
 
     STAGES: tuple[str, ...] = ()
+    UNRECORDED: ClassVar[dict[str, Any]] = {}
+    """What a world record written before a key of :meth:`world` existed stands for there."""
 
     def __init__(self, out: str | Path, log: Callable[[str], None] = print, device: str = "cpu"):
         self.out, self._show, self.device = Path(out), log, device
@@ -65,8 +69,19 @@ class StagedRun:
         """Runs stage ``name`` (by default the method of that name)."""
         getattr(self, name)()
 
+    def world(self) -> dict[str, Any]:
+        """What every stage's results depend on (the world drawn, the sizes), as JSON reads it back."""
+        return {}
+
     def prepare(self) -> None:
-        """Checks or records, before any stage runs, what the output folder must agree with."""
+        """Refuses, before any stage runs, a folder whose stages were made in another :meth:`world` (mixing
+        them would go unnoticed); else records this one in ``OUT/world.json``."""
+        world, record = self.world(), self.out / WORLD
+        made = {**world, **self.UNRECORDED, **json.loads(record.read_text())} if record.is_file() else world
+        changed = [f"{key} {made[key]}, not {value}" for key, value in world.items() if made[key] != value]
+        if changed:
+            raise RealisIDError(f"{self.out} holds stages made with {'; '.join(changed)}: choose another folder")
+        record.write_text(json.dumps(world) + "\n")
 
     def run(self, stages: tuple[str, ...] | None = None) -> dict[str, float]:
         """Runs the ``stages`` (default all) not yet done; returns every stage's seconds so far."""

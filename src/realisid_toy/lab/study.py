@@ -24,6 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -133,6 +134,8 @@ class StudyConfig:
     inference_steps: int = 20
     enforce_gates: bool = True
     """Stop at a failed gate (the smoke run measures its gates but cannot pass them)."""
+    sizes: Literal["full", "smoke"] = "full"
+    """``smoke``: the tiny sizes of :meth:`smoke`, kept in the folder's world record so they never mix with full ones."""
 
     def painted(self) -> StudyConfig:
         """The fallback world: face paint in four regions (blocks a few latent cells wide) and only the
@@ -150,7 +153,7 @@ class StudyConfig:
             segmenter_images=240, id_encoder=EncoderPretraining.smoke(), vae=(BaseTraining(vae_steps=2, vae_batch=4),) * 2,
             portrait_steps=2, scene_steps=(2,), unet_batch=4, probe_steps=2, adapter_steps=1, adapter_phases=2,
             phase_bar=math.inf, adapter_batch=2,
-            people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False,
+            people=2, picture_seeds=(0,), gate_people=2, inference_steps=2, enforce_gates=False, sizes="smoke",
         )
 
 
@@ -161,6 +164,8 @@ class GateFailed(RealisIDError):
 class Study(StagedRun):
     """The study's stages over ``out``; a stage is done when its ``stage.json`` exists (and, for the
     renderings, when they do)."""
+
+    UNRECORDED: ClassVar[dict[str, str]] = {"sizes": "full"}  # the studies recorded before smoke runs were told apart
 
     def __init__(
         self, out: str | Path, config: StudyConfig, log=print, device: str = "cpu", ship_to: str | Path | None = None
@@ -179,15 +184,9 @@ class Study(StagedRun):
             *self.arm_stages, "evaluate", "ship",
         )
 
-    def prepare(self) -> None:
-        """Refuses a folder whose stages were made in another world than this study's (``world.json``)."""
-        record = self.out / "world.json"
-        made = json.loads(record.read_text())["paint"] if record.is_file() else self.config.paint
-        if made != self.config.paint:
-            raise RealisIDError(
-                f"{self.out} holds a study of the {made} world, not of the {self.config.paint} one: choose another folder"
-            )
-        record.write_text(json.dumps({"paint": self.config.paint}) + "\n")
+    def world(self) -> dict:
+        """The face paint and the sizes (smoke or full) every stage is made in."""
+        return {"paint": self.config.paint, "sizes": self.config.sizes}
 
     def done(self, name: str) -> bool:
         if name == "data":
