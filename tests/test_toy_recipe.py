@@ -60,6 +60,11 @@ def test_image_size_sets_the_scenes_and_the_evaluation_and_bad_ones_are_one_line
     config = recipe_config(parser.parse_args(["--out", str(out), "--smoke", "--image-size", "64"]))
     evaluation = evaluation_config(out, 0, config)
     assert (evaluation["height"], evaluation["width"]) == (64, 64)
+    # resumed in another world, the run refuses before any stage mixes into this one
+    capsys.readouterr()
+    assert main(["toy-reproduce", "--out", str(out), "--smoke", "--face-paint", "--stages", "data"]) == 2
+    assert "holds stages made with paint none, not regions; image_size 64, not 128: choose" in capsys.readouterr().err
+    assert json.loads((out / "world.json").read_text()) == {"paint": "none", "image_size": 64, "face_sizes": [0.12, 0.5]}
 
 
 def test_base_from_must_be_a_trained_base_and_sets_the_base_stage(tmp_path, capsys):

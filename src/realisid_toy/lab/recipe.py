@@ -98,6 +98,11 @@ class Recipe(StagedRun):
         self.config = config
         self.ship_to = Path(ship_to) if ship_to else self.out / "weights"
 
+    def world(self) -> dict:
+        """The face paint, image side and face sizes every stage's renderings and models are made in."""
+        config = self.config
+        return {"paint": config.paint, "image_size": config.image_size, "face_sizes": list(config.rel_size)}
+
     # ------------------------------------------------------------------------------------ stages
     def data(self) -> None:
         """Random scenes of random people: images and captions for the base model, shards for RealisID."""
