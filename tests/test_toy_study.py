@@ -290,6 +290,54 @@ def test_toy_check_refuses_a_study_folder_as_its_world(tmp_path, capsys, record)
     assert "is a study's or a run's folder, not shipped toy weights" in error and error.count("\n") == 1
 
 
+def test_a_phase_recorded_before_its_run_was_removed_is_not_trained_again(study, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "study"
+    shutil.copytree(study[0], out)
+    name = arm_stage(ARMS[0], 0)
+    folder, drop = out / name, Study._drop_run
+
+    def cut_off(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Study, "_drop_run", staticmethod(cut_off))  # cut off right after phase 3 is recorded
+    with pytest.raises(KeyboardInterrupt):
+        Study(out, dataclasses.replace(SMOKE, adapter_phases=3), log=lambda line: None).run((name,))
+    assert (folder / "run" / "checkpoints").is_dir() and len(json.loads((folder / "phases.json").read_text())) == 3
+    monkeypatch.setattr(Study, "_drop_run", staticmethod(drop))
+    capsys.readouterr()
+    Study(out, dataclasses.replace(SMOKE, adapter_phases=4), log=lambda line: None).run((name,))
+    assert "resumed from" not in capsys.readouterr().out  # phase 4 trains from phase 3's adapter, not its run
+    assert yaml.safe_load((folder / "train.yaml").read_text())["seed"] == 3 * PHASE_SEEDS
+    phases = json.loads((folder / "phases.json").read_text())
+    assert [phase["steps"] for phase in phases] == [1, 2, 3, 4] and all(REACHED in phase for phase in phases)
+    assert not (folder / "run").exists() and (folder / "stage.json").is_file()
+
+
+def test_a_base_phase_cut_off_before_its_record_resumes_from_its_checkpoint(study, tmp_path, monkeypatch):
+    from realisid_toy.lab import base_model
+
+    out = tmp_path / "study"
+    shutil.copytree(study[0], out)
+    monkeypatch.setattr(base_model, "CHECKPOINT_EVERY", 1)
+    record = Study._record
+
+    def cut_off_at_the_record(self, name, numbers):
+        if name == "base":
+            raise KeyboardInterrupt
+        return record(self, name, numbers)
+
+    config = dataclasses.replace(SMOKE, scene_steps=(2, 2))
+    monkeypatch.setattr(Study, "_record", cut_off_at_the_record)
+    with pytest.raises(KeyboardInterrupt):
+        Study(out, config, log=lambda line: None).run(("base",))
+    monkeypatch.setattr(Study, "_record", record)
+    lines = []
+    Study(out, config, log=lines.append).run(("base",))
+    assert f"unet step 1: resumed from {out / 'base' / 'run' / 'checkpoint.pt'}" in lines  # not trained twice
+    assert json.loads((out / "base" / "stage.json").read_text())["phases"] == [2, 2]
+    assert not (out / "base" / "run").exists()
+
+
 def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch, capsys):
     from realisid.cli import build_parser
     from realisid_toy.shipped import WEIGHTS, export_weights

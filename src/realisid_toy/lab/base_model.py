@@ -410,7 +410,7 @@ def train_base_model(
     trained ``vae`` folder (:func:`train_vae`); saves the SDXL folder at ``output`` in ``save_dtype``,
     with the ID image encoder folder ``image_encoder`` (default: the untrained, seeded one) in
     ``output/image_encoder``. Folders saved in fp16 are read back in fp32. ``checkpoint``: see
-    :func:`train_unet`; removed once ``output`` is written."""
+    :func:`train_unet`; left for the caller to remove once it has recorded the run, so a cut before that resumes."""
     config = config or BaseTraining()
     vae_model = AutoencoderKL.from_pretrained(vae, torch_dtype=torch.float32)
     stack = dataclasses.replace(toy_stack(config.seed, unet), vae=vae_model)
@@ -428,6 +428,4 @@ def train_base_model(
     output = Path(output)
     pipe.to(save_dtype).save_pretrained(output, safe_serialization=True)
     stack.image_encoder.to(save_dtype).save_pretrained(output / IMAGE_ENCODER_FOLDER, safe_serialization=True)
-    if checkpoint:
-        Path(checkpoint).unlink(missing_ok=True)  # the run is saved whole
     return output

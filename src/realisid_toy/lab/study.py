@@ -28,6 +28,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import torch
+import yaml
 
 from realisid.errors import RealisIDError
 from realisid.models import IdentityAdapter, InstantIDStyleAdapter, RealisIDAdapter, RealisIDConfig
@@ -279,6 +280,7 @@ class Study(StagedRun):
         """The toy U-Net (cross-attention at every level) and text encoders from scratch on the portraits."""
         numbers = self._train_base("portraits", self.config.portrait_steps, init=None)
         self._record("base_portraits", {"steps": self.config.portrait_steps, **numbers})
+        self._drop_run(self.out / "base_portraits")
 
     def base(self) -> None:
         """The portrait base fine-tuned on the 256-px scenes, with the pre-trained ID encoder beside it, in
@@ -290,6 +292,7 @@ class Study(StagedRun):
             numbers = self._train_base("scenes", steps, init, seed=len(phases))
             phases.append(steps)
             self._record("base", {"phases": phases, **numbers})
+            self._drop_run(self.out / "base")  # its checkpoint: cut off before the record, the phase resumes from it
 
     def _drop_stages_after(self, name: str) -> None:
         """Removes the folders of the stages after ``name``, made from what ``name`` now replaces."""
@@ -331,6 +334,7 @@ class Study(StagedRun):
         from .gates import probe_gate
 
         folder = self._train(Arm("realisid"), seed=0, steps=self.config.probe_steps, folder=self.out / "probe_gate")
+        self._drop_run(folder)
         config = load_config(folder / "train.yaml")
         errors = probe(config, folder / "adapter", device=self.device)
         self._gates("probe_gate", {"4: another's ID worsens the face term": probe_gate(errors, 0.0)})
@@ -347,6 +351,8 @@ class Study(StagedRun):
         folder, phases = self.out / name, self.phases(name)
         for stale in ("stage.json", "margins.npz", "pictures.jpg"):  # the measurement of an earlier last phase
             (folder / stale).unlink(missing_ok=True)
+        if (folder / "run").exists() and self._run_phase(folder, seed) < len(phases):  # cut off once recorded
+            self._drop_run(folder)
         if phases and LOOKED not in phases[-1]:  # cut off during its look
             self._look_at_last(arm, name, phases)
         while len(phases) < self.phases_needed():
@@ -355,6 +361,7 @@ class Study(StagedRun):
             steps = (phase + 1) * self.config.adapter_steps
             phases.append({"steps": steps, "seconds": round(time.monotonic() - started, 1)})
             self._save_phases(name, phases)  # trained: a cut during its look does not train it again
+            self._drop_run(folder)  # only now: cut off before the record, the phase resumes from its run
             self._look_at_last(arm, name, phases)
         pairs, sheet = adapter_pairs(
             self._base(), folder / "adapter", self._metric(), SIZES, self.config.people, self.config.picture_seeds,
@@ -364,6 +371,18 @@ class Study(StagedRun):
         np.savez_compressed(folder / "margins.npz", **measured.arrays())
         save_sheet(sheet[:SHEET_PEOPLE], folder / "pictures.jpg")
         self._record(name, {"steps": phases[-1]["steps"], **measured.summary()})
+
+    @staticmethod
+    def _run_phase(folder: Path, seed: int) -> int:
+        """The phase that ``folder/run`` trains (or trained), read from its ``train.yaml``'s seed."""
+        settings = folder / "train.yaml"
+        return (yaml.safe_load(settings.read_text())["seed"] - seed) // PHASE_SEEDS if settings.is_file() else 0
+
+    @staticmethod
+    def _drop_run(folder: Path) -> None:
+        """Removes ``folder``'s training run and fresh adapter, once what they made is recorded."""
+        shutil.rmtree(folder / "run", ignore_errors=True)
+        shutil.rmtree(folder / "init", ignore_errors=True)
 
     def phases_needed(self) -> int:
         """The phases every arm trains: as many as RealisID seed 0 took for its look to first reach the bar,
@@ -415,8 +434,9 @@ class Study(StagedRun):
 
     def _train(self, arm: Arm, seed: int, steps: int, folder: Path, phase: int = 0) -> Path:
         """``realisid train`` of ``arm`` into ``folder/run``: phase 0 from a fresh adapter seeded by ``seed``, a
-        later one from ``folder/adapter`` (data order and dropout seeded anew); resumed from its last
-        checkpoint when cut off. Keeps only the final adapter (fp16) and the losses of every phase. Returns ``folder``."""
+        later one from ``folder/adapter`` (data order and dropout seeded anew); resumed from its last checkpoint
+        when cut off. Writes the final adapter (fp16) and the losses of every phase; the caller drops the run
+        once it has recorded the phase (:meth:`_drop_run`). Returns ``folder``."""
         part = "scenes-large" if arm.large_only else "scenes"
         kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
         init = folder / "adapter"
@@ -440,8 +460,6 @@ class Study(StagedRun):
         kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")
         earlier = json.loads((folder / "losses.json").read_text())[: phase * steps] if phase else []
         (folder / "losses.json").write_text(json.dumps(earlier + result.losses) + "\n")
-        shutil.rmtree(folder / "run")
-        shutil.rmtree(folder / "init", ignore_errors=True)
         return folder
 
     def adapter_config(self, arm: Arm) -> RealisIDConfig:
