@@ -338,6 +338,20 @@ def test_a_base_phase_cut_off_before_its_record_resumes_from_its_checkpoint(stud
     assert not (out / "base" / "run").exists()
 
 
+def test_evaluate_and_ship_before_the_arms_are_measured_name_them(tmp_path):
+    study = Study(tmp_path, SMOKE)
+    with pytest.raises(RealisIDError) as error:
+        study.stage("ship")
+    assert str(error.value) == f"arm-realisid-s0, arm-realisid-s1 not measured yet in {tmp_path}: ship needs one of them"
+    for arm in ARMS[:3]:  # realisid, instantid and no-crop at seed 0
+        (tmp_path / arm_stage(arm, 0)).mkdir()
+        (tmp_path / arm_stage(arm, 0) / "margins.npz").write_bytes(b"")
+    with pytest.raises(RealisIDError) as error:
+        study.stage("evaluate")
+    missing = "arm-small-L-s0, arm-realisid-s1, arm-instantid-s1, arm-no-crop-s1, arm-small-L-s1"
+    assert str(error.value) == f"{missing} not measured yet in {tmp_path}: evaluate needs them"
+
+
 def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch, capsys):
     from realisid.cli import build_parser
     from realisid_toy.shipped import WEIGHTS, export_weights

@@ -481,6 +481,7 @@ class Study(StagedRun):
         from .face_keeping import blending_pairs
         from .verdict import blending_estimate, write_report
 
+        self._measured_seeds(self.arms, "evaluate")
         measured = {arm.name: self._measured(arm) for arm in self.arms}
         blending = {}
         for arm in self.arms[:2]:  # RealisID and the InstantID-style baseline
@@ -500,9 +501,7 @@ class Study(StagedRun):
         from ..shipped import ToyWorld, export_weights
 
         arm = self.arms[0]
-        seeds = [s for s in self.config.seeds if (self.out / arm_stage(arm, s) / "margins.npz").is_file()]
-        if not seeds:
-            raise RealisIDError(f"no {arm.name} arm is measured yet in {self.out}: nothing to ship")
+        seeds = self._measured_seeds(self.arms[:1], "ship", every=False)
         at_quarter = {seed: self._measured(arm, (seed,)).estimate("ID", 1 / 4).mean for seed in seeds}
         stage = arm_stage(arm, max(seeds, key=at_quarter.get))
         world = ToyWorld(self.config.paint, IMAGE_SIZE, f"realisid toy-study, {stage}")
@@ -516,6 +515,18 @@ class Study(StagedRun):
     def _target(self) -> str:
         """Where :meth:`ship` writes, relative to the study's folder (the same on every clone)."""
         return os.path.relpath(self.ship_to.resolve(), self.out.resolve())
+
+    def _measured_seeds(self, arms: tuple[Arm, ...], stage: str, every: bool = True) -> list[int]:
+        """The training seeds at which every one of ``arms`` is measured; a one-line error naming the arm stages
+        not measured yet when ``stage`` needs ``every`` seed (else one) and they lack it."""
+        missing = [arm_stage(arm, seed) for seed in self.config.seeds for arm in arms
+                   if not (self.out / arm_stage(arm, seed) / "margins.npz").is_file()]
+        seeds = [seed for seed in self.config.seeds if not any(arm_stage(arm, seed) in missing for arm in arms)]
+        if missing and (every or not seeds):
+            raise RealisIDError(
+                f"{', '.join(missing)} not measured yet in {self.out}: {stage} needs {'them' if every else 'one of them'}"
+            )
+        return seeds
 
     def _measured(self, arm: Arm, seeds: tuple[int, ...] | None = None):
         from .verdict import Measured
