@@ -352,6 +352,17 @@ def test_evaluate_and_ship_before_the_arms_are_measured_name_them(tmp_path):
     assert str(error.value) == f"{missing} not measured yet in {tmp_path}: evaluate needs them"
 
 
+@pytest.mark.parametrize(("config", "command"), [
+    (StudyConfig(), "realisid toy-study --out {out} --stages data"),
+    (StudyConfig().painted(), "realisid toy-study --painted --out {out} --stages data"),
+    (SMOKE.painted(), "realisid toy-study --painted --smoke --out {out} --stages data"),
+])
+def test_an_arm_without_the_renderings_names_the_stage_that_renders_them(tmp_path, config, command):
+    with pytest.raises(RealisIDError, match="not committed") as error:
+        Study(tmp_path, config).stage(arm_stage(ARMS[0], 0))
+    assert str(error.value).endswith(f"`{command.format(out=tmp_path)}`")
+
+
 def test_the_ship_target_must_be_new_empty_or_toy_weights(tmp_path, monkeypatch, capsys):
     from realisid.cli import build_parser
     from realisid_toy.shipped import WEIGHTS, export_weights

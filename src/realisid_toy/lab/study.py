@@ -438,6 +438,7 @@ class Study(StagedRun):
         when cut off. Writes the final adapter (fp16) and the losses of every phase; the caller drops the run
         once it has recorded the phase (:meth:`_drop_run`). Returns ``folder``."""
         part = "scenes-large" if arm.large_only else "scenes"
+        shards = self._rendered(part) / "shards"  # checked first: a fresh clone has no renderings
         kind: type[IdentityAdapter] = InstantIDStyleAdapter if arm.kind == "instantid" else RealisIDAdapter
         init = folder / "adapter"
         if phase == 0:
@@ -445,7 +446,7 @@ class Study(StagedRun):
             init = folder / "init"
             kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(init)
         overrides = {
-            "data": str(self.out / "data" / part / "shards"), "output_dir": str(folder / "run"),
+            "data": str(shards), "output_dir": str(folder / "run"),
             "base": str(self._base()), "init_adapter": str(init),
             "branches": ["global"] if arm.kind == "instantid" else ["local", "global"],
             "resolution": IMAGE_SIZE, "batch_size": self.config.adapter_batch, "learning_rate": self.config.adapter_lr,
@@ -535,8 +536,20 @@ class Study(StagedRun):
         return Measured.load([self.out / arm_stage(arm, seed) / "margins.npz" for seed in seeds])
 
     # ------------------------------------------------------------------------------------ helpers
-    def _arrays(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+    def _rendered(self, part: str) -> Path:
+        """The folder of the rendered set ``part`` (a one-line error naming the stage that renders them)."""
         folder = self.out / "data" / part
+        if not (folder / "shards" / "manifest.json").is_file():
+            painted = " --painted" if self.config.paint == "regions" else ""
+            smoke = " --smoke" if self.config.sizes == "smoke" else ""
+            raise RealisIDError(
+                f"no renderings in {folder} (they are not committed): render them with "
+                f"`realisid toy-study{painted}{smoke} --out {self.out} --stages data`"
+            )
+        return folder
+
+    def _arrays(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        folder = self._rendered(part)
         return np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "face_masks.npy", mmap_mode="r")
 
     def _vae(self):
