@@ -161,22 +161,12 @@ class Recipe(StagedRun):
 
         base, folder = self.out / "base", self.out / stage
         kind.from_unet(load_unet(base), tiny_adapter_config()).save_pretrained(folder / "init")
-        overrides = {
-            "data": str(self.out / "data" / "shards"),
-            "output_dir": str(folder / "run"),
-            "base": str(base),
-            "init_adapter": str(folder / "init"),
-            "branches": branches,
-            "resolution": self.config.image_size,
-            "batch_size": self.config.adapter_batch,
-            "learning_rate": self.config.adapter_lr,
-            "max_steps": self.config.adapter_steps,
-            "precompute": True,
-            "checkpoint_every": self.config.adapter_steps,
-            "keep_checkpoints": 1,
-            "log_every": 50,
-        }
-        result = self.train_adapter(folder, overrides, self.out / PRECOMPUTED)
+        config = self.config
+        result = self.train_adapter(
+            folder, folder / "init", branches, self.out / "data" / "shards", base, self.out / PRECOMPUTED,
+            max_steps=config.adapter_steps, resolution=config.image_size, batch_size=config.adapter_batch,
+            learning_rate=config.adapter_lr,
+        )
         (folder / "losses.json").write_text(json.dumps(result.losses) + "\n")
 
     def evaluate(self) -> None:

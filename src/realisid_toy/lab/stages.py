@@ -115,12 +115,21 @@ class StagedRun:
         return result
 
     def train_adapter(
-        self, folder: Path, overrides: dict[str, Any], precomputed: Path, resume: bool = False
+        self, folder: Path, init: Path, branches: list[str], data: Path, base: Path, precomputed: Path,
+        resume: bool = False, **settings: Any,
     ) -> TrainResult:
-        """``realisid train`` with ``overrides`` (kept as ``folder/train.yaml``) into ``folder/run``, reusing the
-        frozen outputs in ``precomputed`` when there are any (hard links); ``resume``: from its last checkpoint."""
+        """``realisid train`` of the adapter in ``init`` with ``branches`` on ``base`` and the shards in ``data``, into
+        ``folder/run``: the settings the recipe and the study share (frozen outputs precomputed, one checkpoint
+        at the end) changed by ``settings`` (``max_steps``, ``resolution``, ``batch_size``, ``learning_rate``,
+        any other), all kept as ``folder/train.yaml``. Reuses the frozen outputs in ``precomputed`` when there
+        are any (hard links); ``resume``: from its last checkpoint."""
         from realisid.training import load_config, train
 
+        overrides = {
+            "data": str(data), "output_dir": str(folder / "run"), "base": str(base), "init_adapter": str(init),
+            "branches": branches, "precompute": True, "checkpoint_every": settings["max_steps"], "keep_checkpoints": 1,
+            "log_every": 50, **settings,
+        }
         own = folder / "run" / "precomputed"
         if precomputed.is_dir() and not own.exists():
             shutil.copytree(precomputed, own, copy_function=os.link)

@@ -445,17 +445,14 @@ class Study(StagedRun):
             torch.manual_seed(seed)
             init = folder / "init"
             kind.from_unet(self._unet(), self.adapter_config(arm)).save_pretrained(init)
-        overrides = {
-            "data": str(shards), "output_dir": str(folder / "run"),
-            "base": str(self._base()), "init_adapter": str(init),
-            "branches": ["global"] if arm.kind == "instantid" else ["local", "global"],
-            "resolution": IMAGE_SIZE, "batch_size": self.config.adapter_batch, "learning_rate": self.config.adapter_lr,
-            "timestep_sampling": "cubic", "max_steps": steps, "seed": seed + PHASE_SEEDS * phase, "precompute": True,
-            "checkpoint_every": max(1, steps // 4), "keep_checkpoints": 1, "log_every": 50,
-        }
+        branches = ["global"] if arm.kind == "instantid" else ["local", "global"]
         # the frozen outputs depend on the base's text encoders: kept beside it, gone when it is retrained
         shared = self.out / "base" / "precomputed" / part
-        result = self.train_adapter(folder, overrides, shared, resume=True)
+        result = self.train_adapter(
+            folder, init, branches, shards, self._base(), shared, resume=True, max_steps=steps,
+            resolution=IMAGE_SIZE, batch_size=self.config.adapter_batch, learning_rate=self.config.adapter_lr,
+            timestep_sampling="cubic", seed=seed + PHASE_SEEDS * phase, checkpoint_every=max(1, steps // 4),
+        )
         if not shared.exists():
             shutil.copytree(folder / "run" / "precomputed", shared, copy_function=os.link)
         kind.from_pretrained(folder / "run" / "adapter").half().save_pretrained(folder / "adapter")

@@ -12,11 +12,14 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 
 from realisid.boxes import Box
 from realisid.evaluation import EvaluationConfig, plan
-from realisid.evaluation.report import plt
 from realisid.evaluation.scoring import SCORES_FILE, read_scores
 from realisid.faces.photo import load_photo
 
