@@ -146,6 +146,13 @@ def test_a_device_this_machine_lacks_is_refused_while_parsing(argv, words, tmp_p
     assert exit_.value.code == 2 and words in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["toy-study", "toy-reproduce", "toy-check"])
+def test_the_toy_commands_check_their_device_too(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, *(["caption-drawing"] if command == "toy-check" else []), "--device", "tpu:0"])
+    assert exit_.value.code == 2 and "argument --device: 'tpu:0' is not a torch device" in capsys.readouterr().err
+
+
 def test_an_image_encoder_needs_a_base(tmp_path, capsys):
     error = cli_error(capsys, ["demo", "--image-encoder", "clip", "--out", str(tmp_path / "out")])
     assert error.endswith("--image-encoder needs --base: the toy weights and the tiny stack bring their own")

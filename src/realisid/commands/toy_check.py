@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_sampling_arguments, check_output_folder, sampling_options
+from .options import add_sampling_arguments, check_output_folder, sampling_options, torch_device
 from .toy_arguments import add_paint_arguments, image_size, positive_int, relative_sizes, sheet_path
 
 
@@ -65,7 +65,7 @@ def _check(checks: argparse._SubParsersAction, name: str, help: str, sizes: bool
                         help="side of the pictures, a multiple of 32 (default: the world's)")
     parser.add_argument("--people", type=positive_int, default=8)
     parser.add_argument("--seeds", type=positive_int, default=2)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=torch_device, default="cpu")
     parser.add_argument("--sheet", type=sheet_path, help="save the pictures here (PNG, JPEG or WebP)")
     add_paint_arguments(parser, " (default: the world's)", default=None)
     parser.set_defaults(run=run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import check_output_folder
+from .options import check_output_folder, torch_device
 from .toy_arguments import (
     add_paint_arguments,
     base_folder,
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "into the toy package's weights folder, replacing the weights that `realisid "
                              "demo` runs")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default=None, help="torch device of every training and sampling stage "
+    parser.add_argument("--device", type=torch_device, default=None, help="torch device of every training and sampling stage "
                         "(default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
 

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import RealisIDError
-from .options import check_output_folder
+from .options import check_output_folder, torch_device
 from .toy_arguments import positive_int, ship_target, stage_names
 
 STUDY = Path("experiments", "small-faces")
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "OUT/weights); 'package': into the toy package, replacing the weights that "
                              "`realisid demo` runs")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when there is one, else cpu)")
+    parser.add_argument("--device", type=torch_device, default=None, help="torch device (default: cuda when there is one, else cpu)")
     parser.set_defaults(run=run)
 
 
