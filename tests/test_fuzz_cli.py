@@ -153,11 +153,6 @@ def test_the_toy_commands_check_their_device_too(command, capsys):
     assert exit_.value.code == 2 and "argument --device: 'tpu:0' is not a torch device" in capsys.readouterr().err
 
 
-def test_probe_needs_a_batch(tmp_path, capsys):
-    argv = ["probe", "--config", str(tmp_path / "train.yaml"), "--adapter", str(tmp_path), "--batches", "0"]
-    assert cli_error(capsys, argv).endswith("--batches must be a whole number of at least 1, got 0")
-
-
 def test_an_image_encoder_needs_a_base(tmp_path, capsys):
     error = cli_error(capsys, ["demo", "--image-encoder", "clip", "--out", str(tmp_path / "out")])
     assert error.endswith("--image-encoder needs --base: the toy weights and the tiny stack bring their own")

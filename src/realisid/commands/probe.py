@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import whole_number
 from .options import torch_device
 
 
@@ -37,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import parse_override
     from ..training.probe import markdown_table, probe
 
-    whole_number("--batches", args.batches, 1)
     config = load_config(args.config, dict(parse_override(item) for item in args.set))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(markdown_table(probe(config, args.adapter, args.batches, device)))
